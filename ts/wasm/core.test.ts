@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-2.0-only
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { CORE_FUNCTIONS, CORE_VARIANTS, coreModule, instantiateCore } from "./core.ts";
+
+test("every variant exports each function that CoreExports declares, and its memory", () => {
+  for (const v of CORE_VARIANTS) {
+    const names = new Set(WebAssembly.Module.exports(coreModule(v)).map((e) => e.name));
+    for (const f of CORE_FUNCTIONS) assert.ok(names.has(f), `${v} lacks ${f}`);
+    assert.ok(names.has("memory"), `${v} lacks memory`);
+  }
+});
+
+test("coreModule() compiles a variant once and caches it", () => {
+  assert.is(coreModule("debug"), coreModule("debug"));
+});
+
+test("coreModule() rejects an unknown variant with a RangeError", () => {
+  // @ts-expect-error: deliberately wrong variant
+  assert.throws(() => coreModule("fast"), (e: unknown) => e instanceof RangeError);
+});
+
+test("instantiateCore() gives each call its own linear memory", () => {
+  const a = instantiateCore("release");
+  const b = instantiateCore("release");
+  const p = a.hostbuf_ptr();
+  new Uint8Array(a.memory.buffer)[p] = 42;
+  assert.is(new Uint8Array(b.memory.buffer)[p], 0);
+});
+
+test("smoke_check() returns 1 only for inputs that start with FUZZ, in every variant", () => {
+  for (const v of CORE_VARIANTS) {
+    const core = instantiateCore(v);
+    const p = core.hostbuf_ptr();
+    const put = (s: string) => {
+      new Uint8Array(core.memory.buffer).set(new TextEncoder().encode(s), p);
+      return core.smoke_check(p, s.length);
+    };
+    assert.is(put("FUZZ"), 1, v);
+    assert.is(put("FUZZY"), 1, v);
+    assert.is(put("FUZ"), 0, v);
+    assert.is(put("FUZA"), 0, v);
+    assert.is(put("AUZZ"), 0, v);
+  }
+});
+
+test("the coverage variant exports its edge-counter count and bumps counters", () => {
+  const core = instantiateCore("coverage");
+  const n = core.__edge_cov_count.value as number;
+  assert.ok(n > 0 && n <= 65536, `count ${n}`);
+  const counters = new Uint8Array(core.memory.buffer, 0, n);
+  const lit = (s: string) => {
+    counters.fill(0);
+    const p = core.hostbuf_ptr();
+    new Uint8Array(core.memory.buffer).set(new TextEncoder().encode(s), p);
+    core.smoke_check(p, s.length);
+    return counters.reduce((k, c) => k + (c > 0 ? 1 : 0), 0);
+  };
+  assert.ok(lit("FUZZ") > lit("FUAA"), "a longer matching prefix lights more edges");
+});
+
+test.run();
