@@ -167,7 +167,7 @@ export default class EdgeCoverageTransform extends Transform {
         "edgecov: no binaryen instance; give asc the transform's path (--transform) or its class, not an instance",
       );
     }
-    const memory = checkMemory(binaryen, module);
+    const memory = checkMemory(module);
     const counters = new CounterAllocator();
     const builder = new BumpBuilder(binaryen, module, memory.is64);
     const numFunctions = module.getNumFunctions();
@@ -204,9 +204,8 @@ class CounterAllocator {
 }
 
 /**
- * Builds counter bumps for one module. The scratch local each bump needs is
- * added lazily per function, so untouched functions keep their signature of
- * locals.
+ * Builds counter bumps for one module. Each bump computes in an i32 local of
+ * its function, which FunctionInstrumenter adds and passes in.
  */
 class BumpBuilder {
   constructor(binaryen, module, is64) {
@@ -500,8 +499,10 @@ function kindOf(binaryen, expr) {
   const id = binaryen.getExpressionId(expr);
   const kind = kindNames(binaryen).get(id);
   if (kind === undefined || !(kind in CHILD_SLOTS)) {
+    const what = kind ?? `#${id}`;
     throw new Error(
-      `edgecov: cannot walk a wasm expression of kind ${kind ?? "#" + id}; add it to CHILD_SLOTS in asm/transform/edgecov.mjs`,
+      `edgecov: cannot walk a wasm expression of kind ${what}; ` +
+        "add it to CHILD_SLOTS in asm/transform/edgecov.mjs",
     );
   }
   return kind;
@@ -526,7 +527,7 @@ function kindNames(binaryen) {
 }
 
 /** The module's memory, which must exist for counters to live in. */
-function checkMemory(binaryen, module) {
+function checkMemory(module) {
   if (!module.hasMemory()) {
     throw new Error("edgecov: the module has no memory to hold the counters");
   }
@@ -559,7 +560,9 @@ function checkRoomForCounters(count, memoryBase, memory) {
 /** Exports the number of counters as an immutable i32 global. */
 function exportCount(binaryen, module, count) {
   if (module.getGlobal(COUNT_EXPORT)) {
-    throw new Error(`edgecov: global ${COUNT_EXPORT} already exists; is the transform applied twice?`);
+    throw new Error(
+      `edgecov: global ${COUNT_EXPORT} already exists; is the transform applied twice?`,
+    );
   }
   module.addGlobal(COUNT_EXPORT, binaryen.i32, false, module.i32.const(count));
   module.addGlobalExport(COUNT_EXPORT, COUNT_EXPORT);
