@@ -20,3 +20,16 @@ export { ERRNO, errnoName, KernelBug, KernelError } from "./errors.ts";
 export type { ErrnoCode } from "./errors.ts";
 export { CORE_VARIANTS, coreModule, instantiateCore } from "./wasm/core.ts";
 export type { CoreExports, CoreVariant, CoverageExports } from "./wasm/core.ts";
+export { mapQueues, mapSwqueue, MAX_HW_QUEUES, NR_CPUS, updateQueueMap } from "./block/cpumap.ts";
+export type {
+  CtxMapping,
+  HctxMapping,
+  MapAlgorithm,
+  MapQueuesOptions,
+  SiblingLayout,
+  SwqueueMapping,
+  TopologyOptions,
+  UpdateQueueMapOptions,
+} from "./block/cpumap.ts";
+export { hctxMayQueueLimit } from "./block/fairness.ts";
+export type { HctxMayQueueOptions } from "./block/fairness.ts";

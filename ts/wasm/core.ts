@@ -36,10 +36,58 @@ export interface CoreExports {
   hostbuf_size(): number;
   /** Fuzz-pipeline smoke check: 1 when the input starts with "FUZZ" (asm/smoke.ts). */
   smoke_check(ptr: number, len: number): number;
+  /** NR_CPUS, the most CPUs a CPU map covers (asm/cpumap.ts). */
+  cpumap_nr_cpus(): number;
+  /** MAX_HW_QUEUES, the most hardware queues a CPU map may name (asm/cpumap.ts). */
+  cpumap_max_hw_queues(): number;
+  /** Lowest CPU of `cpu`'s core; siblings 0 split, 1 adjacent; -22 if bad (asm/cpumap.ts). */
+  cpumap_first_sibling(
+    cpu: number,
+    nrCpuIds: number,
+    threadsPerCore: number,
+    siblings: number,
+  ): number;
+  /** v4.4 `blk_mq_update_queue_map()` into `map` (u32 × nrCpuIds); 0 or -22 (asm/cpumap.ts). */
+  cpumap_update_queue_map(
+    map: number,
+    nrCpuIds: number,
+    nrQueues: number,
+    online: number,
+    threadsPerCore: number,
+    siblings: number,
+    linked: number,
+  ): number;
+  /** v6.18 `blk_mq_map_queues()` over `group_cpus_evenly()`; 0 or -22 (asm/cpumap.ts). */
+  cpumap_map_queues(
+    map: number,
+    nrCpuIds: number,
+    nrQueues: number,
+    threadsPerCore: number,
+    siblings: number,
+  ): number;
+  /** v4.4 `blk_mq_map_swqueue()`: fills nr_ctx, index_hw; ctxs attached or -22 (asm/cpumap.ts). */
+  cpumap_map_swqueue(
+    map: number,
+    nrCpuIds: number,
+    nrQueues: number,
+    online: number,
+    nrCtx: number,
+    indexHw: number,
+  ): number;
 }
 
 /** Names of the function exports in {@link CoreExports}, for the drift test. */
-export const CORE_FUNCTIONS = ["hostbuf_ptr", "hostbuf_size", "smoke_check"] as const;
+export const CORE_FUNCTIONS = [
+  "hostbuf_ptr",
+  "hostbuf_size",
+  "smoke_check",
+  "cpumap_nr_cpus",
+  "cpumap_max_hw_queues",
+  "cpumap_first_sibling",
+  "cpumap_update_queue_map",
+  "cpumap_map_queues",
+  "cpumap_map_swqueue",
+] as const;
 
 /** Extra exports of the coverage variant. */
 export interface CoverageExports extends CoreExports {
