@@ -33,3 +33,19 @@ export type {
 } from "./block/cpumap.ts";
 export { hctxMayQueueLimit } from "./block/fairness.ts";
 export type { HctxMayQueueOptions } from "./block/fairness.ts";
+export {
+  formatPointer,
+  formatTimestamp,
+  isFindingLine,
+  Klog,
+  KLOG_FINDING_PATTERNS,
+  KLOG_LEVELS,
+} from "./kernel/klog.ts";
+export type { KasanReport, KlogLevel, KlogOptions, KlogRecord, KlogTask } from "./kernel/klog.ts";
+export { LockClass, Lockdep, MAX_LOCK_DEPTH, MAX_LOCKDEP_SUBCLASSES } from "./kernel/lockdep.ts";
+export type { LockDependency, LockTask } from "./kernel/lockdep.ts";
+export { Kref, REFCOUNT_SATURATED } from "./kernel/kref.ts";
+export { Kobject, KobjectTree } from "./kernel/kobject.ts";
+export type { KobjectHooks, KobjectOptions, KobjType } from "./kernel/kobject.ts";
+export { assertNoLeaks, hexDump, Kmemleak } from "./kernel/kmemleak.ts";
+export type { KmemleakOptions, LeakRecord, LeakSource } from "./kernel/kmemleak.ts";
