@@ -36,7 +36,9 @@ interface Variant {
   transforms?: string[];
 }
 
-const COMMON_FLAGS = ["--runtime", "stub"];
+// `--enable threads` for atomic read-modify-write on tag bitmap words (valid on
+// unshared memory too), so the same code runs on shared memory later.
+const COMMON_FLAGS = ["--runtime", "stub", "--enable", "threads"];
 
 const VARIANTS: Variant[] = [
   {

@@ -11,3 +11,95 @@ export {
   cpumap_nr_cpus,
   cpumap_update_queue_map,
 } from "./cpumap";
+export { tags_debug_race } from "./sbitmap";
+export {
+  blk_mq_bt_queue_stat,
+  blk_mq_bt_stat,
+  blk_mq_bt_word_stat,
+  blk_mq_get_tag,
+  blk_mq_hctx_set_flags,
+  blk_mq_hctx_stat,
+  blk_mq_hctx_tags_bytes,
+  blk_mq_hctx_tags_init,
+  blk_mq_init_tags,
+  blk_mq_put_tag,
+  blk_mq_tag_allocated,
+  blk_mq_tag_busy,
+  blk_mq_tag_idle,
+  blk_mq_tag_init_hint,
+  blk_mq_tag_set_depth,
+  blk_mq_tag_update_depth,
+  blk_mq_tag_wait_account,
+  blk_mq_tag_wait_queue,
+  blk_mq_tag_wake_up,
+  blk_mq_tag_wakeup_all,
+  blk_mq_tags_atomic,
+  blk_mq_tags_bench,
+  blk_mq_tags_bytes,
+  blk_mq_tags_stat,
+  hctx_may_queue,
+} from "./tags";
+export {
+  alloc_pages,
+  free_pages,
+  mm_errno,
+  page_alloc_limit,
+  page_alloc_meta_bytes,
+  page_alloc_nr_free,
+  page_alloc_nr_managed,
+  page_alloc_nr_used,
+  page_alloc_set_limit,
+} from "./page_alloc";
+export { fault_attr_set, fault_fail_nth, fault_fail_nth_pending, fault_injected } from "./failslab";
+export {
+  kasan_enabled,
+  kasan_guard,
+  kasan_load,
+  kasan_load_u8,
+  kasan_memcpy,
+  kasan_memset,
+  kasan_report_count,
+  kasan_report_lost,
+  kasan_report_peek,
+  kasan_report_pop,
+  kasan_store,
+  kasan_store_u32,
+  kasan_store_u8,
+} from "./kasan";
+export {
+  kmem_cache_alloc,
+  kmem_cache_create,
+  kmem_cache_destroy,
+  kmem_cache_free,
+  kmem_cache_nr_live,
+  kmem_cache_nr_slabs,
+  kmem_cache_objects_per_slab,
+  kmem_cache_order,
+  kmem_cache_shrink,
+  kmem_cache_size,
+  kmem_cache_stride,
+  kmem_cache_zalloc,
+} from "./slab";
+export { kfree, kmalloc, kmalloc_cache_id, ksize, kzalloc } from "./slab_kmalloc";
+export {
+  kmemleak_enabled,
+  kmemleak_first,
+  kmemleak_next,
+  kmemleak_set_enabled,
+  slab_cache_first_object,
+  slab_obj_cache,
+  slab_obj_site,
+  slab_obj_size,
+} from "./slab_kmemleak";
+export { kasan_quarantine_count, kasan_quarantine_drain } from "./slab_quarantine";
+export {
+  mempool_alloc,
+  mempool_alloc_again,
+  mempool_create,
+  mempool_curr_nr,
+  mempool_destroy,
+  mempool_free,
+  mempool_min_nr,
+  mempool_nr_reserve_used,
+} from "./mempool";
+export { bench_bump_pairs, bench_kmalloc_pairs, bench_slab_pairs } from "./slab_bench";

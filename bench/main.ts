@@ -10,11 +10,17 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
 import * as call from "./call.bench.ts";
+import * as sched from "./sched.bench.ts";
+import * as slab from "./slab.bench.ts";
+import * as tags from "./tags.bench.ts";
 
-type Result = Record<string, string | number>;
+type Result = Record<string, string | number | null>;
 
 const BENCHES: Record<string, () => Result[] | Promise<Result[]>> = {
   call: () => call.run() as unknown as Result[],
+  sched: () => sched.run() as unknown as Result[],
+  slab: () => slab.run() as unknown as Result[],
+  tags: () => tags.run() as unknown as Result[],
 };
 
 const USAGE = `usage: npm run bench -- [NAME...] [--json]\nbenches: ${Object.keys(BENCHES).join(", ")}\n`;

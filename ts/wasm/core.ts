@@ -74,6 +74,188 @@ export interface CoreExports {
     nrCtx: number,
     indexHw: number,
   ): number;
+  /** Tag maps (asm/tags.ts, asm/sbitmap.ts); wake masks: bit q = wait queue q (0-7 normal, 8-15 reserved). */
+  /** `blk_mq_alloc_tag_set()` depth rules: the depth to use, or -22 / -12. */
+  blk_mq_tag_set_depth(queueDepth: number, reserved: number): number;
+  /** Bytes a tag map needs (8-byte aligned), or -22. */
+  blk_mq_tags_bytes(nrTags: number, reserved: number): number;
+  /** `blk_mq_init_tags()`; policy 0 FIFO / 1 RR, era 0 v4.4 / 1 modern; 0 or -22. */
+  blk_mq_init_tags(tags: number, nrTags: number, reserved: number, policy: number, era: number, seed: number): number;
+  /** Initialises one ctx's hint word (v4.4: 0; modern: random below depth unless RR). */
+  blk_mq_tag_init_hint(tags: number, hint: number, reserved: number): void;
+  /** `blk_mq_get_tag()` (one attempt) + `__blk_mq_alloc_request()` accounting: the tag, or -1. */
+  blk_mq_get_tag(tags: number, hctx: number, hint: number, reserved: number): number;
+  /** `__blk_mq_free_request()` accounting + `blk_mq_put_tag()`: wake mask, or -22. */
+  blk_mq_put_tag(tags: number, tag: number, hint: number): number;
+  /** 1 when `tag` is allocated, 0 when not, -22 when >= nr_tags. */
+  blk_mq_tag_allocated(tags: number, tag: number): number;
+  /** `blk_mq_tag_busy()`: 1 when the hctx is tag-shared (and now active), else 0. */
+  blk_mq_tag_busy(tags: number, hctx: number): number;
+  /** `blk_mq_tag_idle()`: wake mask. */
+  blk_mq_tag_idle(tags: number, hctx: number): number;
+  /** `hctx_may_queue()`: 1 allowed, 0 not. */
+  hctx_may_queue(tags: number, hctx: number, reserved: number): number;
+  /** `blk_mq_tag_update_depth()` for an nr_requests write: wake mask, or -22. */
+  blk_mq_tag_update_depth(tags: number, nr: number): number;
+  /** `blk_mq_tag_wakeup_all()`: wake mask. */
+  blk_mq_tag_wakeup_all(tags: number, includeReserve: number): number;
+  /** Modern `sbitmap_queue_wake_up(bt, nr)`: wake mask, or -22 for v4.4. */
+  blk_mq_tag_wake_up(tags: number, reserved: number, nr: number): number;
+  /** `bt_wait_ptr()`: the wait-queue id for a sleeping allocation. */
+  blk_mq_tag_wait_queue(tags: number, hctx: number, reserved: number): number;
+  /** Waiter accounting of prepare/finish_wait: queued and active are -1, 0 or +1; 0 or -22. */
+  blk_mq_tag_wait_account(tags: number, qid: number, queued: number, active: number): number;
+  /** Bytes of an hctx's tag fields. */
+  blk_mq_hctx_tags_bytes(): number;
+  /** Initialises an hctx's tag fields with `flags` (2 = BLK_MQ_F_TAG_SHARED). */
+  blk_mq_hctx_tags_init(hctx: number, flags: number): void;
+  /** Sets an hctx's flags. */
+  blk_mq_hctx_set_flags(hctx: number, flags: number): void;
+  /** hctx field: 0 flags, 1 state, 2 nr_active, 3 wait_index; -22 otherwise. */
+  blk_mq_hctx_stat(hctx: number, stat: number): number;
+  /** Map field: 0 nr_tags, 1 nr_reserved, 2 active_queues, 3 policy, 4 era, 5 built depth; -22 otherwise. */
+  blk_mq_tags_stat(tags: number, stat: number): number;
+  /** Bitmap field: 0 depth, 1 shift, 2 map_nr, 3 wake batch, 4 wake_index, 5 used, 6 waiting, 7/8 completion/wakeup_cnt. */
+  blk_mq_bt_stat(tags: number, reserved: number, stat: number): number;
+  /** Wait queue field: 0 wait_cnt (v4.4), 1 tasks waiting; -22 otherwise. */
+  blk_mq_bt_queue_stat(tags: number, qid: number, stat: number): number;
+  /** Word field: 0 depth, 1 bits set, 2 bits in `cleared`; -22 out of range. */
+  blk_mq_bt_word_stat(tags: number, reserved: number, index: number, stat: number): number;
+  /** 1 when words are updated with WASM atomics (built with threads), 0 for plain ops. */
+  blk_mq_tags_atomic(): number;
+  /** Bench loop: get one, put the oldest of a FIFO ring, `iters` times; tag sum or -1. */
+  blk_mq_tags_bench(tags: number, hint: number, ring: number, outstanding: number, iters: number): number;
+  /** DEBUG builds: the next test-and-set of each bit of (hi:lo) loses a race; -38 in release. */
+  tags_debug_race(lo: number, hi: number): number;
+  /** Page allocator, slab, kmalloc, KASAN, kmemleak, mempool, failslab (asm/page_alloc.ts, asm/slab*.ts, asm/kasan.ts, asm/mempool.ts, asm/failslab.ts); ts/kernel/slab.ts wraps them. */
+  /** `__get_free_pages()`: 2^order naturally aligned pages, or 0 (see mm_errno). */
+  alloc_pages(order: number): number;
+  /** `free_pages()`; a bad block is reported (KASAN ring) and left alone. */
+  free_pages(addr: number, order: number): void;
+  /** -errno of the last failed memory call (-12, -22, -16, -11); not cleared on success. */
+  mm_errno(): number;
+  /** Most pages allocated at once: the previous limit, or -22. */
+  page_alloc_set_limit(nrPages: number): number;
+  /** The current page limit. */
+  page_alloc_limit(): number;
+  /** Pages allocated now (page blocks and slabs). */
+  page_alloc_nr_used(): number;
+  /** Pages taken from memory.grow so far. */
+  page_alloc_nr_managed(): number;
+  /** Free blocks of one order, or -22. */
+  page_alloc_nr_free(order: number): number;
+  /** Bytes of mem_map sections and KASAN shadow. */
+  page_alloc_meta_bytes(): number;
+  /** failslab/fail_page_alloc probability mode; target = cache id, -1 failslab, -2 page alloc; 0 or -22. */
+  fault_attr_set(target: number, probability: number, interval: number, times: number, seed: number): number;
+  /** Makes the nth next allocation at target fail (0 cancels); 0 or -22. */
+  fault_fail_nth(target: number, nth: number): number;
+  /** Calls left before fail_nth fires (0 = disarmed), or -22. */
+  fault_fail_nth_pending(target: number): number;
+  /** Failures injected at target so far, or -22. */
+  fault_injected(target: number): number;
+  /** 1 when accesses are checked (DEBUG builds). */
+  kasan_enabled(): number;
+  /** Narrows an allocation to [addr, addr + size); the rest becomes redzone. 0 or -22. */
+  kasan_guard(addr: number, size: number): number;
+  /** `__asan_loadN()`: 0, -14 (reported) or -22. */
+  kasan_load(addr: number, size: number, site: number): number;
+  /** Checked byte load: 0..255 or -14. */
+  kasan_load_u8(addr: number, site: number): number;
+  /** Checked memcpy: 0, -14 (nothing written) or -22. */
+  kasan_memcpy(dst: number, src: number, n: number, site: number): number;
+  /** Checked memset: 0, -14 (nothing written) or -22. */
+  kasan_memset(addr: number, value: number, n: number, site: number): number;
+  /** Reports waiting in the ring. */
+  kasan_report_count(): number;
+  /** Reports overwritten unread. */
+  kasan_report_lost(): number;
+  /** Address of the oldest unread report record (48 bytes), or 0. */
+  kasan_report_peek(): number;
+  /** Drops the oldest unread report. */
+  kasan_report_pop(): void;
+  /** `__asan_storeN()`: 0, -14 (reported) or -22. */
+  kasan_store(addr: number, size: number, site: number): number;
+  /** Checked 32-bit store: 0 or -14 (nothing written). */
+  kasan_store_u32(addr: number, value: number, site: number): number;
+  /** Checked byte store: 0 or -14 (nothing written). */
+  kasan_store_u8(addr: number, value: number, site: number): number;
+  /** `kmem_cache_alloc()`: the object, or 0 (see mm_errno). */
+  kmem_cache_alloc(cache: number, site: number): number;
+  /** `kmem_cache_create()`: the cache id, -22 or -12. */
+  kmem_cache_create(size: number, align: number, flags: number): number;
+  /** `kmem_cache_destroy()`: 0, -16 (live objects) or -22. */
+  kmem_cache_destroy(cache: number): number;
+  /** `kmem_cache_free()`: 0 or -22 (reported). */
+  kmem_cache_free(cache: number, ptr: number): number;
+  /** Live objects of a cache, or -22. */
+  kmem_cache_nr_live(cache: number): number;
+  /** Slabs of a cache, or -22. */
+  kmem_cache_nr_slabs(cache: number): number;
+  /** Objects per slab, or -22. */
+  kmem_cache_objects_per_slab(cache: number): number;
+  /** Slab order, or -22. */
+  kmem_cache_order(cache: number): number;
+  /** `kmem_cache_shrink()`: empty slabs released (cache 0 = all caches); pages, or -22. */
+  kmem_cache_shrink(cache: number): number;
+  /** Object size of a cache, or -22. */
+  kmem_cache_size(cache: number): number;
+  /** Bytes between objects (with the DEBUG redzone), or -22. */
+  kmem_cache_stride(cache: number): number;
+  /** `kmem_cache_zalloc()`. */
+  kmem_cache_zalloc(cache: number, site: number): number;
+  /** `kfree()`; a bad pointer is reported (KASAN ring) and left alone. */
+  kfree(ptr: number): void;
+  /** `kmalloc()`: the object, 16 for size 0, or 0 (see mm_errno). */
+  kmalloc(size: number, site: number): number;
+  /** The kmalloc cache id serving `size`, or -22. */
+  kmalloc_cache_id(size: number): number;
+  /** `ksize()`, or -22. */
+  ksize(ptr: number): number;
+  /** `kzalloc()`. */
+  kzalloc(size: number, site: number): number;
+  /** 1 when allocations record site and size. */
+  kmemleak_enabled(): number;
+  /** First live slab object, or 0. */
+  kmemleak_first(): number;
+  /** Live object after `cursor`, or 0. */
+  kmemleak_next(cursor: number): number;
+  /** Switches tracking (release only); the state in effect. */
+  kmemleak_set_enabled(on: number): number;
+  /** First live object of one cache, or 0. */
+  slab_cache_first_object(cache: number): number;
+  /** Cache id of a live object, or -22. */
+  slab_obj_cache(ptr: number): number;
+  /** Allocation-site id of a live object (0 untracked), or -22. */
+  slab_obj_site(ptr: number): number;
+  /** Requested size of a live object, or -22. */
+  slab_obj_size(ptr: number): number;
+  /** Objects in the KASAN quarantine. */
+  kasan_quarantine_count(): number;
+  /** Releases every quarantined object to its slab. */
+  kasan_quarantine_drain(): void;
+  /** `mempool_alloc()` up to where it would sleep: element or 0 (mm_errno -11 = would sleep). */
+  mempool_alloc(pool: number, gfp: number): number;
+  /** The retry after sleeping (full gfp mask). */
+  mempool_alloc_again(pool: number, gfp: number): number;
+  /** `mempool_create()`; kind 1 slab, 2 kmalloc, 3 page: the pool, or 0. */
+  mempool_create(kind: number, poolData: number, minNr: number, site: number): number;
+  /** Reserve elements now, or -22. */
+  mempool_curr_nr(pool: number): number;
+  /** `mempool_destroy()`: 0 or -22. */
+  mempool_destroy(pool: number): number;
+  /** `mempool_free()`: 1 refilled the reserve (wake waiters), 0 freed, -22 rejected. */
+  mempool_free(element: number, pool: number): number;
+  /** Reserve size, or -22. */
+  mempool_min_nr(pool: number): number;
+  /** Allocations served from the reserve, or -22. */
+  mempool_nr_reserve_used(pool: number): number;
+  /** Bench: n bump alloc+free pairs; checksum or -12/-22. */
+  bench_bump_pairs(size: number, n: number): number;
+  /** Bench: n kmalloc+kfree pairs; checksum or -12. */
+  bench_kmalloc_pairs(size: number, n: number): number;
+  /** Bench: n kmem_cache_alloc+free pairs; checksum or -12. */
+  bench_slab_pairs(cache: number, n: number): number;
 }
 
 /** Names of the function exports in {@link CoreExports}, for the drift test. */
@@ -87,6 +269,96 @@ export const CORE_FUNCTIONS = [
   "cpumap_update_queue_map",
   "cpumap_map_queues",
   "cpumap_map_swqueue",
+  "blk_mq_tag_set_depth",
+  "blk_mq_tags_bytes",
+  "blk_mq_init_tags",
+  "blk_mq_tag_init_hint",
+  "blk_mq_get_tag",
+  "blk_mq_put_tag",
+  "blk_mq_tag_allocated",
+  "blk_mq_tag_busy",
+  "blk_mq_tag_idle",
+  "hctx_may_queue",
+  "blk_mq_tag_update_depth",
+  "blk_mq_tag_wakeup_all",
+  "blk_mq_tag_wake_up",
+  "blk_mq_tag_wait_queue",
+  "blk_mq_tag_wait_account",
+  "blk_mq_hctx_tags_bytes",
+  "blk_mq_hctx_tags_init",
+  "blk_mq_hctx_set_flags",
+  "blk_mq_hctx_stat",
+  "blk_mq_tags_stat",
+  "blk_mq_bt_stat",
+  "blk_mq_bt_queue_stat",
+  "blk_mq_bt_word_stat",
+  "blk_mq_tags_atomic",
+  "blk_mq_tags_bench",
+  "tags_debug_race",
+  "alloc_pages",
+  "free_pages",
+  "mm_errno",
+  "page_alloc_set_limit",
+  "page_alloc_limit",
+  "page_alloc_nr_used",
+  "page_alloc_nr_managed",
+  "page_alloc_nr_free",
+  "page_alloc_meta_bytes",
+  "fault_attr_set",
+  "fault_fail_nth",
+  "fault_fail_nth_pending",
+  "fault_injected",
+  "kasan_enabled",
+  "kasan_guard",
+  "kasan_load",
+  "kasan_load_u8",
+  "kasan_memcpy",
+  "kasan_memset",
+  "kasan_report_count",
+  "kasan_report_lost",
+  "kasan_report_peek",
+  "kasan_report_pop",
+  "kasan_store",
+  "kasan_store_u32",
+  "kasan_store_u8",
+  "kmem_cache_alloc",
+  "kmem_cache_create",
+  "kmem_cache_destroy",
+  "kmem_cache_free",
+  "kmem_cache_nr_live",
+  "kmem_cache_nr_slabs",
+  "kmem_cache_objects_per_slab",
+  "kmem_cache_order",
+  "kmem_cache_shrink",
+  "kmem_cache_size",
+  "kmem_cache_stride",
+  "kmem_cache_zalloc",
+  "kfree",
+  "kmalloc",
+  "kmalloc_cache_id",
+  "ksize",
+  "kzalloc",
+  "kmemleak_enabled",
+  "kmemleak_first",
+  "kmemleak_next",
+  "kmemleak_set_enabled",
+  "slab_cache_first_object",
+  "slab_obj_cache",
+  "slab_obj_site",
+  "slab_obj_size",
+  "kasan_quarantine_count",
+  "kasan_quarantine_drain",
+  "mempool_alloc",
+  "mempool_alloc_again",
+  "mempool_create",
+  "mempool_curr_nr",
+  "mempool_destroy",
+  "mempool_free",
+  "mempool_min_nr",
+  "mempool_nr_reserve_used",
+  "bench_bump_pairs",
+  "bench_kmalloc_pairs",
+  "bench_slab_pairs",
 ] as const;
 
 /** Extra exports of the coverage variant. */
