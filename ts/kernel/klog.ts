@@ -57,6 +57,9 @@ export const KLOG_FINDING_PATTERNS: readonly RegExp[] = [
   /INFO: task .* blocked for more than/,
   /kmemleak: \d+ new suspected memory leaks?/,
   /BUG: KASAN:/,
+  // SLUB's object/cache reports (mm/slub.c slab_bug()): "BUG <cache> (<taint>): <what>",
+  // e.g. kmem_cache_destroy() of a cache that still has objects.
+  /^BUG \S+ \([^)]*\): /,
 ];
 
 const FINDING = new RegExp(KLOG_FINDING_PATTERNS.map((p) => `(?:${p.source})`).join("|"));
