@@ -41,7 +41,7 @@ export {
   KLOG_FINDING_PATTERNS,
   KLOG_LEVELS,
 } from "./kernel/klog.ts";
-export type { KasanReport, KlogLevel, KlogOptions, KlogRecord, KlogTask } from "./kernel/klog.ts";
+export type { KlogLevel, KlogOptions, KlogRecord, KlogTask } from "./kernel/klog.ts";
 export { LockClass, Lockdep, MAX_LOCK_DEPTH, MAX_LOCKDEP_SUBCLASSES } from "./kernel/lockdep.ts";
 export type { LockDependency, LockTask } from "./kernel/lockdep.ts";
 export { Kref, REFCOUNT_SATURATED } from "./kernel/kref.ts";
@@ -64,8 +64,16 @@ export {
   ZERO_SIZE_PTR,
 } from "./kernel/slab.ts";
 export type { FaultAttr, FaultTarget, SlabOptions } from "./kernel/slab.ts";
-export { formatKasanReport, Kasan, KasanBug, kasanLocation, readKasanReports } from "./kernel/kasan.ts";
-export type { KasanKind, KasanNames, KasanRecord, KasanTask } from "./kernel/kasan.ts";
+export {
+  formatKasanReport,
+  Kasan,
+  KasanBug,
+  kasanLocation,
+  kasanReport,
+  kasanReportLines,
+  readKasanReports,
+} from "./kernel/kasan.ts";
+export type { KasanKind, KasanNames, KasanObject, KasanRecord, KasanReport, KasanTask } from "./kernel/kasan.ts";
 export {
   __GFP_ATOMIC,
   __GFP_DIRECT_RECLAIM,

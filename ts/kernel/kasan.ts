@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /**
  * KASAN, the TypeScript side: reads the report records the WASM core files
- * (asm/kasan.ts), formats them in the kernel's report shape
- * (mm/kasan/report.c), logs them, and raises {@link KasanBug}; plus checked
- * accessors for TS code that touches slab memory.
+ * (asm/kasan.ts), logs them, and raises {@link KasanBug}; plus checked
+ * accessors for TS code that touches slab memory. {@link kasanReport} is the
+ * one printer of KASAN reports in the port (mm/kasan/report.c, v4.4 layout),
+ * for the WASM records and for TS-side reporters alike (kobject
+ * use-after-free, kmemleak double-free).
  *
  * The WASM side never corrupts memory on a bad access: a checked access that
  * fails returns -EFAULT and files a record `{kind, addr, size, is_write,
@@ -101,7 +103,7 @@ function bugType(kind: KasanKind): string {
   return kind === "double-free" || kind === "invalid-free" ? "double-free or invalid-free" : kind;
 }
 
-/** Decodes the 48-byte record at `ptr` (layout: KasanReport in asm/kasan.ts). */
+/** Decodes the 48-byte record at `ptr` (layout: class KasanReport in asm/kasan.ts). */
 function decode(core: CoreExports, ptr: number): KasanRecord {
   const w = new Uint32Array(core.memory.buffer, ptr, REPORT_WORDS);
   const object = w[5];
@@ -135,14 +137,25 @@ export function readKasanReports(core: CoreExports): KasanRecord[] {
   return out;
 }
 
+/** Where `addr` lies relative to the region [start, start + size). */
+function locate(
+  addr: bigint,
+  start: bigint,
+  size: bigint,
+): { rel: "to the left of" | "to the right of" | "inside of"; bytes: number } {
+  if (addr < start) return { rel: "to the left of", bytes: Number(start - addr) };
+  if (addr >= start + size) return { rel: "to the right of", bytes: Number(addr - (start + size)) };
+  return { rel: "inside of", bytes: Number(addr - start) };
+}
+
 /**
  * Mirrors `describe_object_addr()` (mm/kasan/report.c): where the bad
  * address lies relative to the object's region.
  */
-export function kasanLocation(r: KasanRecord): { rel: "to the left of" | "to the right of" | "inside of"; bytes: number } {
-  if (r.addr < r.object) return { rel: "to the left of", bytes: r.object - r.addr };
-  if (r.addr >= r.object + r.objectSize) return { rel: "to the right of", bytes: r.addr - (r.object + r.objectSize) };
-  return { rel: "inside of", bytes: r.addr - r.object };
+export function kasanLocation(
+  r: KasanRecord,
+): { rel: "to the left of" | "to the right of" | "inside of"; bytes: number } {
+  return locate(BigInt(r.addr), BigInt(r.object), BigInt(r.objectSize));
 }
 
 /** Who ran the access, for the "by task" line. */
@@ -152,7 +165,55 @@ export interface KasanTask {
 }
 
 /**
- * The report's lines, without the stack dump, in the kernel's shape:
+ * The object a {@link KasanReport} points into: a slab object (`cache` and
+ * its object `size`, the "of size N") or a page block (`pageOrder`).
+ */
+export type KasanObject =
+  | {
+    addr: bigint | number;
+    /** The slab cache or TS type, e.g. "kmalloc-64", "kobject". */
+    cache: string;
+    /** The cache's object size. */
+    size: number;
+    /** The accessible bytes from `addr` (the requested size); prints the "located" lines. */
+    region?: number;
+  }
+  | {
+    addr: bigint | number;
+    pageOrder: number;
+    /** The accessible bytes from `addr`; prints the "located" lines. */
+    region?: number;
+  };
+
+/**
+ * One KASAN report as plain data, from any reporter: the WASM slab (through
+ * {@link Kasan}), kobject use-after-free, kmemleak double-free. Printed by
+ * {@link kasanReport}.
+ */
+export interface KasanReport {
+  kind: KasanKind;
+  /** The function that made the bad access or free, e.g. "kobject_del". */
+  where: string;
+  addr: bigint | number;
+  access: "read" | "write" | "free";
+  /** Access size in bytes (read/write); default 8. */
+  size?: number;
+  /** The object the address belongs to. */
+  object?: KasanObject;
+  /** The site that allocated the object ("Allocated in <site>"). */
+  allocatedIn?: string;
+  /**
+   * Lines after the stack dump, before the object, e.g. SLUB's
+   * "cache_from_obj: Wrong slab cache. ...".
+   */
+  extra?: readonly string[];
+  /** Frames under "Call Trace:" in the stack dump; default none. */
+  trace?: readonly string[];
+}
+
+/**
+ * The lines of a report, without the stack dump (which goes between `head`
+ * and `tail`), in the v4.4 shape:
  *
  * ```text
  * ==================================================================
@@ -167,6 +228,105 @@ export interface KasanTask {
  *  13-byte region [0000000000041a00, 0000000000041a0d)
  * ==================================================================
  * ```
+ */
+export function kasanReportLines(
+  r: KasanReport,
+  task: KasanTask,
+): { head: string[]; tail: string[] } {
+  const bar = "==================================================================";
+  const p = formatPointer;
+  const head = [bar, `BUG: KASAN: ${bugType(r.kind)} in ${r.where} at addr ${p(r.addr)}`];
+  const byTask = `by task ${task.comm}/${task.pid}`;
+  if (r.access === "free") {
+    head.push(`Free of addr ${p(r.addr)} ${byTask}`);
+  } else {
+    const verb = r.access === "write" ? "Write" : "Read";
+    head.push(`${verb} of size ${r.size ?? 8} at addr ${p(r.addr)} ${byTask}`);
+  }
+  const tail: string[] = [...(r.extra ?? [])];
+  if (r.allocatedIn !== undefined) tail.push("", `Allocated in ${r.allocatedIn}`);
+  const o = r.object;
+  if (o) {
+    tail.push("");
+    if ("cache" in o) {
+      tail.push(`The buggy address belongs to the object at ${p(o.addr)}`);
+      tail.push(` which belongs to the cache ${o.cache} of size ${o.size}`);
+    } else {
+      tail.push(
+        `The buggy address belongs to the page block at ${p(o.addr)} of order ${o.pageOrder}`,
+      );
+    }
+    if (o.region !== undefined) {
+      const start = BigInt(o.addr);
+      const end = start + BigInt(o.region);
+      const loc = locate(BigInt(r.addr), start, BigInt(o.region));
+      tail.push(`The buggy address is located ${loc.bytes} bytes ${loc.rel}`);
+      tail.push(` ${o.region}-byte region [${p(start)}, ${p(end)})`);
+    }
+  }
+  tail.push(bar);
+  return { head, tail };
+}
+
+/**
+ * Mirrors `kasan_report()` (mm/kasan/report.c, v4.4 layout): logs the
+ * report's lines around a `dump_stack()` of the current task and taints the
+ * kernel with B. The one printer of every KASAN report in the port.
+ *
+ * @example
+ * kasanReport(log, { kind: "use-after-free", where: "kobject_del", addr, access: "read" });
+ */
+export function kasanReport(log: Klog, r: KasanReport): void {
+  const { head, tail } = kasanReportLines(r, log.current());
+  for (const l of head) log.printk("err", l);
+  log.printk("err", "");
+  log.dumpStack(undefined, r.trace ?? []);
+  for (const l of tail) log.printk("err", l);
+  log.addTaint("B");
+}
+
+/**
+ * A WASM record as a {@link KasanReport}: ids become names, the kind picks the access.
+ *
+ * @param cacheSize the object size of a cache id (the "of size N"), e.g. `core.kmem_cache_size`
+ */
+function recordReport(
+  r: KasanRecord,
+  names: KasanNames,
+  cacheSize: (cache: number) => number,
+): KasanReport {
+  const free = r.kind === "double-free" || r.kind === "invalid-free" || r.kind === "wrong-cache";
+  const site = names.siteName(r.site);
+  const report: KasanReport = {
+    kind: r.kind,
+    where: site,
+    addr: r.addr,
+    access: free ? "free" : r.isWrite ? "write" : "read",
+    size: r.size,
+    trace: [site],
+  };
+  if (r.kind === "wrong-cache") {
+    const named = names.cacheName(r.arg);
+    report.extra = [
+      `cache_from_obj: Wrong slab cache. ${named} but object is from ${names.cacheName(r.cache)}`,
+    ];
+  }
+  if (r.object !== 0) {
+    if (r.allocSite !== 0) report.allocatedIn = names.siteName(r.allocSite);
+    report.object = r.cache !== 0
+      ? {
+        addr: r.object,
+        cache: names.cacheName(r.cache),
+        size: cacheSize(r.cache),
+        region: r.objectSize,
+      }
+      : { addr: r.object, pageOrder: r.arg, region: r.objectSize };
+  }
+  return report;
+}
+
+/**
+ * {@link kasanReportLines} of a WASM record.
  *
  * @param cacheSize the object size of a cache id (the "of size N"), e.g. `core.kmem_cache_size`
  */
@@ -176,34 +336,7 @@ export function formatKasanReport(
   task: KasanTask,
   cacheSize: (cache: number) => number,
 ): { head: string[]; tail: string[] } {
-  const bar = "==================================================================";
-  const p = formatPointer;
-  const head = [bar, `BUG: KASAN: ${bugType(r.kind)} in ${names.siteName(r.site)} at addr ${p(r.addr)}`];
-  const byTask = `by task ${task.comm}/${task.pid}`;
-  if (r.kind === "double-free" || r.kind === "invalid-free" || r.kind === "wrong-cache") {
-    head.push(`Free of addr ${p(r.addr)} ${byTask}`);
-  } else {
-    head.push(`${r.isWrite ? "Write" : "Read"} of size ${r.size} at addr ${p(r.addr)} ${byTask}`);
-  }
-  const tail: string[] = [];
-  if (r.kind === "wrong-cache") {
-    tail.push(`cache_from_obj: Wrong slab cache. ${names.cacheName(r.arg)} but object is from ${names.cacheName(r.cache)}`);
-  }
-  if (r.object !== 0) {
-    if (r.allocSite !== 0) tail.push("", `Allocated in ${names.siteName(r.allocSite)}`);
-    tail.push("");
-    const loc = kasanLocation(r);
-    if (r.cache !== 0) {
-      tail.push(`The buggy address belongs to the object at ${p(r.object)}`);
-      tail.push(` which belongs to the cache ${names.cacheName(r.cache)} of size ${cacheSize(r.cache)}`);
-    } else {
-      tail.push(`The buggy address belongs to the page block at ${p(r.object)} of order ${r.arg}`);
-    }
-    tail.push(`The buggy address is located ${loc.bytes} bytes ${loc.rel}`);
-    tail.push(` ${r.objectSize}-byte region [${p(r.object)}, ${p(r.object + r.objectSize)})`);
-  }
-  tail.push(bar);
-  return { head, tail };
+  return kasanReportLines(recordReport(r, names, cacheSize), task);
 }
 
 /**
@@ -308,12 +441,6 @@ export class Kasan {
   }
 
   #log(r: KasanRecord): void {
-    const cur = this.log.current();
-    const { head, tail } = formatKasanReport(r, this.names, cur, (c) => this.core.kmem_cache_size(c));
-    for (const l of head) this.log.printk("err", l);
-    this.log.printk("err", "");
-    this.log.dumpStack(undefined, [this.names.siteName(r.site)]);
-    for (const l of tail) this.log.printk("err", l);
-    this.log.addTaint("B");
+    kasanReport(this.log, recordReport(r, this.names, (c) => this.core.kmem_cache_size(c)));
   }
 }

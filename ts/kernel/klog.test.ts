@@ -2,6 +2,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { KernelBug } from "../errors.ts";
+import { kasanReport } from "./kasan.ts";
 import {
   formatPointer,
   formatTimestamp,
@@ -183,9 +184,9 @@ test("formatPointer() and formatTimestamp() match printk", () => {
   assert.is(formatTimestamp(99_999_999_999), "[   99.999999] ");
 });
 
-test("kasan() prints a KASAN report that is a finding and taints with B", () => {
+test("kasanReport() prints a KASAN report that is a finding and taints with B", () => {
   const log = new Klog();
-  log.kasan({
+  kasanReport(log, {
     kind: "use-after-free",
     where: "kobject_del",
     addr: 0xffff888000000040n,
@@ -193,7 +194,11 @@ test("kasan() prints a KASAN report that is a finding and taints with B", () => 
     size: 8,
     object: { addr: 0xffff888000000040n, cache: "kobject", size: 64 },
   });
-  assert.ok(log.lines().includes("[    0.000000] BUG: KASAN: use-after-free in kobject_del"));
+  assert.ok(
+    log.lines().includes(
+      "[    0.000000] BUG: KASAN: use-after-free in kobject_del at addr ffff888000000040",
+    ),
+  );
   assert.ok(
     log.lines().includes(
       "[    0.000000] Read of size 8 at addr ffff888000000040 by task swapper/0/1",

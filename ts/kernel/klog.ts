@@ -131,20 +131,6 @@ export interface KlogOptions {
   version?: string;
 }
 
-/** Arguments of {@link Klog.kasan}. */
-export interface KasanReport {
-  /** "use-after-free", "double-free", "slab-out-of-bounds", ... */
-  kind: string;
-  /** The function that made the bad access, e.g. "kobject_del". */
-  where: string;
-  addr: bigint | number;
-  access: "read" | "write" | "free";
-  /** Access size in bytes (read/write). */
-  size?: number;
-  /** The object the address belongs to. */
-  object?: { addr: bigint | number; cache: string; size: number };
-}
-
 /** `struct printk_log` is 16 bytes in front of each record's text. */
 const RECORD_HEADER = 16;
 const MAX_FINDINGS = 256;
@@ -322,36 +308,6 @@ export class Klog {
       throw new RangeError(`addTaint: unknown taint flag ${flag}`);
     }
     this.#taint.add(flag);
-  }
-
-  /**
-   * Mirrors a KASAN report (mm/kasan/report.c, modern wording): the
-   * `BUG: KASAN: <kind> in <where>` banner, the access, a stack dump header
-   * and the object the address belongs to; taints with B.
-   */
-  kasan(r: KasanReport): void {
-    const cur = this.#ctx();
-    const bar = "==================================================================";
-    this.printk("err", bar);
-    this.printk("err", `BUG: KASAN: ${r.kind} in ${r.where}`);
-    const task = `by task ${cur.comm}/${cur.pid}`;
-    if (r.access === "free") this.printk("err", `Free of addr ${formatPointer(r.addr)} ${task}`);
-    else {
-      const verb = r.access === "read" ? "Read" : "Write";
-      this.printk("err", `${verb} of size ${r.size ?? 8} at addr ${formatPointer(r.addr)} ${task}`);
-    }
-    this.printk("err", "");
-    this.dumpStack();
-    if (r.object) {
-      this.printk("err", "");
-      this.printk(
-        "err",
-        `The buggy address belongs to the object at ${formatPointer(r.object.addr)}`,
-      );
-      this.printk("err", ` which belongs to the cache ${r.object.cache} of size ${r.object.size}`);
-    }
-    this.printk("err", bar);
-    this.addTaint("B");
   }
 
   /**

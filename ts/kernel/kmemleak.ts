@@ -12,6 +12,7 @@
  * @module
  */
 
+import { kasanReport } from "./kasan.ts";
 import { formatPointer, type Klog } from "./klog.ts";
 
 /** One live allocation, as kmemleak prints it. */
@@ -208,7 +209,7 @@ export class Kmemleak {
     const freed = meta?.freed;
     if (freed) {
       const addr = freed.addr;
-      this.#log.kasan({
+      kasanReport(this.#log, {
         kind: "double-free",
         where,
         addr,

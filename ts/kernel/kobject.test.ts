@@ -160,8 +160,12 @@ test("add() and del() after release are KASAN use-after-free reports", () => {
   assert.throws(() => k.add(null, "x"), isErr("EINVAL"));
   k.del();
   const lines = log.lines().map((l) => l.slice(15));
-  assert.ok(lines.includes("BUG: KASAN: use-after-free in kobject_add"));
-  assert.ok(lines.includes("BUG: KASAN: use-after-free in kobject_del"));
+  assert.ok(
+    lines.includes(`BUG: KASAN: use-after-free in kobject_add at addr ${formatPointer(k.addr)}`),
+  );
+  assert.ok(
+    lines.includes(`BUG: KASAN: use-after-free in kobject_del at addr ${formatPointer(k.addr)}`),
+  );
   assert.ok(lines.includes(`Read of size 8 at addr ${formatPointer(k.addr)} by task swapper/0/1`));
   assert.ok(lines.includes(" which belongs to the cache kobject of size 64"));
 });

@@ -17,6 +17,7 @@
  */
 
 import { ERRNO, type ErrnoCode, KernelError } from "../errors.ts";
+import { kasanReport } from "./kasan.ts";
 import { formatPointer, type Klog } from "./klog.ts";
 import type { Kmemleak } from "./kmemleak.ts";
 import { Kref } from "./kref.ts";
@@ -424,7 +425,7 @@ export class Kobject<C = unknown> {
 
   #useAfterFree(where: string): void {
     const { size, cache } = this.#leak;
-    this.tree.log.kasan({
+    kasanReport(this.tree.log, {
       kind: "use-after-free",
       where,
       addr: this.addr,
