@@ -9,6 +9,7 @@
  * @module
  */
 
+import { Sysfs } from "../sysfs/sysfs.ts";
 import { type CoreExports, type CoreVariant, instantiateCore } from "../wasm/core.ts";
 import type { ChoiceSource } from "./_prng.ts";
 import { type Clock, RealClock, VirtualClock } from "./clock.ts";
@@ -49,6 +50,13 @@ export interface KernelOptions {
   hungTaskTimeoutSecs?: number;
   /** Record a scheduler trace. Default false. */
   trace?: boolean;
+  /**
+   * An existing core instance to boot on instead of a fresh one of `variant`
+   * (the fuzzer restores one instance from a snapshot for every run). It must
+   * hold no live allocations, like a fresh instance; the caller vouches that it
+   * is of `variant`.
+   */
+  core?: CoreExports;
 }
 
 /**
@@ -61,7 +69,7 @@ export interface KernelOptions {
  * k.assertClean(); // no WARN/BUG in the log, no leaked objects
  */
 export class Kernel {
-  readonly options: Readonly<Required<Omit<KernelOptions, "choices">>>;
+  readonly options: Readonly<Required<Omit<KernelOptions, "choices" | "core">>>;
   readonly core: CoreExports;
   readonly clock: Clock;
   readonly log: Klog;
@@ -76,6 +84,8 @@ export class Kernel {
   readonly rcu: Rcu;
   readonly hotplug: CpuHotplug;
   readonly workqueues: Workqueues;
+  /** The virtual /sys: kobject directories, attribute files, /sys/devices/system/cpu. */
+  readonly sysfs: Sysfs;
 
   constructor(opts: KernelOptions = {}) {
     const o = withDefaults(opts);
@@ -86,7 +96,7 @@ export class Kernel {
     this.lockdep = new Lockdep(this.log);
     this.kmemleak = new Kmemleak(this.log, { jiffies: () => clock.jiffies() });
     this.kobjects = new KobjectTree(this.log, this.kmemleak);
-    this.core = instantiateCore(o.variant);
+    this.core = opts.core ?? instantiateCore(o.variant);
     this.slab = new Slab(this.core, { log: this.log });
     this.kmemleak.addSource(this.slab.leakSource());
     this.cpus = new Cpus({ nrCpuIds: o.cpus, threadsPerCore: o.threadsPerCore, smtNumbering: o.smtNumbering });
@@ -107,6 +117,8 @@ export class Kernel {
     this.rcu = new Rcu({ sched: this.sched, gpNs: o.rcuGpNs });
     this.hotplug = new CpuHotplug({ sched: this.sched, rcu: this.rcu });
     this.workqueues = new Workqueues({ sched: this.sched });
+    // Last: sysfs installs the kobject hooks and registers the cpu devices (hotplug, sched).
+    this.sysfs = new Sysfs(this);
   }
 
   /** Runs the scheduler until every task exits or it stops (see Scheduler.run). */
@@ -141,7 +153,7 @@ function positiveInt(name: string, v: unknown, fallback: number): number {
   return v;
 }
 
-function withDefaults(o: KernelOptions): Readonly<Required<Omit<KernelOptions, "choices">>> {
+function withDefaults(o: KernelOptions): Readonly<Required<Omit<KernelOptions, "choices" | "core">>> {
   if (o === null || typeof o !== "object") throw new TypeError("Kernel: options must be an object");
   const clock = o.clock ?? "virtual";
   if (clock !== "virtual" && clock !== "real") {
