@@ -9,6 +9,7 @@
  * @module
  */
 
+import { BlockLayer } from "../block/blk_layer.ts";
 import { Sysfs } from "../sysfs/sysfs.ts";
 import { type CoreExports, type CoreVariant, instantiateCore } from "../wasm/core.ts";
 import type { ChoiceSource } from "./_prng.ts";
@@ -86,6 +87,8 @@ export class Kernel {
   readonly workqueues: Workqueues;
   /** The virtual /sys: kobject directories, attribute files, /sys/devices/system/cpu. */
   readonly sysfs: Sysfs;
+  /** The block layer: all_q_list, the blk-mq hotplug notifiers, /sys/block, majors. */
+  readonly block: BlockLayer;
 
   constructor(opts: KernelOptions = {}) {
     const o = withDefaults(opts);
@@ -119,6 +122,8 @@ export class Kernel {
     this.workqueues = new Workqueues({ sched: this.sched });
     // Last: sysfs installs the kobject hooks and registers the cpu devices (hotplug, sched).
     this.sysfs = new Sysfs(this);
+    // After sysfs, so /sys/block has its directory from boot.
+    this.block = new BlockLayer(this);
   }
 
   /** Runs the scheduler until every task exits or it stops (see Scheduler.run). */

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/**
+ * Test helpers for ts/block/ and ts/drivers/: a machine, tasks that return
+ * values, a driver's ops that count their callbacks, and one-call builders
+ * for a tag set, a queue and a disk. Private to tests.
+ *
+ * @module
+ */
+
+import { KernelError } from "../errors.ts";
+import { Kernel, type KernelOptions } from "../kernel/kernel.ts";
+import type { Sleepable } from "../kernel/sched.ts";
+import { blkMqInitQueue } from "./blk_mq.ts";
+import { addDisk, allocDisk, delGendisk, type Gendisk, putDisk } from "./genhd.ts";
+import { blkCleanupQueue, type RequestQueue } from "./request_queue.ts";
+import {
+  blkMqAllocTagSet,
+  blkMqFreeTagSet,
+  blkMqMapQueue,
+  type BlkMqOps,
+  BLK_MQ_RQ_QUEUE_OK,
+  type BlkMqTagSet,
+  type BlkMqTagSetOptions,
+} from "./tag_set.ts";
+
+/** A machine with small defaults (4 CPUs, 1 ms grace periods). */
+export function boot(opts: KernelOptions = {}): Kernel {
+  return new Kernel({ cpus: 4, ...opts });
+}
+
+/** Runs `body` as a task until the machine is idle; returns its value or throws its error. */
+export function inTask<T>(k: Kernel, body: () => Generator<unknown, T>, comm = "test"): T {
+  let out: { ok: true; v: T } | { ok: false; e: unknown } | undefined;
+  k.sched.spawn(comm, function* () {
+    try {
+      out = { ok: true, v: yield* body() as Sleepable<T> };
+    } catch (e) {
+      out = { ok: false, e };
+    }
+  });
+  const r = k.run();
+  if (r.kind !== "done") throw new Error(`inTask: the run ended "${r.kind}"\n${k.log.text()}`);
+  if (out === undefined) throw new Error("inTask: the task did not finish");
+  if (!out.ok) throw out.e;
+  return out.v;
+}
+
+/** The KernelError code `fn` throws, or "ok". */
+export function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+    return "ok";
+  } catch (e) {
+    if (e instanceof KernelError) return e.code;
+    throw e;
+  }
+}
+
+/** Driver ops whose callbacks count their calls (`calls`) and can be told to fail. */
+export function countingOps(fail: { initHctx?: number; initRequest?: number } = {}) {
+  const calls = { initHctx: 0, exitHctx: 0, initRequest: 0, exitRequest: 0, flushInit: [] as number[] };
+  const live = new Set<number>();
+  const ops: BlkMqOps = {
+    queueRq: () => BLK_MQ_RQ_QUEUE_OK,
+    mapQueue: blkMqMapQueue,
+    initHctx: (_h, _d, idx) => {
+      calls.initHctx++;
+      return fail.initHctx === idx ? -12 : 0;
+    },
+    exitHctx: () => {
+      calls.exitHctx++;
+    },
+    initRequest: (_d, rq) => {
+      calls.initRequest++;
+      if (fail.initRequest !== undefined && calls.initRequest === fail.initRequest) return -12;
+      live.add(rq);
+      return 0;
+    },
+    exitRequest: (_d, rq) => {
+      calls.exitRequest++;
+      live.delete(rq);
+    },
+  };
+  return { ops, calls, live };
+}
+
+/** blk_mq_alloc_tag_set() with counting ops and the given fields. */
+export function makeSet(k: Kernel, o: Partial<BlkMqTagSetOptions> = {}): BlkMqTagSet {
+  return blkMqAllocTagSet(k.block, { ops: countingOps().ops, nrHwQueues: 2, queueDepth: 64, ...o });
+}
+
+/** A registered disk `name` on a new queue of `set`. */
+export function* makeDisk(set: BlkMqTagSet, name: string): Sleepable<Gendisk> {
+  const q = yield* blkMqInitQueue(set);
+  const disk = allocDisk(set.block, 1);
+  disk.diskName = name;
+  disk.major = 252;
+  disk.firstMinor = set.block.diskNames().length;
+  disk.queue = q;
+  yield* addDisk(disk);
+  return disk;
+}
+
+/** The null_blk teardown order: del_gendisk, blk_cleanup_queue, (tag set), put_disk. */
+export function* dropDisk(disk: Gendisk, set?: BlkMqTagSet): Sleepable {
+  const q = disk.queue as RequestQueue;
+  yield* delGendisk(disk);
+  yield* blkCleanupQueue(q);
+  if (set !== undefined) blkMqFreeTagSet(set);
+  putDisk(disk);
+}
+
+/** Reads a sysfs file from a task. */
+export function readSysfs(k: Kernel, path: string): string {
+  return inTask(k, () => k.sysfs.read(path), "cat");
+}
+
+/** Writes a sysfs file from a task; returns the count or the error code. */
+export function writeSysfs(k: Kernel, path: string, value: string): number | string {
+  try {
+    return inTask(k, () => k.sysfs.write(path, value), "echo");
+  } catch (e) {
+    if (e instanceof KernelError) return e.code;
+    throw e;
+  }
+}

@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/**
+ * Disks (`struct gendisk`, include/linux/genhd.h; block/genhd.c, v4.4):
+ * `alloc_disk()`, `add_disk()` (the device under /sys/block, then
+ * `blk_register_queue()`), `del_gendisk()`, `put_disk()`, and the disk's own
+ * attributes `size`, `stat` and `inflight` with the counters behind them
+ * (`part0`, which the I/O path fills).
+ *
+ * @module
+ */
+
+import { KernelError } from "../errors.ts";
+import { Kobject } from "../kernel/kobject.ts";
+import type { Sleepable } from "../kernel/sched.ts";
+import { diskInflightShow, diskStatShow, type SysfsAttribute, type SysfsPage } from "../sysfs/sysfs.ts";
+import type { BlockLayer } from "./blk_layer.ts";
+import { blkRegisterQueue, blkUnregisterQueue } from "./blk_sysfs.ts";
+import { blkGetQueue, blkPutQueue, type RequestQueue } from "./request_queue.ts";
+
+/** Mirrors `GENHD_FL_*` (include/linux/genhd.h, v4.4). */
+export const GENHD_FL_REMOVABLE = 1;
+export const GENHD_FL_MEDIA_CHANGE_NOTIFY = 4;
+export const GENHD_FL_CD = 8;
+export const GENHD_FL_UP = 16;
+export const GENHD_FL_SUPPRESS_PARTITION_INFO = 32;
+export const GENHD_FL_EXT_DEVT = 64;
+/** Mirrors `DISK_NAME_LEN`. */
+export const DISK_NAME_LEN = 32;
+
+/**
+ * Mirrors `struct hd_struct`'s statistics (`struct disk_stats`, `in_flight`,
+ * `stamp`) for part0, kept as plain counters (v4.4 keeps them per CPU and
+ * sums them). Indexes are the kernel's: [0] READ, [1] WRITE. Ticks are jiffies.
+ */
+export interface PartStats {
+  ios: [number, number];
+  merges: [number, number];
+  sectors: [number, number];
+  ticks: [number, number];
+  ioTicks: number;
+  timeInQueue: number;
+  inFlight: [number, number];
+  /** `part->stamp`: the jiffy of the last `part_round_stats()`. */
+  stamp: number;
+}
+
+function zeroStats(): PartStats {
+  return { ios: [0, 0], merges: [0, 0], sectors: [0, 0], ticks: [0, 0], ioTicks: 0, timeInQueue: 0, inFlight: [0, 0], stamp: 0 };
+}
+
+/**
+ * Mirrors `struct gendisk` (include/linux/genhd.h, v4.4) with its part0
+ * device: `kobj` is `disk_to_dev(disk)->kobj`, `/sys/block/<disk_name>`
+ * while added.
+ */
+export class Gendisk {
+  readonly block: BlockLayer;
+  /** `disk_name`. */
+  diskName = "";
+  /** `major`. */
+  major = 0;
+  /** `first_minor`. */
+  firstMinor = 0;
+  /** `minors`. */
+  readonly minors: number;
+  /** `flags` (GENHD_FL_*). */
+  flags = 0;
+  /** `part0.nr_sects`: capacity in 512-byte sectors (`set_capacity()`). */
+  capacity = 0n;
+  /** `queue`. */
+  queue: RequestQueue | null = null;
+  /** `private_data`. */
+  privateData: unknown = null;
+  /** `part0`'s statistics. */
+  part0: PartStats = zeroStats();
+  /** The device kobject (`part0.__dev.kobj`). */
+  readonly kobj: Kobject<Gendisk>;
+
+  /** @internal use {@link allocDisk} */
+  constructor(block: BlockLayer, minors: number) {
+    this.block = block;
+    this.minors = minors;
+    this.kobj = new Kobject<Gendisk>(block.kernel.kobjects, { container: this, size: 1024, cache: "gendisk", site: "alloc_disk_node" });
+  }
+
+  /** `disk_devt()` as "major:minor". */
+  get devt(): string {
+    return `${this.major}:${this.firstMinor}`;
+  }
+}
+
+/**
+ * Mirrors `alloc_disk_node()` (block/genhd.c, v4.4): a disk whose device is
+ * initialized (`device_initialize()`, one reference) but not added.
+ *
+ * @param minors `minors` (1 for a disk without partitions)
+ * @throws {RangeError} when minors is not a non-negative integer
+ */
+export function allocDisk(block: BlockLayer, minors: number): Gendisk {
+  if (!(Number.isInteger(minors) && minors >= 0)) throw new RangeError(`alloc_disk: minors must be a non-negative integer, got ${minors}`);
+  const disk = new Gendisk(block, minors);
+  disk.kobj.init({ release: () => diskRelease(disk) });
+  return disk;
+}
+
+/** Mirrors `disk_release()`: the queue reference `add_disk()` took, then the disk's memory (with its kobject). */
+function diskRelease(disk: Gendisk): void {
+  if (disk.queue !== null) blkPutQueue(disk.queue);
+}
+
+/** Mirrors `set_capacity()`. */
+export function setCapacity(disk: Gendisk, sectors: bigint): void {
+  disk.capacity = BigInt.asUintN(64, sectors);
+}
+
+/** Mirrors `part_round_stats()` for part0 (v4.4): accrues `io_ticks` and `time_in_queue` up to now. */
+export function partRoundStats(disk: Gendisk): void {
+  const p = disk.part0;
+  const now = disk.block.kernel.clock.jiffies();
+  if (now === p.stamp) return;
+  const inflight = p.inFlight[0] + p.inFlight[1];
+  if (inflight !== 0) {
+    p.timeInQueue += inflight * (now - p.stamp);
+    p.ioTicks += now - p.stamp;
+  }
+  p.stamp = now;
+}
+
+/**
+ * Mirrors `disk_attrs` of block/genhd.c (v4.4), the subset the port keeps:
+ * `size` (`part_size_show()`), `stat` (`part_stat_show()`, after
+ * `part_round_stats()`), `inflight` (`part_inflight_show()`). As in v4.4
+ * they take no queue lock and work on a dying queue's disk.
+ */
+export const DISK_ATTRS: readonly SysfsAttribute<Gendisk>[] = [
+  { name: "size", mode: 0o444, show: (d: Gendisk, page: SysfsPage) => page.sprintf(`${d.capacity}\n`) },
+  {
+    name: "stat",
+    mode: 0o444,
+    show: (d: Gendisk, page: SysfsPage) => {
+      partRoundStats(d);
+      const p = d.part0;
+      const ms = (j: number) => d.block.kernel.clock.jiffiesToMsecs(j);
+      return page.sprintf(diskStatShow({
+        readIos: p.ios[0],
+        readMerges: p.merges[0],
+        readSectors: p.sectors[0],
+        readTicksMs: ms(p.ticks[0]),
+        writeIos: p.ios[1],
+        writeMerges: p.merges[1],
+        writeSectors: p.sectors[1],
+        writeTicksMs: ms(p.ticks[1]),
+        inFlight: p.inFlight[0] + p.inFlight[1],
+        ioTicksMs: ms(p.ioTicks),
+        timeInQueueMs: ms(p.timeInQueue),
+      }));
+    },
+  },
+  {
+    name: "inflight",
+    mode: 0o444,
+    show: (d: Gendisk, page: SysfsPage) => page.sprintf(diskInflightShow({ read: d.part0.inFlight[0], write: d.part0.inFlight[1] })),
+  },
+];
+
+/**
+ * Mirrors `add_disk()` (block/genhd.c, v4.4): marks the disk up, sets its
+ * devt, adds its device under /sys/block (`register_disk()`), registers the
+ * queue (`blk_register_queue()`: on the first registration
+ * `q_usage_counter` goes percpu) and takes the queue reference that
+ * `disk_release()` drops.
+ *
+ * A name already in use is refused before anything changes (v4.4 goes on
+ * with a device that failed to register and a queue directory that cannot
+ * be created).
+ *
+ * @throws {KernelError} EEXIST when a disk of that name is added
+ * @throws {TypeError} when the disk has no queue or no name
+ */
+export function* addDisk(disk: Gendisk): Sleepable {
+  const k = disk.block.kernel;
+  if (disk.queue === null) throw new TypeError("add_disk: disk.queue must be set");
+  if (disk.diskName === "") throw new TypeError("add_disk: disk.diskName must be set");
+  if (disk.minors !== 0 && disk.major === 0 && disk.firstMinor === 0) {
+    k.log.warn("block/genhd.c:add_disk", "WARN_ON(disk->minors && !(disk->major || disk->first_minor))");
+  }
+  if (disk.minors === 0 && !(disk.flags & GENHD_FL_EXT_DEVT)) {
+    k.log.warn("block/genhd.c:add_disk", "WARN_ON(!disk->minors && !(disk->flags & GENHD_FL_EXT_DEVT))");
+  }
+  disk.block.claimDiskName(disk);
+  disk.flags |= GENHD_FL_UP;
+  try {
+    disk.kobj.add(disk.block.root, disk.diskName);
+    k.sysfs.createFiles(disk.kobj, disk, DISK_ATTRS);
+  } catch (e) {
+    disk.block.releaseDiskName(disk);
+    disk.flags &= ~GENHD_FL_UP;
+    if (e instanceof KernelError && disk.kobj.inSysfs) disk.kobj.del();
+    throw e;
+  }
+  yield* blkRegisterQueue(disk);
+  if (!blkGetQueue(disk.queue)) k.log.warnOnce("block/genhd.c:add_disk", "WARN_ON_ONCE(!blk_get_queue(disk->queue))");
+}
+
+/**
+ * Mirrors `del_gendisk()` (block/genhd.c, v4.4): capacity 0, not up,
+ * `blk_unregister_queue()`, statistics cleared, the device removed from
+ * /sys/block (waiting for shows in progress).
+ */
+export function* delGendisk(disk: Gendisk): Sleepable {
+  setCapacity(disk, 0n);
+  disk.flags &= ~GENHD_FL_UP;
+  yield* blkUnregisterQueue(disk);
+  disk.part0 = zeroStats();
+  yield* disk.block.kernel.sysfs.kobjectDelSync(disk.kobj);
+  disk.block.releaseDiskName(disk);
+}
+
+/** Mirrors `put_disk()`: drops a reference; the last one releases the disk (and its queue reference). */
+export function putDisk(disk: Gendisk | null): void {
+  if (disk !== null) disk.kobj.put();
+}

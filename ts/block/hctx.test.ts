@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: GPL-2.0-only
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { WORK_CPU_UNBOUND } from "../kernel/workqueue.ts";
+import { boot, inTask, makeSet } from "./_testkit.ts";
+import { blkMqInitQueue, blkMqRqTimer } from "./blk_mq.ts";
+import {
+  BLK_MQ_S_TAG_ACTIVE,
+  blkMqHctxClearPending,
+  blkMqHctxHasPending,
+  blkMqHctxMarkPending,
+  blkMqHctxNextCpu,
+  blkMqHwQueueMapped,
+  blkMqRunHwQueue,
+  blkMqRunHwQueues,
+} from "./hctx.ts";
+import { blkCleanupQueue, type RequestQueue } from "./request_queue.ts";
+import { blkMqFreeTagSet, type BlkMqTagSet } from "./tag_set.ts";
+
+function withQueue(cpus: number, nrHwQueues: number, body: (q: RequestQueue, set: BlkMqTagSet) => void): void {
+  const k = boot({ cpus });
+  const set = makeSet(k, { nrHwQueues });
+  const q = inTask(k, () => blkMqInitQueue(set));
+  body(q, set);
+  inTask(k, () => blkCleanupQueue(q));
+  blkMqFreeTagSet(set);
+  k.run();
+  k.assertClean();
+}
+
+test("ctx_map marks, clears and reports pending ctxs by index_hw", () => {
+  withQueue(4, 1, (q) => {
+    const h = q.queueHwCtx[0];
+    assert.is(h.ctxMap!.size, 1);
+    assert.not.ok(blkMqHctxHasPending(h));
+    blkMqHctxMarkPending(h, q.queueCtx[2]);
+    assert.is(h.ctxMap!.words[0], 1 << 2);
+    assert.ok(blkMqHctxHasPending(h));
+    blkMqHctxClearPending(h, q.queueCtx[2]);
+    assert.not.ok(blkMqHctxHasPending(h));
+  });
+});
+
+test("blkMqHctxNextCpu() is WORK_CPU_UNBOUND with one hw queue, else round-robin every 8 calls", () => {
+  withQueue(4, 1, (q) => assert.is(blkMqHctxNextCpu(q.queueHwCtx[0]), WORK_CPU_UNBOUND));
+  withQueue(4, 2, (q) => {
+    const h = q.queueHwCtx[0];
+    assert.equal(h.cpumask.toArray(), [0, 1]);
+    const seq = Array.from({ length: 17 }, () => blkMqHctxNextCpu(h));
+    assert.equal(seq, [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0]);
+  });
+});
+
+test("running a hw queue calls the I/O path's dispatch: inline on a mapped CPU, else on kblockd; never when stopped", () => {
+  const k = boot({ cpus: 2 });
+  const set = makeSet(k, { nrHwQueues: 2 });
+  const ran: string[] = [];
+  inTask(k, function* () {
+    const q = yield* blkMqInitQueue(set);
+    q.dispatchHook = (h) => ran.push(`hctx${h.queueNum} on cpu${k.sched.smpProcessorId()}`);
+    k.cpus.current = 0;
+    blkMqRunHwQueue(q.queueHwCtx[0], false);
+    blkMqRunHwQueue(q.queueHwCtx[1], false); // CPU 0 is not in hctx 1's mask: kblockd on CPU 1
+    q.queueHwCtx[0].setStopped(true);
+    blkMqRunHwQueue(q.queueHwCtx[0], true);
+    q.queueHwCtx[0].setStopped(false);
+    blkMqRunHwQueues(q, true); // nothing pending: nothing runs
+    yield* k.workqueues.flushDelayedWork(q.queueHwCtx[1].runWork);
+    yield* blkCleanupQueue(q);
+  });
+  assert.equal(ran, ["hctx0 on cpu0", "hctx1 on cpu1"]);
+  blkMqFreeTagSet(set);
+  k.run();
+  k.assertClean();
+});
+
+test("an hctx's tag state follows its map: shared flag, TAG_ACTIVE, nr_active, idled by the timer", () => {
+  withQueue(2, 2, (q) => {
+    const h = q.queueHwCtx[0];
+    assert.ok(blkMqHwQueueMapped(h));
+    h.setShared(true);
+    const th = h.tagHctx!;
+    assert.ok(th.shared);
+    const tag = h.tags!.tags.getTag(0, { hctx: th });
+    assert.is(h.nrActive, 1);
+    assert.is(h.state & (1 << BLK_MQ_S_TAG_ACTIVE), 1 << BLK_MQ_S_TAG_ACTIVE);
+    assert.is(h.tags!.tags.activeQueues, 1);
+    h.tags!.tags.putTag(0, tag);
+    assert.is(h.nrActive, 0);
+    blkMqRqTimer(q);
+    assert.is(h.state, 0);
+    assert.is(h.tags!.tags.activeQueues, 0);
+    h.setShared(false);
+  });
+});
+
+test("every possible CPU has a ctx; ctxs of offline CPUs are attached nowhere", () => {
+  const k = boot({ cpus: 4 });
+  const set = makeSet(k, { nrHwQueues: 2 });
+  inTask(k, () => k.hotplug.cpuDown(1));
+  inTask(k, function* () {
+    const q = yield* blkMqInitQueue(set);
+    assert.equal(q.queueCtx.map((c) => c.cpu), [0, 1, 2, 3]);
+    assert.ok(q.queueHwCtx.every((h) => !h.cpumask.test(1)));
+    // Three CPUs online, two queues: the v4.4 map counts online CPUs only (0, 2 → 0; 3 → 1).
+    assert.equal(q.queueHwCtx.map((h) => h.ctxs.map((c) => c.cpu)), [[0, 2], [3]]);
+    assert.equal(q.queueCtx.map((c) => [c.rqDispatched, c.rqMerged, c.rqCompleted]), Array(4).fill([[0, 0], 0, [0, 0]]));
+    yield* blkCleanupQueue(q);
+    yield* k.hotplug.cpuUp(1);
+  });
+  blkMqFreeTagSet(set);
+  k.run();
+  k.assertClean();
+});
+
+test.run();
