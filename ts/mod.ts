@@ -211,6 +211,10 @@ export type {
   TagMemory,
   TagWaitHooks,
 } from "./block/tags.ts";
+export { KernelShell, SHELL_COMMANDS } from "./shell/shell.ts";
+export type { CommandContext, ExecResult, KernelShellOptions, ShellCommand, ShellResult } from "./shell/shell.ts";
+export { formatCommand, formatLine, formatScript, formatWord, parseCommand, parseScript } from "./shell/parse.ts";
+export type { Command, Redirect, Script, ScriptLine } from "./shell/parse.ts";
 export {
   BLK_MQ_MAX_DISPATCH_ORDER,
   CPU_SYSFS_PATH,

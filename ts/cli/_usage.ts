@@ -5,6 +5,7 @@ export const USAGE = `usage: blkmq <command> [options]
 
 commands:
   fuzz        run a bounded fuzz campaign and print a summary
+  sh          run a kernel-shell script (modprobe, cat, echo >) on a simulated machine
   help        show this help (also --help, -h)
   version     print the version (also --version, -V)
 
@@ -29,4 +30,24 @@ expected (no finding; for a self-test target, its planted finding found),
   --list        list the targets and exit
   --no-wasm-coverage
                 control run: keep WASM edge counters from libFuzzer
+`;
+
+export const SH_USAGE = `usage: blkmq sh [--cpus N] [--threads-per-core T] [--seed S] [FILE]
+
+Runs a script of shell commands, from FILE or (when FILE is absent or -)
+standard input, as root on a fresh simulated machine, and prints exactly
+what the commands print. One command a line; # starts a comment;
+> and >> redirect; no pipes, variables or loops.
+
+  modprobe MOD [param=value]...   rmmod MOD...
+  cat PATH...   ls [PATH...]      echo [-neE] [WORD...] [> PATH]
+  dmesg [-c | -C] [-t] [-l LEVELS]   kmemleak   sleep SECONDS
+
+Exit 0 when every command succeeded and the kernel log shows no finding
+(WARN, BUG, lockdep, hung task, KASAN, a kmemleak report), 1 otherwise,
+2 on a usage error.
+
+  --cpus N              possible CPUs (default 4)
+  --threads-per-core T  SMT threads per core (default 1)
+  --seed S              scheduler seed (default 1)
 `;

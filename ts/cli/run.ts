@@ -10,6 +10,7 @@ import { VERSION } from "../version.ts";
 import { USAGE } from "./_usage.ts";
 import { type CliIo, UsageError } from "./_args.ts";
 import { fuzzCommand } from "./fuzz.ts";
+import { shCommand } from "./sh.ts";
 
 /**
  * Runs one CLI invocation.
@@ -36,6 +37,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         return 0;
       case "fuzz":
         return await fuzzCommand(rest, io);
+      case "sh":
+        return await shCommand(rest, io);
       default:
         throw new UsageError(`unknown command: ${command}`, USAGE);
     }
