@@ -44,7 +44,8 @@ export class HungTaskError extends Error {
  * as the call trace and its held locks (`debug_show_held_locks()`).
  */
 export function reportHungTask(log: Klog, lockdep: Lockdep | null, t: Task, timeoutSecs: number, now: number): HungTask {
-  const held = lockdep ? lockdep.held(t).map((c) => c.name) : [];
+  const info = hungTaskInfo(lockdep, t, now);
+  const held = info.locksHeld;
   const tainted = log.tainted();
   const ident = log.kernelIdent();
   const uname = ident.endsWith(` ${tainted}`) ? ident.slice(0, ident.length - tainted.length - 1) : ident;
@@ -57,7 +58,13 @@ export function reportHungTask(log: Klog, lockdep: Lockdep | null, t: Task, time
     log.printk("warning", `${held.length} lock${held.length > 1 ? "s" : ""} held by ${t.comm}/${t.pid}:`);
     held.forEach((n, i) => log.printk("warning", ` #${i}:  (${n})`));
   }
-  return { pid: t.pid, comm: t.comm, cpu: t.cpu, waitPoint: t.waitPoint, blockedNs: now - t.blockedSince, locksHeld: held };
+  return info;
+}
+
+/** What is known of a hung task at `now`, without logging it. */
+function hungTaskInfo(lockdep: Lockdep | null, t: Task, now: number): HungTask {
+  const locksHeld = lockdep ? lockdep.held(t).map((c) => c.name) : [];
+  return { pid: t.pid, comm: t.comm, cpu: t.cpu, waitPoint: t.waitPoint, blockedNs: now - t.blockedSince, locksHeld };
 }
 
 /**
@@ -115,6 +122,12 @@ export class HungTaskWatchdog {
       const latest = Math.max(...stuck.map((t) => t.blockedSince)) + this.timeoutSecs * 1e9;
       if (latest > now && Number.isSafeInteger(latest)) advanceTo((at = latest));
     }
-    return stuck.map((t) => reportHungTask(this.log, this.lockdep, t, this.timeoutSecs, at));
+    // A task the watchdog (or an earlier run's final check) already reported
+    // is listed again but not logged again: one report per block episode.
+    return stuck.map((t) => {
+      if (t.hungReported) return hungTaskInfo(this.lockdep, t, at);
+      t.hungReported = true;
+      return reportHungTask(this.log, this.lockdep, t, this.timeoutSecs, at);
+    });
   }
 }

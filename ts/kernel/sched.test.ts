@@ -134,6 +134,22 @@ test("an AB/BA deadlock is reported as a hang naming both wait points", () => {
   assert.is(log.isClean(), false);
 });
 
+test("a hung task is reported once per block episode, however often run() is called", () => {
+  const { sched, log } = boot();
+  const wq = new WaitQueue(sched, "&never");
+  sched.spawn("stuck", function* () {
+    yield* wq.waitEvent(() => false);
+  });
+  const reports = () => text(log).filter((l) => l.startsWith("INFO: task stuck:")).length;
+  const first = sched.run();
+  assert.is(first.kind, "hang");
+  assert.is(reports(), 1);
+  const second = sched.run();
+  assert.is(second.kind, "hang");
+  assert.equal(second.hung.map((h) => h.comm), ["stuck"], "still listed as hung");
+  assert.is(reports(), 1, "but not logged again");
+});
+
 test("run({ throwOnHang }) throws a HungTaskError with code HUNG_TASK", () => {
   const { sched } = boot();
   const wq = new WaitQueue(sched, "&never");
