@@ -19,10 +19,13 @@ export class UsageError extends Error {
 
 type FlagSpec = NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>["options"]>;
 
-/** Parses flags strictly (no positionals); an unknown or malformed flag is a {@link UsageError}. */
-export function parseFlags(args: string[], options: FlagSpec, usage: string) {
+/**
+ * Parses flags strictly; an unknown or malformed flag, or a positional
+ * argument when `allowPositionals` is false (the default), is a {@link UsageError}.
+ */
+export function parseFlags(args: string[], options: FlagSpec, usage: string, allowPositionals = false) {
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false });
+    return parseArgs({ args, options, strict: true, allowPositionals });
   } catch (e) {
     throw new UsageError((e as Error).message, usage);
   }

@@ -8,10 +8,9 @@
 
 import { readFile } from "node:fs/promises";
 import process from "node:process";
-import { parseArgs } from "node:util";
 import { KernelShell, strerror } from "../shell/shell.ts";
 import { SH_USAGE } from "./_usage.ts";
-import { type CliIo, UsageError, wholeNumber } from "./_args.ts";
+import { type CliIo, parseFlags, UsageError, wholeNumber } from "./_args.ts";
 
 /** Where the script comes from when no FILE is given. */
 export interface ScriptInput {
@@ -40,22 +39,12 @@ export const processStdin: ScriptInput = {
  * @returns 0 when every command succeeded and the kernel log is clean, 1 otherwise, 2 on usage errors
  */
 export async function shCommand(args: string[], io: CliIo, stdin: ScriptInput = processStdin): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: {
-        cpus: { type: "string" },
-        "threads-per-core": { type: "string" },
-        seed: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: true,
-    });
-  } catch (e) {
-    throw new UsageError((e as Error).message, SH_USAGE);
-  }
+  const parsed = parseFlags(args, {
+    cpus: { type: "string" },
+    "threads-per-core": { type: "string" },
+    seed: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  }, SH_USAGE, true);
   const { values, positionals } = parsed;
   if (values.help) {
     io.out(SH_USAGE);
