@@ -103,3 +103,20 @@ export {
   mempool_nr_reserve_used,
 } from "./mempool";
 export { bench_bump_pairs, bench_kmalloc_pairs, bench_slab_pairs } from "./slab_bench";
+export {
+  bio_add_page,
+  bio_advance,
+  bio_alloc_init,
+  bio_chain,
+  bio_endio_step,
+  bio_get,
+  bio_init,
+  bio_put,
+  bio_reset,
+  bio_segments,
+  bio_split_init,
+  bio_struct_size,
+  bio_vec_size,
+  bvec_idx,
+  bvec_nr_vecs,
+} from "./bio";

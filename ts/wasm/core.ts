@@ -256,6 +256,37 @@ export interface CoreExports {
   bench_kmalloc_pairs(size: number, n: number): number;
   /** Bench: n kmem_cache_alloc+free pairs; checksum or -12. */
   bench_slab_pairs(cache: number, n: number): number;
+  /** Bio records (asm/bio.ts); ts/block/bio.ts wraps them. -22 = freed bio or bad argument. */
+  /** `bio_add_page()`: len, 0 full, -1 cloned bio, -22. */
+  bio_add_page(bio: number, page: number, len: number, offset: number): number;
+  /** `bio_advance()`: 0, -7 past bi_size (nothing changed), -22. */
+  bio_advance(bio: number, bytes: number): number;
+  /** The tail of `bio_alloc_bioset()`: init, pool, bvec class (15 = none), max_vecs, io_vec; 0 or -22. */
+  bio_alloc_init(bio: number, bs: number, nrVecs: number, bvl: number, idx: number): number;
+  /** `bio_chain()`: 0, or -22 (BUG_ON: bi_private/bi_end_io already set). */
+  bio_chain(bio: number, parent: number): number;
+  /** One pass of `bio_endio()`: 0 stop, 1 call end_io, 2 chained (put, go on with the parent), -22. */
+  bio_endio_step(bio: number): number;
+  /** `bio_get()`: 0 or -22. */
+  bio_get(bio: number): number;
+  /** `bio_init()`: 0 or -22. */
+  bio_init(bio: number): number;
+  /** `bio_put()` minus the free: 1 free it now, 0 referenced, -22 freed already (KASAN report filed). */
+  bio_put(bio: number): number;
+  /** `bio_reset()`: 0 or -22. */
+  bio_reset(bio: number): number;
+  /** `bio_segments()`: the count, or -22. */
+  bio_segments(bio: number): number;
+  /** The record half of `bio_split()` on an allocated `split`: 0 or -22 (BUG_ON). */
+  bio_split_init(split: number, bio: number, sectors: number): number;
+  /** `sizeof(struct bio)`: 80. */
+  bio_struct_size(): number;
+  /** `sizeof(struct bio_vec)`: 12. */
+  bio_vec_size(): number;
+  /** `bvec_alloc()`'s size class of nr vecs: 0..5, or -22 outside 1..256. */
+  bvec_idx(nr: number): number;
+  /** `bvec_nr_vecs()`: vecs of a class, or -22. */
+  bvec_nr_vecs(idx: number): number;
 }
 
 /** Names of the function exports in {@link CoreExports}, for the drift test. */
@@ -359,6 +390,21 @@ export const CORE_FUNCTIONS = [
   "bench_bump_pairs",
   "bench_kmalloc_pairs",
   "bench_slab_pairs",
+  "bio_add_page",
+  "bio_advance",
+  "bio_alloc_init",
+  "bio_chain",
+  "bio_endio_step",
+  "bio_get",
+  "bio_init",
+  "bio_put",
+  "bio_reset",
+  "bio_segments",
+  "bio_split_init",
+  "bio_struct_size",
+  "bio_vec_size",
+  "bvec_idx",
+  "bvec_nr_vecs",
 ] as const;
 
 /** Extra exports of the coverage variant. */
