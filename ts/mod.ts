@@ -532,3 +532,22 @@ export {
   DIO_PERSISTENT_DIO,
 } from "./block/dio.ts";
 export type { DioOptions, SubmitBio } from "./block/dio.ts";
+export {
+  __blkMqRunHwQueueDispatch,
+  BLK_MQ_MERGE_CHECKED,
+  BLK_QC_T_NONE,
+  BLK_QC_T_SHIFT,
+  blkMqCompleteRequest,
+  blkMqEndRequest,
+  blkMqFreeRequest,
+  blkMqInsertRequest,
+  blkMqMakeRequest,
+  blkMqRequestStarted,
+  blkMqStartRequest,
+  blkSqMakeRequest,
+  REQ_ATOM_COMPLETE,
+  REQ_ATOM_STARTED,
+  rqField,
+  rwIsSync,
+  submitBio,
+} from "./block/blk_mq_request.ts";

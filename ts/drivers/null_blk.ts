@@ -37,9 +37,12 @@ import {
   QUEUE_FLAG_NONROT,
   type RequestQueue,
 } from "../block/request_queue.ts";
-import { blkMqAllocTagSet, blkMqFreeTagSet, blkMqMapQueue, type BlkMqOps, BLK_MQ_RQ_QUEUE_OK, type BlkMqTagSet } from "../block/tag_set.ts";
+import { blkMqAllocTagSet, blkMqFreeTagSet, blkMqMapQueue, type BlkMqOps, type BlkMqQueueData, BLK_MQ_RQ_QUEUE_OK, type BlkMqTagSet } from "../block/tag_set.ts";
+import { blkMqCompleteRequest, blkMqEndRequest, blkMqStartRequest, rqField } from "../block/blk_mq_request.ts";
+import { RQ } from "../block/request_record.ts";
+import { Timer } from "../kernel/timer.ts";
 import type { KernelModule } from "./module.ts";
-import { NULL_Q_MQ, NULL_Q_RQ, type NullBlkParams, parseNullBlkParams } from "./null_blk_params.ts";
+import { NULL_IRQ_NONE, NULL_IRQ_SOFTIRQ, NULL_IRQ_TIMER, NULL_Q_MQ, NULL_Q_RQ, type NullBlkParams, parseNullBlkParams } from "./null_blk_params.ts";
 
 /**
  * `sizeof(struct nullb_cmd)` on x86-64 in v4.4: list 16, ll_list 8, csd 32,
@@ -130,18 +133,45 @@ function nullInitQueue(nullb: Nullb, nq: NullbQueue): void {
   nq.queueDepth = nullb.queueDepth;
 }
 
-/** Mirrors `null_mq_ops` (v4.4): `queue_rq` completes per `irqmode` once the I/O path exists. */
-const NULL_MQ_OPS: BlkMqOps = {
-  queueRq: () => BLK_MQ_RQ_QUEUE_OK,
-  mapQueue: blkMqMapQueue,
-  initHctx: nullInitHctx,
-  complete: () => {},
-};
+/**
+ * Mirrors `null_queue_rq()` (v4.4): starts the request and completes it per
+ * `irqmode` (`null_handle_cmd()`): NULL_IRQ_NONE ends it at once
+ * (`end_cmd()`), NULL_IRQ_SOFTIRQ goes through `blk_mq_complete_request()`
+ * (rq_affinity decides the CPU of `null_softirq_done_fn()`), NULL_IRQ_TIMER
+ * ends it from an hrtimer `completion_nsec` later. The data is not touched.
+ */
+function nullQueueRq(hctx: BlkMqHwCtx, bd: BlkMqQueueData): number {
+  const k = hctx.queue.kernel;
+  blkMqStartRequest(k, bd.rq);
+  const p = STATE.get(k)?.params;
+  const mode = p?.irqmode ?? NULL_IRQ_NONE;
+  if (mode === NULL_IRQ_SOFTIRQ) blkMqCompleteRequest(k, bd.rq, rqField(k, bd.rq, RQ.ERRORS));
+  else if (mode === NULL_IRQ_TIMER) {
+    const rq = bd.rq;
+    const t = new Timer(() => blkMqEndRequest(k, rq, 0), "null_cmd_timer_expired");
+    k.timers.hrtimerStart(t, k.clock.now() + Math.max(0, p!.completion_nsec), k.sched.smpProcessorId());
+  } else blkMqEndRequest(k, bd.rq, 0);
+  return BLK_MQ_RQ_QUEUE_OK;
+}
+
+/**
+ * Mirrors `null_mq_ops` (v4.4). `complete` is `null_softirq_done_fn()`
+ * (mq mode: `end_cmd()` → `blk_mq_end_request(rq, 0)`); it needs the
+ * machine, so each tag set gets its own ops object.
+ */
+function nullMqOps(k: Kernel): BlkMqOps {
+  return {
+    queueRq: nullQueueRq,
+    mapQueue: blkMqMapQueue,
+    initHctx: nullInitHctx,
+    complete: (rq: number) => blkMqEndRequest(k, rq, 0),
+  };
+}
 
 /** Mirrors the tag set `null_add_dev()` (or, shared, `null_init()`) fills. */
 function nullInitTagSet(k: Kernel, p: NullBlkParams, nullb: Nullb | null): BlkMqTagSet {
   return blkMqAllocTagSet(k.block, {
-    ops: NULL_MQ_OPS,
+    ops: nullMqOps(k),
     nrHwQueues: p.submit_queues,
     queueDepth: p.hw_queue_depth >>> 0,
     numaNode: p.home_node,

@@ -1,0 +1,665 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/**
+ * The blk-mq request path (block/blk-core.c, block/blk-mq.c, v4.4): a bio
+ * enters the queue (`generic_make_request()` → `blk_queue_enter()`), becomes
+ * a request (`blk_mq_map_request()`: a tag of the current CPU's ctx → hctx),
+ * is issued directly or queued on its ctx, dispatched by
+ * `__blk_mq_run_hw_queue()` (installed as the queue's
+ * {@link RequestQueue.dispatchHook} by the first {@link submitBio}), and completed
+ * (`blk_mq_complete_request()`, rq_affinity via an IPI) and ended
+ * (`blk_mq_end_request()`: bio end_io, accounting, tag and queue ref freed).
+ *
+ * Merging is the ctx's (`blk_mq_attempt_merge()`, the newest 8 requests).
+ * Not yet here: plugging (so no plug merges), FLUSH/FUA sequencing (such bios are
+ * issued as ordinary requests), bounce/integrity/split, timeouts and
+ * `current->bio_list` recursion. Requests and bios are WASM records
+ * addressed by integers; the lists (`ctx->rq_list`, `hctx->dispatch`) are
+ * arrays of record addresses.
+ *
+ * `cpus_share_cache()`: the port's machine is one package with one
+ * last-level cache, so every pair of CPUs shares it; with rq_affinity=1
+ * (SAME_COMP) completions therefore stay local, and rq_affinity=2
+ * (SAME_FORCE) sends them to the submitting CPU.
+ *
+ * @module
+ */
+
+import type { Kernel } from "../kernel/kernel.ts";
+import type { Sleepable } from "../kernel/sched.ts";
+import { CallSingleData } from "../kernel/softirq.ts";
+import { bioAdvance, bioDev, bioEndio, bioField, bioSetField, REQ_DISCARD, REQ_FAILFAST_DEV, REQ_FAILFAST_DRIVER, REQ_FAILFAST_TRANSPORT, REQ_FLUSH, REQ_FUA, REQ_META, REQ_NOIDLE, REQ_PRIO, REQ_SECURE, REQ_IO_STAT, REQ_NOMERGE, REQ_NOMERGE_FLAGS, REQ_QUIET, REQ_SYNC, REQ_WRITE, REQ_WRITE_SAME } from "./bio.ts";
+import type { BlkMqCtx } from "./ctx.ts";
+import type { Gendisk } from "./genhd.ts";
+import { partRoundStats } from "./genhd.ts";
+import {
+  BLK_MQ_F_DEFER_ISSUE,
+  BLK_MQ_F_SHOULD_MERGE,
+  blkMqHctxMarkPending,
+  blkMqRunHwQueue,
+  type BlkMqHwCtx,
+  hctxLiveTags,
+} from "./hctx.ts";
+import { RQ } from "./request_record.ts";
+import {
+  blkQueueEnter,
+  blkQueueEnterLive,
+  blkQueueExit,
+  QUEUE_FLAG_IO_STAT,
+  QUEUE_FLAG_SAME_COMP,
+  QUEUE_FLAG_SAME_FORCE,
+  type RequestQueue,
+} from "./request_queue.ts";
+import { BLK_MQ_RQ_QUEUE_BUSY, BLK_MQ_RQ_QUEUE_ERROR, BLK_MQ_RQ_QUEUE_OK } from "./tag_set.ts";
+import { BLK_MQ_TAG_FAIL, getTagWait, type TagWaiter } from "./tags.ts";
+import { KernelError } from "../errors.ts";
+
+/** Mirrors `REQ_ATOM_COMPLETE`: bit of `rq->atomic_flags`. */
+export const REQ_ATOM_COMPLETE = 0;
+/** Mirrors `REQ_ATOM_STARTED`. */
+export const REQ_ATOM_STARTED = 1;
+/** Mirrors `BLK_QC_T_NONE`: no cookie. */
+export const BLK_QC_T_NONE = -1;
+/** Mirrors `BLK_QC_T_SHIFT`. */
+export const BLK_QC_T_SHIFT = 16;
+/** `BLK_MQ_MAX_DISPATCH_ORDER` (include/linux/blk-mq.h, v4.4). */
+const MAX_DISPATCH_ORDER = 10;
+const EIO = -5;
+/** Mirrors `REQ_COMMON_MASK` (include/linux/blk_types.h, v4.4): the bio flags a request takes. */
+const REQ_COMMON_MASK = REQ_WRITE | REQ_FAILFAST_DEV | REQ_FAILFAST_TRANSPORT | REQ_FAILFAST_DRIVER | REQ_SYNC |
+  REQ_META | REQ_PRIO | REQ_DISCARD | REQ_WRITE_SAME | REQ_NOIDLE | REQ_FLUSH | REQ_FUA | REQ_SECURE;
+
+interface Lookup {
+  q: RequestQueue;
+  disk: Gendisk | null;
+}
+
+/** Per kernel: queue id → its queue and disk (`bdev_get_queue()`, `rq->rq_disk`). */
+const QUEUES = new WeakMap<Kernel, Map<number, Lookup>>();
+/** Per queue: the `rq->csd` of each request record that needed an IPI. */
+const CSDS = new WeakMap<RequestQueue, Map<number, CallSingleData<number>>>();
+
+/** A fresh view of linear memory (allocation may grow it). */
+function view(k: Kernel): DataView {
+  return new DataView(k.core.memory.buffer);
+}
+
+function lookup(k: Kernel, id: number): Lookup | null {
+  let m = QUEUES.get(k);
+  if (m === undefined) QUEUES.set(k, m = new Map());
+  const hit = m.get(id);
+  if (hit !== undefined && hit.q.id === id && (hit.disk === null || hit.disk.queue === hit.q)) return hit;
+  m.delete(id);
+  for (const name of k.block.diskNames()) {
+    const d = k.block.disk(name)!;
+    if (d.queue !== null && d.queue.id === id) {
+      const e = { q: d.queue, disk: d };
+      m.set(id, e);
+      return e;
+    }
+  }
+  return null;
+}
+
+/** Mirrors `rw_is_sync()`: reads, and writes with REQ_SYNC. */
+export function rwIsSync(rw: number): boolean {
+  return (rw & REQ_WRITE) === 0 || (rw & REQ_SYNC) !== 0;
+}
+
+/** The request record's queue. */
+function rqQueue(k: Kernel, rq: number): Lookup {
+  const e = lookup(k, view(k).getUint32(rq + RQ.Q, true));
+  if (e === null) k.log.bug("block/blk-mq.c:blk_mq_rq_queue", `request ${rq} has no live queue`);
+  return e;
+}
+
+/** Mirrors `test_and_set_bit(nr, &rq->atomic_flags)`. */
+function rqTestAndSet(dv: DataView, rq: number, nr: number): boolean {
+  const f = dv.getUint32(rq + RQ.ATOMIC_FLAGS, true);
+  dv.setUint32(rq + RQ.ATOMIC_FLAGS, f | (1 << nr), true);
+  return (f & (1 << nr)) !== 0;
+}
+
+/** Mirrors `test_and_clear_bit(nr, &rq->atomic_flags)`. */
+function rqTestAndClear(dv: DataView, rq: number, nr: number): boolean {
+  const f = dv.getUint32(rq + RQ.ATOMIC_FLAGS, true);
+  dv.setUint32(rq + RQ.ATOMIC_FLAGS, f & ~(1 << nr), true);
+  return (f & (1 << nr)) !== 0;
+}
+
+/** Whether REQ_ATOM_STARTED is set on `rq` (`blk_mq_request_started()`). */
+export function blkMqRequestStarted(k: Kernel, rq: number): boolean {
+  return (view(k).getUint32(rq + RQ.ATOMIC_FLAGS, true) & (1 << REQ_ATOM_STARTED)) !== 0;
+}
+
+/** Reads a 32-bit field of a request record (RQ offsets). */
+export function rqField(k: Kernel, rq: number, off: number): number {
+  return view(k).getInt32(rq + off, true);
+}
+
+/** Mirrors `blk_tag_to_qc_t()`. */
+function tagToCookie(tag: number, queueNum: number): number {
+  return tag | (queueNum << BLK_QC_T_SHIFT);
+}
+
+/**
+ * Mirrors `generic_make_request()` (block/blk-core.c, v4.4) for one bio:
+ * `blk_queue_enter()` (sleeping while the queue is frozen), the queue's
+ * make_request (blk-mq: {@link blkMqMakeRequest} or
+ * {@link blkSqMakeRequest}), `blk_queue_exit()`. When entering fails (the
+ * queue is dying) the bio ends with -EIO.
+ *
+ * @returns the cookie (`tag | queue_num << 16`) or {@link BLK_QC_T_NONE}
+ * @throws {KernelError} ENODEV when `bi_bdev` names no blk-mq queue
+ */
+export function* submitBio(k: Kernel, bio: number): Sleepable<number> {
+  const e = lookup(k, bioDev(k, bio));
+  if (e === null || e.q.mqOps === null) throw new KernelError("ENODEV", "generic_make_request", `bio ${bio}: no blk-mq queue`);
+  const q = e.q;
+  if (q.dispatchHook === null) q.dispatchHook = __blkMqRunHwQueueDispatch;
+  try {
+    yield* blkQueueEnter(q);
+  } catch (err) {
+    if (!(err instanceof KernelError)) throw err;
+    bioSetField(k, bio, "bi_error", EIO);
+    bioEndio(k, bio);
+    return BLK_QC_T_NONE;
+  }
+  try {
+    return q.nrHwQueues > 1 ? yield* blkMqMakeRequest(q, bio) : yield* blkSqMakeRequest(q, bio);
+  } finally {
+    blkQueueExit(q);
+  }
+}
+
+/** The ctx of the current CPU (`blk_mq_get_ctx()`; the port does not disable preemption). */
+function currentCtx(q: RequestQueue): BlkMqCtx {
+  return q.queueCtx[q.kernel.sched.smpProcessorId()];
+}
+
+/**
+ * Mirrors `blk_mq_map_request()` (v4.4): a queue reference, a tag from the
+ * current CPU's ctx and its hctx (sleeping in `bt_get()` when out of tags,
+ * after running the hw queue), `hctx->queued++`, and the request initialized
+ * (`blk_mq_rq_ctx_init()`).
+ */
+function* blkMqMapRequest(q: RequestQueue, bio: number): Sleepable<{ rq: number; hctx: BlkMqHwCtx; ctx: BlkMqCtx }> {
+  const k = q.kernel;
+  blkQueueEnterLive(q);
+  let rw = bioField(k, bio, "bi_rw") & REQ_WRITE;
+  if (rwIsSync(bioField(k, bio, "bi_rw"))) rw |= REQ_SYNC;
+  let ctx = currentCtx(q);
+  let hctx = q.mqOps!.mapQueue(q, ctx.cpu);
+  let tags = hctxLiveTags(hctx, "blk_mq_get_tag");
+  if (tags === null) {
+    blkQueueExit(q);
+    throw new KernelError("EIO", "blk_mq_map_request", "hctx has no tags");
+  }
+  let tag = tags.getTag(ctx.cpu, { hctx: hctx.tagHctx });
+  if (tag === BLK_MQ_TAG_FAIL) {
+    __blkMqRunHwQueueDispatchIfRunning(hctx);
+    ctx = currentCtx(q);
+    hctx = q.mqOps!.mapQueue(q, ctx.cpu);
+    tags = hctxLiveTags(hctx, "blk_mq_get_tag")!;
+    const s = k.sched;
+    const r = yield* getTagWait({ tags, ctx: ctx.cpu, hctx: hctx.tagHctx }, {}, {
+      task: s.current,
+      runHwQueue: () => blkMqRunHwQueue(hctx, false),
+      *ioSchedule(w: TagWaiter) {
+        if (w.woken) return;
+        s.blockCurrent("bt_get", false);
+        yield;
+      },
+      remap() {
+        ctx = currentCtx(q);
+        hctx = q.mqOps!.mapQueue(q, ctx.cpu);
+        const t = hctxLiveTags(hctx, "bt_get")!;
+        return { tags: t, ctx: ctx.cpu, hctx: hctx.tagHctx };
+      },
+    });
+    tag = r.tag;
+    ctx = q.queueCtx[r.ctx];
+  }
+  hctx.queued++;
+  const rq = hctx.tags!.rq(tag);
+  const dv = view(k);
+  for (let off = 0; off < 96; off += 4) dv.setUint32(rq + off, 0, true);
+  dv.setUint32(rq + RQ.Q, q.id, true);
+  dv.setInt32(rq + RQ.MQ_CTX, ctx.cpu, true);
+  dv.setUint32(rq + RQ.CMD_FLAGS, rw | (q.testFlag(QUEUE_FLAG_IO_STAT) ? REQ_IO_STAT : 0), true);
+  dv.setInt32(rq + RQ.TAG, tag, true);
+  dv.setInt32(rq + RQ.CPU, -1, true);
+  dv.setFloat64(rq + RQ.START_TIME, k.clock.now(), true);
+  dv.setInt32(rq + RQ.HCTX, hctx.queueNum, true);
+  ctx.rqDispatched[rwIsSync(rw) ? 1 : 0]++;
+  return { rq, hctx, ctx };
+}
+
+/** The run of `blk_mq_map_request()`'s retry path: `__blk_mq_run_hw_queue()`. */
+function __blkMqRunHwQueueDispatchIfRunning(hctx: BlkMqHwCtx): void {
+  if (!hctx.stopped) __blkMqRunHwQueueDispatch(hctx);
+}
+
+/**
+ * Mirrors `blk_mq_bio_to_request()` (v4.4): `init_request_from_bio()` (the
+ * bio's sector, size and flags) and `blk_account_io_start(rq, true)`.
+ */
+function blkMqBioToRequest(q: RequestQueue, rq: number, bio: number, disk: Gendisk | null): void {
+  const k = q.kernel;
+  const sector = bioField(k, bio, "bi_sector");
+  const size = bioField(k, bio, "bi_size");
+  const birw = bioField(k, bio, "bi_rw");
+  const dv = view(k);
+  const flags = dv.getUint32(rq + RQ.CMD_FLAGS, true);
+  dv.setUint32(rq + RQ.CMD_FLAGS, flags | (birw & REQ_COMMON_MASK), true);
+  dv.setBigUint64(rq + RQ.SECTOR, BigInt(sector), true);
+  dv.setUint32(rq + RQ.DATA_LEN, size, true);
+  dv.setUint32(rq + RQ.BIO, bio, true);
+  dv.setUint32(rq + RQ.BIOTAIL, bio, true);
+  dv.setUint16(rq + RQ.NR_PHYS_SEGMENTS, bioField(k, bio, "bi_vcnt"), true);
+  if (disk !== null && (flags & REQ_IO_STAT) !== 0) {
+    partRoundStats(disk);
+    disk.part0.inFlight[birw & REQ_WRITE]++;
+  }
+}
+
+/**
+ * Mirrors `blk_mq_make_request()` (v4.4), without plugging: a sync bio's
+ * request is issued directly ({@link blkMqDirectIssueRequest}); an async one
+ * is merged into a ctx request or goes to its ctx, and unless merged the hw
+ * queue runs asynchronously. As in v4.4 the cookie of a merged bio is that
+ * of the freed request.
+ */
+export function* blkMqMakeRequest(q: RequestQueue, bio: number): Sleepable<number> {
+  const k = q.kernel;
+  const isSync = rwIsSync(bioField(k, bio, "bi_rw"));
+  const { rq, hctx, ctx } = yield* blkMqMapRequest(q, bio);
+  const disk = lookup(k, q.id)?.disk ?? null;
+  let cookie = tagToCookie(view(k).getInt32(rq + RQ.TAG, true), hctx.queueNum);
+  if (isSync && (hctx.flags & BLK_MQ_F_DEFER_ISSUE) === 0) {
+    blkMqBioToRequest(q, rq, bio, disk);
+    const r = blkMqDirectIssueRequest(q, rq);
+    if (r === null) blkMqInsertRequest(q, rq, false, true, true);
+    else cookie = r;
+    return cookie;
+  }
+  if (!blkMqMergeQueueIo(q, hctx, ctx, rq, bio, disk)) blkMqRunHwQueue(hctx, !isSync);
+  return cookie;
+}
+
+/**
+ * Mirrors `blk_sq_make_request()` (v4.4), without plugging: the bio merges
+ * into a ctx request or its request goes to the ctx; unless merged the hw
+ * queue runs (asynchronously for an async bio).
+ */
+export function* blkSqMakeRequest(q: RequestQueue, bio: number): Sleepable<number> {
+  const k = q.kernel;
+  const isSync = rwIsSync(bioField(k, bio, "bi_rw"));
+  const { rq, hctx, ctx } = yield* blkMqMapRequest(q, bio);
+  const cookie = tagToCookie(view(k).getInt32(rq + RQ.TAG, true), hctx.queueNum);
+  if (!blkMqMergeQueueIo(q, hctx, ctx, rq, bio, lookup(k, q.id)?.disk ?? null)) blkMqRunHwQueue(hctx, !isSync);
+  return cookie;
+}
+
+/**
+ * Mirrors `blk_mq_merge_queue_io()` (v4.4): when the hctx allows merges
+ * (`BLK_MQ_F_SHOULD_MERGE`, not `nomerges`) and the bio is mergeable, try
+ * {@link blkMqAttemptMerge} under `ctx->lock`; a hit frees the new request
+ * (`__blk_mq_free_request()`: no `rq_completed`). Otherwise bio → request,
+ * onto the ctx tail, marked pending.
+ *
+ * @returns whether the bio was merged
+ */
+function blkMqMergeQueueIo(q: RequestQueue, hctx: BlkMqHwCtx, ctx: BlkMqCtx, rq: number, bio: number, disk: Gendisk | null): boolean {
+  const k = q.kernel;
+  if ((hctx.flags & BLK_MQ_F_SHOULD_MERGE) !== 0 && !q.nomerges && bioMergeable(k, bio)) {
+    ctx.lock.lock("blk_mq_merge_queue_io");
+    const merged = blkMqAttemptMerge(q, ctx, bio, disk);
+    ctx.lock.unlock("blk_mq_merge_queue_io");
+    if (merged) {
+      __blkMqFreeRequest(q, hctx, ctx, rq);
+      return true;
+    }
+  }
+  blkMqBioToRequest(q, rq, bio, disk);
+  ctx.lock.lock("blk_mq_merge_queue_io");
+  ctx.rqList.push(rq);
+  blkMqHctxMarkPending(hctx, ctx);
+  ctx.lock.unlock("blk_mq_merge_queue_io");
+  return false;
+}
+
+/** Mirrors `bio_mergeable()`: none of REQ_NOMERGE_FLAGS. */
+function bioMergeable(k: Kernel, bio: number): boolean {
+  return (bioField(k, bio, "bi_rw") & REQ_NOMERGE_FLAGS) === 0;
+}
+
+/** ctx requests `blk_mq_attempt_merge()` looks at, newest first. */
+export const BLK_MQ_MERGE_CHECKED = 8;
+
+/**
+ * Mirrors `blk_mq_attempt_merge()` (v4.4): the newest 8 requests of
+ * `ctx->rq_list`, newest first; the first one `blk_rq_merge_ok()` accepts
+ * and `blk_try_merge()` places the bio at the back or front of decides: a
+ * successful `bio_attempt_back_merge()` / `bio_attempt_front_merge()` counts
+ * `rq_merged`, a refused one ends the search.
+ */
+function blkMqAttemptMerge(q: RequestQueue, ctx: BlkMqCtx, bio: number, disk: Gendisk | null): boolean {
+  const k = q.kernel;
+  let checked = BLK_MQ_MERGE_CHECKED;
+  const sector = bioField(k, bio, "bi_sector");
+  const nrSectors = bioField(k, bio, "bi_size") >>> 9;
+  for (let i = ctx.rqList.length - 1; i >= 0; i--) {
+    if (!checked--) break;
+    const rq = ctx.rqList[i];
+    if (!blkRqMergeOk(k, rq, bio)) continue;
+    const dv = view(k);
+    const pos = Number(dv.getBigUint64(rq + RQ.SECTOR, true));
+    const rqSectors = dv.getUint32(rq + RQ.DATA_LEN, true) >>> 9;
+    if (pos + rqSectors === sector) {
+      if (bioAttemptMerge(q, rq, bio, disk, true)) {
+        ctx.rqMerged++;
+        return true;
+      }
+      break;
+    } else if (pos - nrSectors === sector) {
+      if (bioAttemptMerge(q, rq, bio, disk, false)) {
+        ctx.rqMerged++;
+        return true;
+      }
+      break;
+    }
+  }
+  return false;
+}
+
+/**
+ * Mirrors `blk_rq_merge_ok()` (block/blk-merge.c, v4.4): both mergeable,
+ * the same discard / write-same kind, the same data direction (the same
+ * disk holds: the bio came to this queue).
+ */
+function blkRqMergeOk(k: Kernel, rq: number, bio: number): boolean {
+  const flags = view(k).getUint32(rq + RQ.CMD_FLAGS, true);
+  const rw = bioField(k, bio, "bi_rw");
+  if ((flags & REQ_NOMERGE_FLAGS) !== 0 || (rw & REQ_NOMERGE_FLAGS) !== 0) return false;
+  if (((flags ^ rw) & (REQ_DISCARD | REQ_WRITE_SAME)) !== 0) return false;
+  return ((flags ^ rw) & REQ_WRITE) === 0;
+}
+
+/**
+ * Mirrors `bio_attempt_back_merge()` / `bio_attempt_front_merge()` with
+ * `ll_back_merge_fn()` / `ll_front_merge_fn()` (v4.4): refused, marking the
+ * request REQ_NOMERGE, past `max_sectors` or `max_segments` (a bio's
+ * segments are its `bi_vcnt`, as with QUEUE_FLAG_NO_SG_MERGE); otherwise the
+ * bio is linked at the tail (or head, moving `__sector`), `__data_len` and
+ * `nr_phys_segments` grow, and the disk counts a merge
+ * (`blk_account_io_start(rq, false)`).
+ */
+function bioAttemptMerge(q: RequestQueue, rq: number, bio: number, disk: Gendisk | null, back: boolean): boolean {
+  const k = q.kernel;
+  const size = bioField(k, bio, "bi_size");
+  const segs = bioField(k, bio, "bi_vcnt");
+  let dv = view(k);
+  const len = dv.getUint32(rq + RQ.DATA_LEN, true);
+  const flags = dv.getUint32(rq + RQ.CMD_FLAGS, true);
+  const rqSegs = dv.getUint16(rq + RQ.NR_PHYS_SEGMENTS, true);
+  if ((len >>> 9) + (size >>> 9) > q.limits.maxSectors || rqSegs + segs > q.limits.maxSegments) {
+    dv.setUint32(rq + RQ.CMD_FLAGS, flags | REQ_NOMERGE, true);
+    return false;
+  }
+  if (back) {
+    const tail = dv.getUint32(rq + RQ.BIOTAIL, true);
+    bioSetField(k, tail, "bi_next", bio);
+    dv = view(k);
+    dv.setUint32(rq + RQ.BIOTAIL, bio, true);
+  } else {
+    bioSetField(k, bio, "bi_next", dv.getUint32(rq + RQ.BIO, true));
+    const sector = bioField(k, bio, "bi_sector");
+    dv = view(k);
+    dv.setUint32(rq + RQ.BIO, bio, true);
+    dv.setBigUint64(rq + RQ.SECTOR, BigInt(sector), true);
+  }
+  dv.setUint32(rq + RQ.DATA_LEN, len + size, true);
+  dv.setUint16(rq + RQ.NR_PHYS_SEGMENTS, rqSegs + segs, true);
+  if (disk !== null && (flags & REQ_IO_STAT) !== 0) {
+    partRoundStats(disk);
+    disk.part0.merges[flags & REQ_WRITE]++;
+  }
+  return true;
+}
+
+/**
+ * Mirrors `blk_mq_direct_issue_request()` (v4.4): `queue_rq` with
+ * `last = true`. OK → the cookie; ERROR → the request ends with -EIO and the
+ * cookie is NONE; BUSY → STARTED cleared and null (the caller inserts it).
+ */
+function blkMqDirectIssueRequest(q: RequestQueue, rq: number): number | null {
+  const k = q.kernel;
+  const dv = view(k);
+  const hctx = q.mqOps!.mapQueue(q, dv.getInt32(rq + RQ.MQ_CTX, true));
+  const cookie = tagToCookie(dv.getInt32(rq + RQ.TAG, true), hctx.queueNum);
+  const ret = q.mqOps!.queueRq(hctx, { rq, last: true });
+  if (ret === BLK_MQ_RQ_QUEUE_OK) return cookie;
+  __blkMqRequeueRequest(k, rq);
+  if (ret === BLK_MQ_RQ_QUEUE_ERROR) {
+    view(k).setInt32(rq + RQ.ERRORS, EIO, true);
+    blkMqEndRequest(k, rq, EIO);
+    return BLK_QC_T_NONE;
+  }
+  return null;
+}
+
+/** Mirrors `__blk_mq_requeue_request()`: clears REQ_ATOM_STARTED. */
+function __blkMqRequeueRequest(k: Kernel, rq: number): void {
+  rqTestAndClear(view(k), rq, REQ_ATOM_STARTED);
+}
+
+/**
+ * Mirrors `blk_mq_insert_request()` (v4.4): onto the ctx (the current one if
+ * the request's CPU went offline), head or tail, marked pending; optionally
+ * runs the hw queue.
+ */
+export function blkMqInsertRequest(q: RequestQueue, rq: number, atHead: boolean, runQueue: boolean, async: boolean): void {
+  const k = q.kernel;
+  const dv = view(k);
+  let ctx = q.queueCtx[dv.getInt32(rq + RQ.MQ_CTX, true)];
+  if (!k.cpus.cpuOnline(ctx.cpu)) {
+    ctx = currentCtx(q);
+    dv.setInt32(rq + RQ.MQ_CTX, ctx.cpu, true);
+  }
+  const hctx = q.mqOps!.mapQueue(q, ctx.cpu);
+  if (atHead) ctx.rqList.unshift(rq);
+  else ctx.rqList.push(rq);
+  blkMqHctxMarkPending(hctx, ctx);
+  if (runQueue) blkMqRunHwQueue(hctx, async);
+}
+
+/** Mirrors `blk_mq_start_request()` (v4.4), the flag part: STARTED set, COMPLETE cleared. No timer yet. */
+export function blkMqStartRequest(k: Kernel, rq: number): void {
+  const dv = view(k);
+  rqTestAndSet(dv, rq, REQ_ATOM_STARTED);
+  rqTestAndClear(dv, rq, REQ_ATOM_COMPLETE);
+}
+
+/** Mirrors `flush_busy_ctxs()`: every pending ctx's list, in `index_hw` order, bits cleared. */
+function flushBusyCtxs(hctx: BlkMqHwCtx, list: number[]): void {
+  const m = hctx.ctxMap;
+  if (m === null) return;
+  for (let i = 0; i < hctx.nrCtx; i++) {
+    const w = Math.floor(i / m.bitsPerWord);
+    const bit = 1 << (i % m.bitsPerWord);
+    if ((m.words[w] & bit) === 0) continue;
+    m.words[w] &= ~bit;
+    const ctx = hctx.ctxs[i];
+    for (const rq of ctx.rqList) list.push(rq);
+    ctx.rqList.length = 0;
+  }
+}
+
+/**
+ * Mirrors `__blk_mq_run_hw_queue()` (v4.4) after the STOPPED test (which
+ * ts/block/hctx.ts does): `run++`, the pending ctxs flushed, `hctx->dispatch`
+ * spliced at the head, `queue_rq` for each (OK counted, BUSY puts it back and
+ * stops, ERROR or unknown ends it with -EIO), the `dispatched` histogram,
+ * and what is left back at the head of `hctx->dispatch` with an async rerun.
+ */
+export function __blkMqRunHwQueueDispatch(hctx: BlkMqHwCtx): void {
+  const q = hctx.queue;
+  const k = q.kernel;
+  hctx.run++;
+  const list: number[] = [];
+  flushBusyCtxs(hctx, list);
+  if (hctx.dispatch.length > 0) {
+    list.unshift(...hctx.dispatch);
+    hctx.dispatch.length = 0;
+  }
+  let queued = 0;
+  while (list.length > 0) {
+    const rq = list.shift()!;
+    const ret = q.mqOps!.queueRq(hctx, { rq, last: list.length === 0 });
+    if (ret === BLK_MQ_RQ_QUEUE_OK) {
+      queued++;
+      continue;
+    }
+    if (ret === BLK_MQ_RQ_QUEUE_BUSY) {
+      list.unshift(rq);
+      __blkMqRequeueRequest(k, rq);
+      break;
+    }
+    if (ret !== BLK_MQ_RQ_QUEUE_ERROR) k.log.printk("err", `blk-mq: bad return on queue: ${ret}`);
+    view(k).setInt32(rq + RQ.ERRORS, EIO, true);
+    blkMqEndRequest(k, rq, EIO);
+  }
+  if (queued === 0) hctx.dispatched[0]++;
+  else if (queued < 1 << (MAX_DISPATCH_ORDER - 1)) hctx.dispatched[31 - Math.clz32(queued) + 1]++;
+  if (list.length > 0) {
+    hctx.dispatch.unshift(...list);
+    blkMqRunHwQueue(hctx, true);
+  }
+}
+
+/**
+ * Mirrors `blk_mq_complete_request()` (v4.4): the first completion of a
+ * request (REQ_ATOM_COMPLETE test-and-set) records the error and either
+ * ends it (no `ops.complete`) or goes through `blk_mq_ipi_complete_request()`.
+ *
+ * @returns whether this call completed it (false: it already was)
+ */
+export function blkMqCompleteRequest(k: Kernel, rq: number, error: number): boolean {
+  const dv = view(k);
+  if (rqTestAndSet(dv, rq, REQ_ATOM_COMPLETE)) return false;
+  dv.setInt32(rq + RQ.ERRORS, error, true);
+  const { q } = rqQueue(k, rq);
+  if (q.mqOps!.complete === undefined) blkMqEndRequest(k, rq, error);
+  else blkMqIpiCompleteRequest(q, rq);
+  return true;
+}
+
+/** Mirrors `cpus_share_cache()`: the port's machine has one last-level cache. */
+function cpusShareCache(_a: number, _b: number): boolean {
+  return true;
+}
+
+/**
+ * Mirrors `blk_mq_ipi_complete_request()` (v4.4): without SAME_COMP the done
+ * function runs here; otherwise on the submitting CPU (`ctx->cpu`) through
+ * `smp_call_function_single_async()` when that CPU differs, does not share
+ * the cache (always "does not" with SAME_FORCE) and is online.
+ */
+function blkMqIpiCompleteRequest(q: RequestQueue, rq: number): void {
+  const k = q.kernel;
+  const done = q.mqOps!.complete!;
+  if (!q.testFlag(QUEUE_FLAG_SAME_COMP)) {
+    done(rq);
+    return;
+  }
+  const ctxCpu = view(k).getInt32(rq + RQ.MQ_CTX, true);
+  const cpu = k.sched.getCpu();
+  let shared = false;
+  if (!q.testFlag(QUEUE_FLAG_SAME_FORCE)) shared = cpusShareCache(cpu, ctxCpu);
+  if (cpu !== ctxCpu && !shared && k.cpus.cpuOnline(ctxCpu)) {
+    let m = CSDS.get(q);
+    if (m === undefined) CSDS.set(q, m = new Map());
+    let csd = m.get(rq);
+    if (csd === undefined) {
+      csd = new CallSingleData<number>((r) => done(r), rq);
+      m.set(rq, csd);
+    }
+    csd.flags = 0;
+    k.softirq.smpCallFunctionSingleAsync(ctxCpu, csd);
+  } else {
+    done(rq);
+  }
+  k.sched.putCpu();
+}
+
+/**
+ * Mirrors `blk_mq_end_request()` (v4.4): `blk_update_request()` for all
+ * bytes (sectors accounted, every bio advanced and ended with `bi_error` =
+ * error), then `__blk_mq_end_request()`: `blk_account_io_done()` and the
+ * request freed ({@link blkMqFreeRequest}).
+ */
+export function blkMqEndRequest(k: Kernel, rq: number, error: number): void {
+  const { q, disk } = rqQueue(k, rq);
+  const dv = view(k);
+  const flags = dv.getUint32(rq + RQ.CMD_FLAGS, true);
+  const rw = flags & REQ_WRITE;
+  const bytes = dv.getUint32(rq + RQ.DATA_LEN, true);
+  const stat = disk !== null && (flags & REQ_IO_STAT) !== 0;
+  if (error !== 0 && (flags & REQ_QUIET) === 0) {
+    const sector = dv.getBigUint64(rq + RQ.SECTOR, true);
+    k.log.printk("err", `blk_update_request: I/O error, dev ${disk?.diskName ?? "?"}, sector ${sector}`);
+  }
+  if (stat) disk.part0.sectors[rw] += bytes >>> 9;
+  let bio = dv.getUint32(rq + RQ.BIO, true);
+  dv.setUint32(rq + RQ.BIO, 0, true);
+  dv.setUint32(rq + RQ.BIOTAIL, 0, true);
+  dv.setUint32(rq + RQ.DATA_LEN, 0, true);
+  while (bio !== 0) {
+    const next = bioField(k, bio, "bi_next");
+    bioSetField(k, bio, "bi_next", 0);
+    if (error !== 0) bioSetField(k, bio, "bi_error", error);
+    const size = bioField(k, bio, "bi_size");
+    if (size > 0) bioAdvance(k, bio, size);
+    bioEndio(k, bio);
+    bio = next;
+  }
+  if (stat) {
+    const start = view(k).getFloat64(rq + RQ.START_TIME, true);
+    const duration = k.clock.jiffies() - Math.floor(start / k.clock.tickNs);
+    disk.part0.ios[rw]++;
+    disk.part0.ticks[rw] += duration;
+    partRoundStats(disk);
+    disk.part0.inFlight[rw]--;
+  }
+  blkMqFreeRequest(q, rq);
+}
+
+/**
+ * Mirrors `blk_mq_free_request()` → `blk_mq_free_hctx_request()` (v4.4):
+ * `rq_completed[sync]++` on the request's ctx, then {@link __blkMqFreeRequest}
+ * on the hctx that ctx maps to now.
+ */
+export function blkMqFreeRequest(q: RequestQueue, rq: number): void {
+  const k = q.kernel;
+  const dv = view(k);
+  const ctx = q.queueCtx[dv.getInt32(rq + RQ.MQ_CTX, true)];
+  const hctx = q.mqOps!.mapQueue(q, ctx.cpu);
+  ctx.rqCompleted[rwIsSync(dv.getUint32(rq + RQ.CMD_FLAGS, true)) ? 1 : 0]++;
+  __blkMqFreeRequest(q, hctx, ctx, rq);
+}
+
+/**
+ * Mirrors `__blk_mq_free_request()` (v4.4): flags reset, STARTED cleared,
+ * the tag put on `hctx`'s map (its `nr_active` share dropped, a waiter
+ * woken), and the request's queue reference dropped.
+ */
+function __blkMqFreeRequest(q: RequestQueue, hctx: BlkMqHwCtx, ctx: BlkMqCtx, rq: number): void {
+  const k = q.kernel;
+  const dv = view(k);
+  const tag = dv.getInt32(rq + RQ.TAG, true);
+  dv.setUint32(rq + RQ.CMD_FLAGS, 0, true);
+  rqTestAndClear(dv, rq, REQ_ATOM_STARTED);
+  const tags = hctxLiveTags(hctx, "blk_mq_put_tag");
+  if (tags !== null) tags.putTag(ctx.cpu, tag);
+  blkQueueExit(q);
+}
