@@ -551,3 +551,30 @@ export {
   rwIsSync,
   submitBio,
 } from "./block/blk_mq_request.ts";
+export {
+  BLK_MAX_REQUEST_COUNT,
+  blkFinishPlug,
+  blkFlushPlugList,
+  blkMqFlushPlugList,
+  BlkPlug,
+  blkPlugQueuedCount,
+  blkStartPlug,
+} from "./block/blk_plug.ts";
+export type { PluggedRequest } from "./block/blk_plug.ts";
+export type { TaskPlug } from "./kernel/sched.ts";
+export {
+  BLK_EH_HANDLED,
+  BLK_EH_NOT_HANDLED,
+  BLK_EH_RESET_TIMER,
+  BLK_MAX_TIMEOUT_SECS,
+  blkAddTimer,
+  blkMqQueueTagBusyIter,
+  blkMqRqTimedOut,
+  blkRqTimeout,
+  REQ_NO_TIMEOUT,
+  roundJiffiesUp,
+  rqDeadline,
+} from "./block/blk_timeout.ts";
+export type { BusyIterFn } from "./block/blk_timeout.ts";
+export { __blkMqCompleteRequest, clearRqComplete, markRqComplete } from "./block/blk_mq_request.ts";
+export { blkPoll, blkQcTToQueueNum, blkQcTToTag, blkQcTValid } from "./block/blk_poll.ts";

@@ -39,6 +39,7 @@ import {
   type RequestQueue,
 } from "./request_queue.ts";
 import { requestRecordSize } from "./request_record.ts";
+import { blkMqRqTimer } from "./blk_timeout.ts";
 import { blkMqAddQueueTagSet, blkMqDelQueueTagSet, blkMqFreeRqMap, blkMqInitRqMap, type BlkMqTagSet } from "./tag_set.ts";
 
 /** The default request timeout: 30 s. */
@@ -403,14 +404,8 @@ export function blkMqUpdateNrRequests(q: RequestQueue, nr: number): void {
   q.nrRequests = nr;
 }
 
-/**
- * Mirrors the idle branch of `blk_mq_rq_timer()` (v4.4): with no request
- * pending a deadline, every mapped hctx goes idle. The I/O path adds the scan
- * of started requests.
- */
-export function blkMqRqTimer(q: RequestQueue): void {
-  for (const hctx of q.queueHwCtx) if (blkMqHwQueueMapped(hctx)) hctx.tagIdle();
-}
+/** `blk_mq_rq_timer()` lives in ts/block/blk_timeout.ts (the scan of started requests, then re-arm or idle). */
+export { blkMqRqTimer };
 
 /**
  * The port's consistency check of a live blk-mq queue (on `all_q_list`),

@@ -9,9 +9,10 @@
  * (`blk_mq_complete_request()`, rq_affinity via an IPI) and ended
  * (`blk_mq_end_request()`: bio end_io, accounting, tag and queue ref freed).
  *
- * Merging is the ctx's (`blk_mq_attempt_merge()`, the newest 8 requests).
- * Not yet here: plugging (so no plug merges), FLUSH/FUA sequencing (such bios are
- * issued as ordinary requests), bounce/integrity/split, timeouts and
+ * Merging is the ctx's (`blk_mq_attempt_merge()`, the newest 8 requests) and
+ * the task plug's (`blk_attempt_plug_merge()`; plugging is ts/block/blk_plug.ts).
+ * Not yet here: FLUSH/FUA sequencing (such bios are
+ * issued as ordinary requests, never plugged), bounce/integrity/split, timeouts and
  * `current->bio_list` recursion. Requests and bios are WASM records
  * addressed by integers; the lists (`ctx->rq_list`, `hctx->dispatch`) are
  * arrays of record addresses.
@@ -40,6 +41,8 @@ import {
   hctxLiveTags,
 } from "./hctx.ts";
 import { RQ } from "./request_record.ts";
+import { blkAddTimer } from "./blk_timeout.ts";
+import { BLK_MAX_REQUEST_COUNT, blkFlushPlugList, blkPlugQueuedCount, currentPlug, type PluggedRequest } from "./blk_plug.ts";
 import {
   blkQueueEnter,
   blkQueueEnterLive,
@@ -205,6 +208,9 @@ function* blkMqMapRequest(q: RequestQueue, bio: number): Sleepable<{ rq: number;
       task: s.current,
       runHwQueue: () => blkMqRunHwQueue(hctx, false),
       *ioSchedule(w: TagWaiter) {
+        // io_schedule() → blk_flush_plug(current): the plug's requests (and tags) go out first.
+        const plug = currentPlug(q);
+        if (plug !== null) blkFlushPlugList(plug, false);
         if (w.woken) return;
         s.blockCurrent("bt_get", false);
         yield;
@@ -263,22 +269,50 @@ function blkMqBioToRequest(q: RequestQueue, rq: number, bio: number, disk: Gendi
 }
 
 /**
- * Mirrors `blk_mq_make_request()` (v4.4), without plugging: a sync bio's
- * request is issued directly ({@link blkMqDirectIssueRequest}); an async one
- * is merged into a ctx request or goes to its ctx, and unless merged the hw
- * queue runs asynchronously. As in v4.4 the cookie of a merged bio is that
- * of the freed request.
+ * Mirrors `blk_mq_make_request()` (v4.4): unless FLUSH/FUA or `nomerges`,
+ * {@link blkAttemptPlugMerge} first (a hit returns {@link BLK_QC_T_NONE}).
+ * With a plug (and merges allowed) or for a sync bio, and no
+ * `BLK_MQ_F_DEFER_ISSUE`: with a plug the request is appended to it and the
+ * plug's older request of this queue, if any, is taken off and issued
+ * directly ("limited plugging": one request per queue waits); without one a
+ * sync request is issued directly ({@link blkMqDirectIssueRequest}; BUSY →
+ * inserted, async run). Otherwise the bio is merged into a ctx request or
+ * goes to its ctx, and unless merged the hw queue runs asynchronously for an
+ * async bio. As in v4.4 the cookie of a ctx-merged bio is that of the freed
+ * request. FLUSH/FUA bios are not plugged (v4.4 sends them to
+ * `blk_insert_flush()`; the port issues them as ordinary requests).
  */
 export function* blkMqMakeRequest(q: RequestQueue, bio: number): Sleepable<number> {
   const k = q.kernel;
-  const isSync = rwIsSync(bioField(k, bio, "bi_rw"));
-  const { rq, hctx, ctx } = yield* blkMqMapRequest(q, bio);
+  const birw = bioField(k, bio, "bi_rw");
+  const isSync = rwIsSync(birw);
+  const isFlushFua = (birw & (REQ_FLUSH | REQ_FUA)) !== 0;
   const disk = lookup(k, q.id)?.disk ?? null;
+  let sameQueueRq: PluggedRequest | null = null;
+  if (!isFlushFua && !q.nomerges) {
+    const m = blkAttemptPlugMerge(q, bio, disk, true);
+    if (m.merged) return BLK_QC_T_NONE;
+    sameQueueRq = m.sameQueueRq;
+  }
+  const { rq, hctx, ctx } = yield* blkMqMapRequest(q, bio);
   let cookie = tagToCookie(view(k).getInt32(rq + RQ.TAG, true), hctx.queueNum);
-  if (isSync && (hctx.flags & BLK_MQ_F_DEFER_ISSUE) === 0) {
+  const plug = isFlushFua ? null : currentPlug(q);
+  if (((plug !== null && !q.nomerges) || isSync) && (hctx.flags & BLK_MQ_F_DEFER_ISSUE) === 0) {
     blkMqBioToRequest(q, rq, bio, disk);
-    const r = blkMqDirectIssueRequest(q, rq);
-    if (r === null) blkMqInsertRequest(q, rq, false, true, true);
+    let oldRq: number | null = null;
+    if (plug !== null) {
+      if (sameQueueRq !== null && plug.mqList.length > 0) {
+        const i = plug.mqList.indexOf(sameQueueRq);
+        if (i >= 0) plug.mqList.splice(i, 1);
+        oldRq = sameQueueRq.rq;
+      }
+      plug.mqList.push({ rq, q });
+    } else {
+      oldRq = rq;
+    }
+    if (oldRq === null) return cookie;
+    const r = blkMqDirectIssueRequest(q, oldRq);
+    if (r === null) blkMqInsertRequest(q, oldRq, false, true, true);
     else cookie = r;
     return cookie;
   }
@@ -287,17 +321,81 @@ export function* blkMqMakeRequest(q: RequestQueue, bio: number): Sleepable<numbe
 }
 
 /**
- * Mirrors `blk_sq_make_request()` (v4.4), without plugging: the bio merges
- * into a ctx request or its request goes to the ctx; unless merged the hw
- * queue runs (asynchronously for an async bio).
+ * Mirrors `blk_sq_make_request()` (v4.4): unless FLUSH/FUA or `nomerges`,
+ * {@link blkAttemptPlugMerge} first (a hit returns {@link BLK_QC_T_NONE}).
+ * With a plug the request is appended to it, the plug flushed first when it
+ * already holds {@link BLK_MAX_REQUEST_COUNT} of this queue's requests (as
+ * counted by the plug merge scan: with `nomerges` nothing counts). Without a
+ * plug the bio merges into a ctx request or its request goes to the ctx;
+ * unless merged the hw queue runs (asynchronously for an async bio).
  */
 export function* blkSqMakeRequest(q: RequestQueue, bio: number): Sleepable<number> {
   const k = q.kernel;
-  const isSync = rwIsSync(bioField(k, bio, "bi_rw"));
+  const birw = bioField(k, bio, "bi_rw");
+  const isSync = rwIsSync(birw);
+  const isFlushFua = (birw & (REQ_FLUSH | REQ_FUA)) !== 0;
+  const disk = lookup(k, q.id)?.disk ?? null;
+  let requestCount = 0;
+  if (!isFlushFua && !q.nomerges) {
+    const m = blkAttemptPlugMerge(q, bio, disk, false);
+    if (m.merged) return BLK_QC_T_NONE;
+    requestCount = m.requestCount;
+  }
   const { rq, hctx, ctx } = yield* blkMqMapRequest(q, bio);
   const cookie = tagToCookie(view(k).getInt32(rq + RQ.TAG, true), hctx.queueNum);
-  if (!blkMqMergeQueueIo(q, hctx, ctx, rq, bio, lookup(k, q.id)?.disk ?? null)) blkMqRunHwQueue(hctx, !isSync);
+  const plug = isFlushFua ? null : currentPlug(q);
+  if (plug !== null) {
+    blkMqBioToRequest(q, rq, bio, disk);
+    if (requestCount >= BLK_MAX_REQUEST_COUNT) blkFlushPlugList(plug, false);
+    plug.mqList.push({ rq, q });
+    return cookie;
+  }
+  if (!blkMqMergeQueueIo(q, hctx, ctx, rq, bio, disk)) blkMqRunHwQueue(hctx, !isSync);
   return cookie;
+}
+
+/**
+ * Mirrors `blk_attempt_plug_merge()` (block/blk-core.c, v4.4): the current
+ * task's plug, newest to oldest; each request of `q` is counted
+ * (`request_count`) and, for the mq variant, remembered (`same_queue_rq`,
+ * ending as the oldest one scanned); a mergeable one (`blk_rq_merge_ok()`)
+ * that the bio extends at the back or front takes it
+ * ({@link bioAttemptMerge}). A refused merge does not end the scan. Plug
+ * merges do not count in the ctx's `rq_merged` (the disk counts them).
+ * Without a plug the mq variant's count is `blk_plug_queued_count()` (0).
+ */
+function blkAttemptPlugMerge(q: RequestQueue, bio: number, disk: Gendisk | null, mq: boolean): { merged: boolean; requestCount: number; sameQueueRq: PluggedRequest | null } {
+  const k = q.kernel;
+  const plug = currentPlug(q);
+  const out = { merged: false, requestCount: 0, sameQueueRq: null as PluggedRequest | null };
+  if (plug === null) {
+    if (mq) out.requestCount = blkPlugQueuedCount(q);
+    return out;
+  }
+  const sector = bioField(k, bio, "bi_sector");
+  const nrSectors = bioField(k, bio, "bi_size") >>> 9;
+  for (let i = plug.mqList.length - 1; i >= 0; i--) {
+    const e = plug.mqList[i];
+    if (e.q !== q) continue;
+    out.requestCount++;
+    if (mq) out.sameQueueRq = e;
+    if (!blkRqMergeOk(k, e.rq, bio)) continue;
+    const dv = view(k);
+    const pos = Number(dv.getBigUint64(e.rq + RQ.SECTOR, true));
+    const rqSectors = dv.getUint32(e.rq + RQ.DATA_LEN, true) >>> 9;
+    if (pos + rqSectors === sector) {
+      if (bioAttemptMerge(q, e.rq, bio, disk, true)) {
+        out.merged = true;
+        break;
+      }
+    } else if (pos - nrSectors === sector) {
+      if (bioAttemptMerge(q, e.rq, bio, disk, false)) {
+        out.merged = true;
+        break;
+      }
+    }
+  }
+  return out;
 }
 
 /**
@@ -473,11 +571,26 @@ export function blkMqInsertRequest(q: RequestQueue, rq: number, atHead: boolean,
   if (runQueue) blkMqRunHwQueue(hctx, async);
 }
 
-/** Mirrors `blk_mq_start_request()` (v4.4), the flag part: STARTED set, COMPLETE cleared. No timer yet. */
+/**
+ * Mirrors `blk_mq_start_request()` (v4.4): `blk_add_timer()` (the deadline
+ * and the queue timer, ts/block/blk_timeout.ts), then STARTED set and
+ * COMPLETE cleared (a requeue may have raced with the timeout).
+ */
 export function blkMqStartRequest(k: Kernel, rq: number): void {
+  blkAddTimer(rqQueue(k, rq).q, rq);
   const dv = view(k);
   rqTestAndSet(dv, rq, REQ_ATOM_STARTED);
   rqTestAndClear(dv, rq, REQ_ATOM_COMPLETE);
+}
+
+/** Mirrors `blk_mark_rq_complete()`: sets REQ_ATOM_COMPLETE; @returns whether it already was set. */
+export function markRqComplete(k: Kernel, rq: number): boolean {
+  return rqTestAndSet(view(k), rq, REQ_ATOM_COMPLETE);
+}
+
+/** Mirrors `blk_clear_rq_complete()`: clears REQ_ATOM_COMPLETE. */
+export function clearRqComplete(k: Kernel, rq: number): void {
+  rqTestAndClear(view(k), rq, REQ_ATOM_COMPLETE);
 }
 
 /** Mirrors `flush_busy_ctxs()`: every pending ctx's list, in `index_hw` order, bits cleared. */
@@ -548,10 +661,19 @@ export function blkMqCompleteRequest(k: Kernel, rq: number, error: number): bool
   const dv = view(k);
   if (rqTestAndSet(dv, rq, REQ_ATOM_COMPLETE)) return false;
   dv.setInt32(rq + RQ.ERRORS, error, true);
-  const { q } = rqQueue(k, rq);
-  if (q.mqOps!.complete === undefined) blkMqEndRequest(k, rq, error);
-  else blkMqIpiCompleteRequest(q, rq);
+  __blkMqCompleteRequest(rqQueue(k, rq).q, rq);
   return true;
+}
+
+/**
+ * Mirrors `__blk_mq_complete_request()` (v4.4), for a request already marked
+ * complete (by {@link blkMqCompleteRequest} or the timeout handler): ended
+ * with `rq->errors` when the driver has no `complete`, else
+ * `blk_mq_ipi_complete_request()`.
+ */
+export function __blkMqCompleteRequest(q: RequestQueue, rq: number): void {
+  if (q.mqOps!.complete === undefined) blkMqEndRequest(q.kernel, rq, view(q.kernel).getInt32(rq + RQ.ERRORS, true));
+  else blkMqIpiCompleteRequest(q, rq);
 }
 
 /** Mirrors `cpus_share_cache()`: the port's machine has one last-level cache. */
@@ -658,6 +780,8 @@ function __blkMqFreeRequest(q: RequestQueue, hctx: BlkMqHwCtx, ctx: BlkMqCtx, rq
   const dv = view(k);
   const tag = dv.getInt32(rq + RQ.TAG, true);
   dv.setUint32(rq + RQ.CMD_FLAGS, 0, true);
+  // v4.4 zeroes rq->timeout in blk_mq_rq_ctx_init(); the port does it when the record goes back.
+  dv.setUint32(rq + RQ.TIMEOUT, 0, true);
   rqTestAndClear(dv, rq, REQ_ATOM_STARTED);
   const tags = hctxLiveTags(hctx, "blk_mq_put_tag");
   if (tags !== null) tags.putTag(ctx.cpu, tag);

@@ -67,6 +67,18 @@ export interface WorkerHooks {
 }
 
 /**
+ * The block layer's per-task plug as the scheduler sees it (`struct
+ * blk_plug`, include/linux/blkdev.h): `sched_submit_work()` flushes it when a
+ * task blocks.
+ */
+export interface TaskPlug {
+  /** Mirrors `blk_needs_flush_plug()`: requests or callbacks are waiting. */
+  needsFlush(): boolean;
+  /** Mirrors `blk_schedule_flush_plug()`: `blk_flush_plug_list(plug, true)`. */
+  scheduleFlush(): void;
+}
+
+/**
  * Mirrors `struct task_struct` (include/linux/sched.h), the fields the port
  * needs. Fields are written by the scheduler and the primitives; callers read
  * them.
@@ -109,6 +121,8 @@ export class Task {
   worker: WorkerHooks | null = null;
   /** @internal the hung-task watchdog already reported this block */
   hungReported = false;
+  /** `current->plug`: set between `blk_start_plug()` and `blk_finish_plug()`. */
+  plug: TaskPlug | null = null;
   /** @internal waiters for exit (kthread_stop) */
   exitWaiters: Task[] | null = null;
 

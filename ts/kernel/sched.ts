@@ -23,7 +23,7 @@ import { allowedOnline, selectCpu, spawnAffinity } from "./_placement.ts";
 import { type ChoiceSource, PrngChoices } from "./_prng.ts";
 import { RunQueue } from "./_runqueue.ts";
 import type { IrqSource, RunKind, RunOptions, RunResult, SchedulerOptions, SpawnOptions, TraceEvent } from "./_sched_types.ts";
-import { HARDIRQ_OFFSET, SleepRequest, SOFTIRQ_OFFSET, type Sleepable, Task, type TaskBody, type Wait } from "./_task.ts";
+import { HARDIRQ_OFFSET, SleepRequest, SOFTIRQ_OFFSET, type Sleepable, Task, type TaskBody, type TaskState, type Wait } from "./_task.ts";
 import type { VirtualClock } from "./clock.ts";
 import type { IrqKind, ReadonlyCpuMask } from "./cpu.ts";
 import { Timer, type TimerBase } from "./timer.ts";
@@ -41,6 +41,7 @@ export {
   type Sleepable,
   Task,
   type TaskBody,
+  type TaskPlug,
   type TaskState,
   type Wait,
   type WorkerHooks,
@@ -365,6 +366,8 @@ export class Scheduler extends ExecContext {
       r = gen.next();
       if (t.preemptCount !== 0 || t.irqsOff) r = this.#atomicYields(t, gen, r);
       if (!r.done && r.value !== undefined) this.#request(t, r.value);
+      // sched_submit_work(): a task about to block flushes its plug, still as current.
+      if (!r.done && (t.state as TaskState) === "blocked" && t.plug !== null && t.plug.needsFlush()) t.plug.scheduleFlush();
     } catch (e) {
       this.curr = this.idle[t.cpu];
       this.#exit(t, undefined);

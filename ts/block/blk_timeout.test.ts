@@ -1,0 +1,341 @@
+// SPDX-License-Identifier: GPL-2.0-only
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import type { Kernel } from "../kernel/kernel.ts";
+import { GFP_NOIO } from "../kernel/mempool.ts";
+import type { Sleepable } from "../kernel/sched.ts";
+import { boot, dropDisk, inTask, makeDisk, readSysfs } from "./_testkit.ts";
+import { bioAddPage, bioAlloc, bioExit, bioField, bioPut, bioSetDev, bioSetField, fsBioSet, registerBioEndIo } from "./bio.ts";
+import { blkMqCompleteRequest, blkMqEndRequest, blkMqRequestStarted, blkMqStartRequest, submitBio } from "./blk_mq_request.ts";
+import { BLK_EH_HANDLED, BLK_EH_NOT_HANDLED, BLK_EH_RESET_TIMER, blkMqRqTimer, roundJiffiesUp, rqDeadline } from "./blk_timeout.ts";
+import type { Gendisk } from "./genhd.ts";
+import { RQ } from "./request_record.ts";
+import { blkQueueRqTimeout, blkSetQueueDying, type RequestQueue } from "./request_queue.ts";
+import { blkMqAllocTagSet, blkMqMapQueue, type BlkMqOps, BLK_MQ_RQ_QUEUE_BUSY, BLK_MQ_RQ_QUEUE_OK, type BlkMqTagSet } from "./tag_set.ts";
+
+const PAGE = 0x100000;
+const ETIMEDOUT = -110;
+
+/** A driver that starts each request and keeps it until the test completes it. */
+function stallDriver(k: Kernel, withTimeout = true) {
+  const st = {
+    inflight: [] as number[],
+    /** jiffies of each `timeout` call, with the request. */
+    timeouts: [] as { rq: number; at: number }[],
+    /** What `timeout` returns next (then HANDLED). */
+    eh: [] as number[],
+    /** Run inside `timeout` before it returns (a racing completion). */
+    inHandler: null as ((rq: number) => void) | null,
+    startCpu: -1,
+  };
+  const ops: BlkMqOps = {
+    queueRq: (_hctx, bd) => {
+      st.startCpu = k.cpus.current;
+      blkMqStartRequest(k, bd.rq);
+      st.inflight.push(bd.rq);
+      return BLK_MQ_RQ_QUEUE_OK;
+    },
+    mapQueue: blkMqMapQueue,
+  };
+  if (withTimeout) {
+    ops.timeout = (rq) => {
+      st.timeouts.push({ rq, at: k.clock.jiffies() });
+      st.inHandler?.(rq);
+      const ret = st.eh.shift() ?? BLK_EH_HANDLED;
+      if (ret === BLK_EH_HANDLED) {
+        new DataView(k.core.memory.buffer).setInt32(rq + RQ.ERRORS, ETIMEDOUT, true);
+        st.inflight.splice(st.inflight.indexOf(rq), 1);
+      }
+      return ret;
+    };
+  }
+  return { ops, st };
+}
+
+interface Done {
+  bio: number;
+  error: number;
+  at: number;
+}
+
+function recorder(k: Kernel, done: Done[]): number {
+  return registerBioEndIo(k, "timeout_test_end_io", (bio, kk) => {
+    done.push({ bio, error: bioField(kk, bio, "bi_error"), at: kk.clock.jiffies() });
+    bioPut(kk, bio);
+  });
+}
+
+function* makeBio(k: Kernel, q: RequestQueue, sector: number, endIo: number): Sleepable<number> {
+  const bio = yield* bioAlloc(fsBioSet(k), GFP_NOIO, 1);
+  assert.is(bioAddPage(k, bio, PAGE, 4096, 0), 4096);
+  bioSetField(k, bio, "bi_sector", sector);
+  bioSetField(k, bio, "bi_end_io", endIo);
+  bioSetDev(k, bio, q.id);
+  return bio;
+}
+
+interface Rig {
+  k: Kernel;
+  set: BlkMqTagSet;
+  disk: Gendisk;
+  q: RequestQueue;
+  st: ReturnType<typeof stallDriver>["st"];
+  done: Done[];
+  endIo: number;
+}
+
+function rig(opts: { timeout?: number; withTimeout?: boolean } = {}): Rig {
+  const k = boot({ cpus: 2 });
+  const { ops, st } = stallDriver(k, opts.withTimeout ?? true);
+  const set = blkMqAllocTagSet(k.block, { ops, nrHwQueues: 1, queueDepth: 8, timeout: opts.timeout ?? 0 });
+  const disk = inTask(k, () => makeDisk(set, "stall0"));
+  const done: Done[] = [];
+  return { k, set, disk, q: disk.queue!, st, done, endIo: recorder(k, done) };
+}
+
+/** Submits one read from a task (on `cpu` if given); @returns the run's jiffies at submission. */
+function submit(r: Rig, sector = 0, cpu?: number): number {
+  let at = -1;
+  inTaskUntilIdle(r.k, function* () {
+    at = r.k.clock.jiffies();
+    yield* submitBio(r.k, yield* makeBio(r.k, r.q, sector, r.endIo));
+  }, cpu);
+  return at;
+}
+
+/** Spawns `body` and runs only until it finishes (timers left pending). */
+function inTaskUntilIdle(k: Kernel, body: () => Generator<unknown, void>, cpu?: number): void {
+  let finished = false;
+  k.sched.spawn("submit", function* () {
+    yield* body() as Sleepable;
+    finished = true;
+  }, cpu === undefined ? {} : { cpu, bound: true });
+  k.run({ until: () => finished });
+  assert.ok(finished, "the submitter finished");
+}
+
+/** Runs the machine until jiffy `j` (timers due up to it fire). */
+function runTo(k: Kernel, j: number): void {
+  const r = k.run({ deadline: j * k.clock.tickNs });
+  assert.ok(r.kind === "deadline" || r.kind === "done", `run ended ${r.kind}`);
+}
+
+function teardown(r: Rig): void {
+  inTask(r.k, () => dropDisk(r.disk, r.set));
+  assert.is(r.q.timeout.pending, false, "blk_sync_queue stopped the timer");
+  bioExit(r.k);
+  assert.is(r.k.liveObjects(), 0, "no live objects");
+  r.k.assertClean();
+}
+
+test("a request that never completes times out after the default 30 s; the handler runs once and HANDLED ends it with rq->errors", () => {
+  const r = rig();
+  const { k, q, st, done } = r;
+  assert.is(q.rqTimeout, 30 * k.clock.HZ);
+  const t0 = submit(r);
+  assert.is(st.inflight.length, 1);
+  const rq = st.inflight[0];
+  assert.ok(blkMqRequestStarted(k, rq));
+  assert.is(rqDeadline(k, rq), t0 + 30 * k.clock.HZ, "deadline = jiffies + rq_timeout at start");
+  assert.ok(q.timeout.pending, "the queue timer is armed");
+  runTo(k, t0 + 30 * k.clock.HZ - 1);
+  assert.is(st.timeouts.length, 0, "not before the deadline");
+  assert.is(done.length, 0);
+  runTo(k, t0 + 40 * k.clock.HZ);
+  assert.is(st.timeouts.length, 1, "the handler ran once");
+  const at = st.timeouts[0].at;
+  assert.ok(at >= t0 + 30 * k.clock.HZ && at <= t0 + 31 * k.clock.HZ, `timed out at ${at}`);
+  assert.equal(done.map((d) => d.error), [ETIMEDOUT]);
+  assert.is(done[0].at, at, "ended from the timer pass");
+  assert.is(q.timeout.pending, false, "nothing pending: the timer is not re-armed");
+  teardown(r);
+});
+
+test("BLK_EH_RESET_TIMER pushes the deadline by rq_timeout; without a handler the default is RESET_TIMER", () => {
+  const r = rig({ timeout: 2000 });
+  const { k, q, st, done } = r;
+  st.eh.push(BLK_EH_RESET_TIMER);
+  const t0 = submit(r);
+  const rq = st.inflight[0];
+  runTo(k, t0 + 10_000);
+  assert.is(st.timeouts.length, 2, "timed out, reset, timed out again");
+  const [a, b] = st.timeouts.map((t) => t.at);
+  assert.ok(a >= t0 + 2000 && a <= t0 + 3000, `first at ${a}`);
+  assert.ok(b >= a + 2000 && b <= a + 3000, `second at ${b}: a new deadline of jiffies + 2 s`);
+  assert.is(st.timeouts[1].rq, rq);
+  assert.equal(done.map((d) => d.error), [ETIMEDOUT]);
+  teardown(r);
+
+  const r2 = rig({ timeout: 2000, withTimeout: false });
+  const s0 = submit(r2);
+  const rq2 = r2.st.inflight[0];
+  runTo(r2.k, s0 + 6500);
+  assert.is(r2.done.length, 0, "no handler: never ended by the timer");
+  assert.ok(rqDeadline(r2.k, rq2) >= s0 + 6000, `deadline pushed to ${rqDeadline(r2.k, rq2)}`);
+  assert.ok(r2.q.timeout.pending, "still armed for the reset deadline");
+  assert.ok(blkMqCompleteRequest(r2.k, rq2, 0), "COMPLETE was cleared by the reset: the completion is taken");
+  assert.equal(r2.done.map((d) => d.error), [0]);
+  teardown(r2);
+});
+
+test("a request completed just before the timer fires is not timed out, and the timer is not re-armed", () => {
+  const r = rig({ timeout: 2000 });
+  const { k, q, st, done } = r;
+  const t0 = submit(r);
+  const rq = st.inflight[0];
+  const fire = q.timeout.expires;
+  assert.ok(fire >= t0 + 2000);
+  runTo(k, fire - 1);
+  assert.ok(q.timeout.pending);
+  assert.ok(blkMqCompleteRequest(k, rq, 0));
+  runTo(k, t0 + 10_000);
+  assert.is(st.timeouts.length, 0, "the handler never ran");
+  assert.equal(done.map((d) => d.error), [0]);
+  assert.is(q.timeout.pending, false);
+  teardown(r);
+});
+
+test("a completion racing with the timeout is handled once (inside the handler, and after NOT_HANDLED)", () => {
+  const r = rig({ timeout: 1000 });
+  const { k, st, done } = r;
+  const raced: boolean[] = [];
+  st.inHandler = (rq) => raced.push(blkMqCompleteRequest(k, rq, 0));
+  const t0 = submit(r);
+  runTo(k, t0 + 5000);
+  assert.equal(raced, [false], "the interrupt's completion was ignored: the timeout owns the request");
+  assert.equal(done.map((d) => d.error), [ETIMEDOUT], "ended once, by HANDLED");
+
+  st.inHandler = null;
+  st.eh.push(BLK_EH_NOT_HANDLED);
+  const t1 = submit(r, 8);
+  const rq = st.inflight[0];
+  runTo(k, t1 + 5000);
+  assert.is(st.timeouts.length, 2);
+  assert.is(done.length, 1, "NOT_HANDLED: the driver owns it");
+  assert.is(blkMqCompleteRequest(k, rq, 0), false, "COMPLETE stays set: a late completion is ignored");
+  assert.is(done.length, 1);
+  const t2 = submit(r, 16); // arms the timer again while the driver still holds rq
+  runTo(k, t2 + 5000);
+  assert.equal(st.timeouts.slice(1).filter((t) => t.rq === rq).length, 1, "a request left COMPLETE by NOT_HANDLED is not timed out again");
+  assert.is(st.timeouts.length, 3, "the new request timed out");
+  assert.is(done.length, 2);
+  blkMqEndRequest(k, rq, ETIMEDOUT); // the driver finishes its own error handling
+  assert.equal(done.map((d) => d.error), [ETIMEDOUT, ETIMEDOUT, ETIMEDOUT]);
+  runTo(k, t2 + 20_000);
+  assert.is(st.timeouts.length, 3, "no further timeout");
+  teardown(r);
+});
+
+test("the timer is armed at round_jiffies_up(deadline), moved only to an earlier expiry, and re-armed to the earliest pending deadline", () => {
+  const r = rig({ timeout: 2000 });
+  const { k, q, st } = r;
+  const t0 = submit(r);
+  const a = st.inflight[0];
+  const expA = roundJiffiesUp(k, t0 + 2000, st.startCpu);
+  assert.is(q.timeout.expires, expA, "rounded up to a whole second (with the CPU skew)");
+  assert.is(expA % k.clock.HZ, (k.clock.HZ - 3 * st.startCpu % k.clock.HZ) % k.clock.HZ);
+  blkQueueRqTimeout(q, 500);
+  const t1 = submit(r, 8);
+  const b = st.inflight[1];
+  assert.is(rqDeadline(k, b), t1 + 500);
+  const expB = roundJiffiesUp(k, t1 + 500, st.startCpu);
+  assert.ok(expB < expA);
+  assert.is(q.timeout.expires, expB, "an earlier expiry moves the timer");
+  blkQueueRqTimeout(q, 3000);
+  submit(r, 16);
+  assert.is(q.timeout.expires, expB, "a later one does not");
+  st.eh.push(BLK_EH_HANDLED);
+  runTo(k, expB);
+  assert.equal(st.timeouts.map((t) => t.rq), [b], "only b expired");
+  assert.is(q.timeout.expires, roundJiffiesUp(k, rqDeadline(k, a), q.timeout.cpu), "re-armed to a's rounded deadline, the earliest");
+  for (const rq of st.inflight.splice(0)) blkMqCompleteRequest(k, rq, 0);
+  runTo(k, expA + 10_000);
+  teardown(r);
+});
+
+test("an expiry earlier by less than HZ/2 (another CPU's round_jiffies_up skew) does not move the timer", () => {
+  const r = rig({ timeout: 2000 });
+  const { k, q, st } = r;
+  const t0 = submit(r, 0, 0);
+  assert.is(st.startCpu, 0);
+  const exp0 = q.timeout.expires;
+  assert.is(exp0, roundJiffiesUp(k, t0 + 2000, 0));
+  const t1 = submit(r, 8, 1);
+  assert.is(st.startCpu, 1);
+  assert.is(t1, t0, "same jiffy, so the same deadline");
+  assert.is(roundJiffiesUp(k, t1 + 2000, 1), exp0 - 3, "cpu 1's expiry is 3 jiffies earlier");
+  assert.is(q.timeout.expires, exp0, "not moved: the difference is under HZ/2");
+  for (const rq of st.inflight.splice(0)) blkMqCompleteRequest(k, rq, 0);
+  runTo(k, exp0 + 10_000);
+  teardown(r);
+});
+
+test("on a shared tag set, active_queues drops after the timer pass that finds nothing pending", () => {
+  const k = boot({ cpus: 2 });
+  const { ops, st } = stallDriver(k);
+  const set = blkMqAllocTagSet(k.block, { ops, nrHwQueues: 1, queueDepth: 8, timeout: 1000 });
+  const d0 = inTask(k, () => makeDisk(set, "stall0"));
+  const d1 = inTask(k, () => makeDisk(set, "stall1"));
+  const done: Done[] = [];
+  const endIo = recorder(k, done);
+  // Read in place: readSysfs runs the machine to idle, which would fire the timers.
+  const activeQueues = () => d0.queue!.queueHwCtx[0].tags!.tags.activeQueues;
+  for (const d of [d0, d1]) {
+    inTaskUntilIdle(k, function* () {
+      yield* submitBio(k, yield* makeBio(k, d.queue!, 0, endIo));
+    });
+  }
+  assert.is(activeQueues(), 2, "both queues are active on the shared map");
+  for (const rq of st.inflight.splice(0)) blkMqCompleteRequest(k, rq, 0);
+  assert.is(done.length, 2);
+  assert.is(activeQueues(), 2, "idling is lazy: still active after the completions");
+  const until = Math.max(d0.queue!.timeout.expires, d1.queue!.timeout.expires);
+  runTo(k, until);
+  assert.is(activeQueues(), 0, "each queue's timer pass idled its hctx");
+  assert.is(d0.queue!.timeout.pending || d1.queue!.timeout.pending, false);
+  assert.match(readSysfs(k, "/sys/block/stall1/mq/0/tags"), /active_queues=0\n/);
+  inTask(k, () => dropDisk(d1));
+  inTask(k, () => dropDisk(d0, set));
+  bioExit(k);
+  assert.is(k.liveObjects(), 0);
+  k.assertClean();
+});
+
+test("on a dying queue the timer pass ends a request that was never started with -EIO", () => {
+  const k = boot({ cpus: 2 });
+  const ops: BlkMqOps = {
+    // virtio_blk-style: out of descriptors, stop the hw queue and report BUSY (the request is not started).
+    queueRq: (hctx) => {
+      hctx.setStopped(true);
+      return BLK_MQ_RQ_QUEUE_BUSY;
+    },
+    mapQueue: blkMqMapQueue,
+  };
+  const set = blkMqAllocTagSet(k.block, { ops, nrHwQueues: 1, queueDepth: 8 });
+  const disk = inTask(k, () => makeDisk(set, "busy0"));
+  const q = disk.queue!;
+  const done: Done[] = [];
+  const endIo = recorder(k, done);
+  inTaskUntilIdle(k, function* () {
+    yield* submitBio(k, yield* makeBio(k, q, 0, endIo));
+  });
+  const hctx = q.queueHwCtx[0];
+  assert.is(hctx.tags!.tags.bitmap().used, 1, "the request holds its tag");
+  assert.is(q.timeout.pending, false, "never started: no timer armed");
+  blkMqRqTimer(q); // the timer firing, on a live queue
+  assert.is(done.length, 0, "a live queue leaves unstarted requests alone");
+  blkSetQueueDying(q);
+  blkMqRqTimer(q);
+  assert.equal(done.map((d) => d.error), [-5], "ended with -EIO");
+  assert.is(hctx.tags!.tags.bitmap().used, 0, "its tag was put back");
+  // v4.4 leaves the ended request on the stopped hctx's lists; a real driver never restarts a
+  // dying queue's hctx, and the port drops the stale entries so teardown does not see them.
+  hctx.dispatch.length = 0;
+  for (const ctx of hctx.ctxs) ctx.rqList.length = 0;
+  inTask(k, () => dropDisk(disk, set));
+  bioExit(k);
+  assert.is(k.liveObjects(), 0);
+  k.assertClean();
+});
+
+test.run();
