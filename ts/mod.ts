@@ -562,6 +562,10 @@ export {
 } from "./block/blk_plug.ts";
 export type { PluggedRequest } from "./block/blk_plug.ts";
 export type { TaskPlug } from "./kernel/sched.ts";
+export { BrdDevice, parseRamParams, RAM_DEFAULTS, RAM_MAX_DEVICES, RAM_MAX_SIZE_KB, RAMDISK_MAJOR, ramDevices, ramModule, ramPagesAllocated } from "./drivers/ram.ts";
+export type { RamParams } from "./drivers/ram.ts";
+export { Disk, openDisk, SECTOR_SIZE } from "./block/disk_io.ts";
+export type { BatchOp, BatchResult } from "./block/disk_io.ts";
 export {
   BLK_EH_HANDLED,
   BLK_EH_NOT_HANDLED,

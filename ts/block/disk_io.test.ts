@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: GPL-2.0-only
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { KernelError } from "../errors.ts";
+import type { Kernel } from "../kernel/kernel.ts";
+import type { KernelModule } from "../drivers/module.ts";
+import { nullBlkModule } from "../drivers/null_blk.ts";
+import { ramModule, ramPagesAllocated } from "../drivers/ram.ts";
+import { boot, inTask, readSysfs } from "./_testkit.ts";
+import { bioExit } from "./bio.ts";
+import { type BatchOp, type Disk, openDisk } from "./disk_io.ts";
+
+function load(k: Kernel, m: KernelModule, params: Record<string, string>): void {
+  inTask(k, () => m.init(k, params), "modprobe");
+}
+
+/** Closes `d`, removes `m`, and checks the machine is clean. */
+function finish(k: Kernel, d: Disk, m: KernelModule): void {
+  d.close();
+  inTask(k, () => m.exit(k), "rmmod");
+  bioExit(k);
+  assert.is(k.liveObjects(), 0);
+  k.assertClean();
+}
+
+/** A seeded xorshift PRNG. */
+function prng(seed: number): (n: number) => number {
+  let x = seed >>> 0 || 1;
+  return (n) => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x % n;
+  };
+}
+
+function randomBytes(rand: (n: number) => number, n: number): Uint8Array {
+  return Uint8Array.from({ length: n }, () => rand(256));
+}
+
+/** Counts the scheduler runs of `k` from now on. */
+function countRuns(k: Kernel): { n: number } {
+  const c = { n: 0 };
+  const run = k.run.bind(k);
+  k.run = (o) => {
+    c.n++;
+    return run(o);
+  };
+  return c;
+}
+
+test("random writes at random sectors read back equal through read()/write(); unwritten sectors read zeros", async () => {
+  const k = boot();
+  load(k, ramModule, { rd_size: "1024" }); // 2048 sectors
+  const d = openDisk(k, "ram0");
+  assert.is(d.capacity, 2048);
+  const model = new Uint8Array(2048 * 512);
+  const rand = prng(7);
+  for (let i = 0; i < 40; i++) {
+    const sectors = 1 + rand(24);
+    const sector = rand(2048 - sectors + 1);
+    const data = randomBytes(rand, sectors * 512);
+    await d.write(sector, data);
+    model.set(data, sector * 512);
+    const back = await d.read(sector, sectors * 512);
+    assert.equal(back, data);
+  }
+  const big = randomBytes(rand, 1200 * 512); // a write of several bios (max_sectors 255 → 31 pages each)
+  await d.write(3, big);
+  model.set(big, 3 * 512);
+  const whole = await d.read(0, 2048 * 512); // several bios too
+  assert.equal(whole, model);
+  assert.ok(model.some((b) => b !== 0));
+  assert.ok(ramPagesAllocated(k) < 256, "untouched pages were never allocated");
+  finish(k, d, ramModule);
+});
+
+test("submitBatch() runs many writes and reads in one scheduler run and returns each result in order", async () => {
+  const k = boot({ cpus: 4 });
+  load(k, ramModule, { rd_size: "512", submit_queues: "4", hw_queue_depth: "8" });
+  const d = openDisk(k, "ram0");
+  const rand = prng(99);
+  const slots = [...Array(100).keys()].sort(() => rand(3) - 1).slice(0, 48);
+  const writes: BatchOp[] = slots.map((s) => ({ op: "write", sector: s * 8 + rand(3), data: randomBytes(rand, 512 * (1 + rand(5))) }));
+  const runs = countRuns(k);
+  const wr = await d.submitBatch(writes);
+  assert.is(runs.n, 1, "one run for the whole batch");
+  assert.ok(wr.every((r) => r.ok && r.data === undefined));
+  const reads: BatchOp[] = writes.map((w) => ({ op: "read", sector: w.sector, length: (w as { data: Uint8Array }).data.length }));
+  reads.push({ op: "read", sector: 100 * 8, length: 4096 });
+  const rr = await d.submitBatch(reads);
+  assert.is(runs.n, 2);
+  for (let i = 0; i < writes.length; i++) {
+    const r = rr[i];
+    assert.ok(r.ok);
+    if (r.ok) assert.equal(r.data, (writes[i] as { data: Uint8Array }).data);
+  }
+  const last = rr[writes.length];
+  assert.ok(last.ok && last.data!.every((b) => b === 0), "an unwritten region reads zeros");
+  finish(k, d, ramModule);
+});
+
+test("concurrent read()/write() promises issued together share one run and all resolve with the right data", async () => {
+  const k = boot({ cpus: 2 });
+  load(k, ramModule, { rd_size: "256", submit_queues: "2" });
+  const d = openDisk(k, "ram0");
+  const rand = prng(3);
+  const a = randomBytes(rand, 8192);
+  await d.write(0, a);
+  const runs = countRuns(k);
+  const bufs = [1, 2, 3, 4, 5, 6].map(() => randomBytes(rand, 4096));
+  const [r0, ...rest] = await Promise.all([
+    d.read(0, 8192),
+    ...bufs.map((b, i) => d.write(64 + i * 8, b)),
+    d.read(4, 1024),
+  ]);
+  assert.is(runs.n, 1);
+  assert.equal(r0, a);
+  assert.equal(rest[rest.length - 1], a.subarray(2048, 3072));
+  const back = await Promise.all(bufs.map((_, i) => d.read(64 + i * 8, 4096)));
+  assert.is(runs.n, 2);
+  for (let i = 0; i < bufs.length; i++) assert.equal(back[i], bufs[i]);
+  finish(k, d, ramModule);
+});
+
+test("bad sectors and lengths are RangeErrors at the call, and a bad batch submits nothing", async () => {
+  const k = boot();
+  load(k, ramModule, { rd_size: "4" }); // 8 sectors
+  const d = openDisk(k, "ram0");
+  assert.throws(() => d.read(-1, 512), RangeError);
+  assert.throws(() => d.read(1.5, 512), RangeError);
+  assert.throws(() => d.read(0, 100), RangeError);
+  assert.throws(() => d.read(0, 0), RangeError);
+  assert.throws(() => d.read(8, 512), RangeError);
+  assert.throws(() => d.read(4, 4096), RangeError);
+  assert.throws(() => d.write(0, new Uint8Array(513)), RangeError);
+  assert.throws(() => d.write(7, new Uint8Array(1024)), RangeError);
+  assert.throws(() => d.write(0, [1, 2] as unknown as Uint8Array), TypeError);
+  const before = readSysfs(k, "/sys/block/ram0/stat");
+  assert.throws(() => d.submitBatch([{ op: "write", sector: 0, data: new Uint8Array(512) }, { op: "read", sector: 8, length: 512 }]), RangeError);
+  await Promise.resolve();
+  assert.is(readSysfs(k, "/sys/block/ram0/stat"), before, "nothing was submitted");
+  assert.equal(await d.read(0, 512), new Uint8Array(512));
+  assert.is(ramPagesAllocated(k), 0);
+  finish(k, d, ramModule);
+});
+
+test("openDisk() of a missing disk is ENXIO and a closed disk refuses I/O", () => {
+  const k = boot();
+  try {
+    openDisk(k, "ram0");
+    assert.unreachable();
+  } catch (e) {
+    assert.instance(e, KernelError);
+    assert.is((e as KernelError).code, "ENXIO");
+  }
+  load(k, ramModule, { rd_size: "4" });
+  const d = openDisk(k, "ram0");
+  d.close();
+  assert.not.ok(d.isOpen);
+  assert.throws(() => d.read(0, 512), TypeError);
+  assert.throws(() => d.flush(), TypeError);
+  finish(k, d, ramModule);
+});
+
+test("a failed write in a batch is a KernelError EIO while the other I/Os of the batch succeed", async () => {
+  const k = boot();
+  load(k, ramModule, { rd_size: "64" });
+  const d = openDisk(k, "ram0");
+  const keep = new Uint8Array(4096).fill(5);
+  await d.write(0, keep);
+  // One page to spare: whichever task runs first, the write's backing page finds none.
+  const limit = k.slab.setPageLimit(k.slab.nrPagesUsed + 1);
+  const res = await d.submitBatch([
+    { op: "read", sector: 0, length: 4096 },
+    { op: "write", sector: 16, data: new Uint8Array(512).fill(9) },
+  ]);
+  k.slab.setPageLimit(limit);
+  assert.ok(res[0].ok);
+  if (res[0].ok) assert.equal(res[0].data, keep);
+  assert.not.ok(res[1].ok);
+  if (!res[1].ok) {
+    assert.instance(res[1].error, KernelError);
+    assert.is((res[1].error as KernelError).code, "EIO");
+  }
+  assert.equal(await d.read(16, 512), new Uint8Array(512), "the failed write left no data");
+  finish(k, d, ramModule);
+});
+
+test("stat counts the reads and writes: ios and sectors per direction, nothing in flight", async () => {
+  const k = boot();
+  load(k, ramModule, { rd_size: "256" });
+  const d = openDisk(k, "ram0");
+  await d.write(0, new Uint8Array(4096));
+  await d.write(8, new Uint8Array(1024));
+  await d.submitBatch([{ op: "read", sector: 0, length: 512 }, { op: "read", sector: 16, length: 2048 }, { op: "read", sector: 40, length: 4096 }]);
+  const f = readSysfs(k, "/sys/block/ram0/stat").trim().split(/\s+/).map(Number);
+  assert.equal([f[0], f[2], f[4], f[6], f[8]], [3, 1 + 4 + 8, 2, 8 + 2, 0]);
+  finish(k, d, ramModule);
+});
+
+test("flush() resolves on a ram disk and on null_blk", async () => {
+  const k = boot();
+  load(k, ramModule, { rd_size: "4" });
+  const d = openDisk(k, "ram0");
+  await d.flush();
+  finish(k, d, ramModule);
+  const k2 = boot(); // a fresh machine: see the note on queue-id reuse in docs/MAPPING.md
+  load(k2, nullBlkModule, { nr_devices: "1" });
+  const n = openDisk(k2, "nullb0");
+  await n.flush();
+  finish(k2, n, nullBlkModule);
+});
+
+for (const irqmode of ["0", "1", "2"]) {
+  test(`null_blk (irqmode=${irqmode}) through the same API: I/Os complete, nothing is stored, stat counts them`, async () => {
+    const k = boot();
+    load(k, nullBlkModule, { nr_devices: "1", irqmode, completion_nsec: "20000" });
+    const d = openDisk(k, "nullb0");
+    assert.is(d.capacity, 250 * 2 ** 21, "gb=250 by default");
+    const data = new Uint8Array(8192).fill(0x5a);
+    await d.write(100, data);
+    const back = await d.read(100, 8192);
+    assert.equal(back, new Uint8Array(8192), "null_blk does not touch data: the read's zeroed pages come back");
+    const res = await d.submitBatch([{ op: "write", sector: 0, data }, { op: "read", sector: 16, length: 512 }]);
+    assert.ok(res.every((r) => r.ok));
+    const f = readSysfs(k, "/sys/block/nullb0/stat").trim().split(/\s+/).map(Number);
+    assert.equal([f[0], f[2], f[4], f[6], f[8]], [2, 17, 2, 32, 0]);
+    finish(k, d, nullBlkModule);
+  });
+}
+
+test.run();

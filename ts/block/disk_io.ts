@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/**
+ * The promise API on a disk: what a process does with `open("/dev/ram0",
+ * O_DIRECT)`, `pread`/`pwrite` and `fsync` (fs/block_dev.c, fs/direct-io.c),
+ * for JavaScript callers.
+ *
+ * Every I/O is a task of the machine's scheduler that builds bios over data
+ * pages of linear memory (copied in from, or out to, the caller's
+ * Uint8Array), submits them (`submitBio()`) and records their completion.
+ * The bridge: calls queue their I/Os on the machine and schedule one
+ * microtask; that microtask spawns one task per queued I/O and drives
+ * `kernel.run()` to completion (the virtual-clock scheduler runs
+ * synchronously), then settles every promise. So all the reads and writes
+ * issued in one synchronous stretch (several promises, or one
+ * {@link Disk.submitBatch}) share one scheduler run, interleaved as the
+ * scheduler chooses. A run that does not end "done" (a hang) rejects the
+ * I/Os it left unfinished.
+ *
+ * Flush: the port has no flush machinery (no `blk_insert_flush()`), so
+ * {@link Disk.flush} sends a zero-length WRITE_FLUSH bio through the
+ * request path as a plain request, which the drivers complete at once; it
+ * counts as a write I/O of 0 sectors in `stat` (v4.4 would not account it).
+ *
+ * Errors: a bad argument is a RangeError / TypeError before anything is
+ * queued; a failed I/O rejects with a {@link KernelError} of its errno
+ * (`bi_error`), and a failed read never returns partial data.
+ *
+ * @module
+ */
+
+import { type ErrnoCode, errnoName, KernelError } from "../errors.ts";
+import type { Kernel } from "../kernel/kernel.ts";
+import { GFP_NOIO } from "../kernel/mempool.ts";
+import type { Sleepable } from "../kernel/sched.ts";
+import { PAGE_SIZE } from "../kernel/slab.ts";
+import { BlockMemory } from "./_mem.ts";
+import {
+  BIO_MAX_PAGES,
+  type BioEndIo,
+  bioAddPage,
+  bioAlloc,
+  bioField,
+  bioPut,
+  bioSetDev,
+  bioSetField,
+  bioVec,
+  fsBioSet,
+  registerBioEndIo,
+  REQ_FLUSH,
+  REQ_NOIDLE,
+  REQ_SYNC,
+  REQ_WRITE,
+} from "./bio.ts";
+import { submitBio } from "./blk_mq_request.ts";
+import type { Gendisk } from "./genhd.ts";
+
+/** Bytes of a sector. */
+export const SECTOR_SIZE = 512;
+/** Mirrors `WRITE_SYNC` (include/linux/fs.h, v4.4). */
+const WRITE_SYNC = REQ_WRITE | REQ_SYNC | REQ_NOIDLE;
+/** Mirrors `WRITE_FLUSH`. */
+const WRITE_FLUSH = WRITE_SYNC | REQ_FLUSH;
+
+/** One I/O of {@link Disk.submitBatch}. */
+export type BatchOp =
+  | { op: "read"; sector: number; length: number }
+  | { op: "write"; sector: number; data: Uint8Array };
+
+/** The outcome of one batch I/O: `data` for a read; `error` when it failed. */
+export type BatchResult = { ok: true; data?: Uint8Array } | { ok: false; error: Error };
+
+/** One queued I/O. */
+interface Io {
+  disk: Gendisk;
+  kind: "read" | "write" | "flush";
+  sector: number;
+  length: number;
+  /** The write's data, or the read's result buffer. */
+  buf: Uint8Array;
+  /** Bios not yet ended. */
+  outstanding: number;
+  /** Whether the submitting task has finished submitting. */
+  submitted: boolean;
+  /** The first error (negative errno), 0 for none. */
+  error: number;
+  /** Set when the I/O cannot be described by an errno (a bug, a hang). */
+  failure: unknown;
+  settle: (r: BatchResult) => void;
+}
+
+/** One bio in flight: its I/O, its byte offset in that I/O, its data pages. */
+interface BioCtx {
+  io: Io;
+  offset: number;
+  pages: number[];
+}
+
+/** The bridge state of one machine. */
+interface Bridge {
+  pending: Io[];
+  scheduled: boolean;
+  mem: BlockMemory;
+  bios: Map<number, BioCtx>;
+  /** The end_io callback, registered again per I/O (bioExit() drops the table). */
+  endIo: BioEndIo;
+}
+
+const BRIDGES = new WeakMap<Kernel, Bridge>();
+
+function bridge(k: Kernel): Bridge {
+  let b = BRIDGES.get(k);
+  if (b === undefined) {
+    const bios = new Map<number, BioCtx>();
+    const mem = new BlockMemory(k.slab, k.kmemleak, "disk_io");
+    b = {
+      pending: [],
+      scheduled: false,
+      mem,
+      bios,
+      endIo: (bio, kk) => diskIoEndIo(kk, bios, mem, bio),
+    };
+    BRIDGES.set(k, b);
+  }
+  return b;
+}
+
+/**
+ * The bios' end_io (`dio_bio_end_io()` in spirit): records the error, copies
+ * a read's pages out, frees the pages and the bio, and finishes the I/O when
+ * it was its last bio.
+ */
+function diskIoEndIo(k: Kernel, bios: Map<number, BioCtx>, mem: BlockMemory, bio: number): void {
+  const c = bios.get(bio);
+  if (c === undefined) return k.log.bug("block/disk_io:end_io", `bio ${bio} is not a disk_io bio`);
+  bios.delete(bio);
+  const io = c.io;
+  const err = bioField(k, bio, "bi_error");
+  if (err !== 0 && io.error === 0) io.error = err;
+  if (err === 0 && io.kind === "read") {
+    const m = new Uint8Array(k.core.memory.buffer);
+    let off = c.offset;
+    for (let i = 0; i < c.pages.length; i++) {
+      const v = bioVec(k, bio, i);
+      io.buf.set(m.subarray(v.bvPage + v.bvOffset, v.bvPage + v.bvOffset + v.bvLen), off);
+      off += v.bvLen;
+    }
+  }
+  for (const p of c.pages) mem.freePages(p);
+  bioPut(k, bio);
+  io.outstanding--;
+  finishIfDone(io);
+}
+
+function finishIfDone(io: Io): void {
+  if (!io.submitted || io.outstanding > 0) return;
+  if (io.failure !== undefined) return;
+  if (io.error !== 0) {
+    let code: ErrnoCode;
+    try {
+      code = errnoName(io.error);
+    } catch {
+      code = "EIO";
+    }
+    io.settle({ ok: false, error: new KernelError(code, "submit_bio", `${io.kind} of ${io.length} bytes at sector ${io.sector} on ${io.disk.diskName}`) });
+  } else io.settle(io.kind === "read" ? { ok: true, data: io.buf } : { ok: true });
+  io.settle = () => {};
+}
+
+/** The largest bio the submitter builds: BIO_MAX_PAGES pages, and no more than the queue's max_sectors. */
+function bioBytes(disk: Gendisk): number {
+  const maxSectors = disk.queue?.limits.maxSectors ?? 0;
+  const cap = Math.floor((maxSectors * SECTOR_SIZE) / PAGE_SIZE) * PAGE_SIZE;
+  return Math.max(PAGE_SIZE, Math.min(BIO_MAX_PAGES * PAGE_SIZE, cap));
+}
+
+/**
+ * The task of one I/O (`do_blockdev_direct_IO()` in spirit): for each chunk
+ * a bio over fresh data pages (a write's bytes copied in), submitted with
+ * `submitBio()`. An allocation failure stops the submission with that
+ * error; the bios already submitted still complete.
+ */
+function* ioTask(k: Kernel, b: Bridge, io: Io): Sleepable {
+  try {
+    const q = io.disk.queue;
+    if (q === null) throw new KernelError("ENXIO", "submit_bio", `${io.disk.diskName} has no queue`);
+    const rw = io.kind === "read" ? 0 : io.kind === "write" ? WRITE_SYNC : WRITE_FLUSH;
+    const chunk = bioBytes(io.disk);
+    const endIo = registerBioEndIo(k, "disk_io_end_io", b.endIo);
+    let off = 0;
+    do {
+      const n = Math.min(chunk, io.length - off);
+      const nPages = Math.ceil(n / PAGE_SIZE);
+      const pages: number[] = [];
+      let bio = 0;
+      try {
+        for (let i = 0; i < nPages; i++) pages.push(b.mem.allocPages(0));
+        bio = yield* bioAlloc(fsBioSet(k), GFP_NOIO, nPages);
+        if (bio === 0) throw new KernelError("ENOMEM", "bio_alloc");
+      } catch (e) {
+        for (const p of pages) b.mem.freePages(p);
+        throw e;
+      }
+      for (let i = 0; i < nPages; i++) {
+        const len = Math.min(PAGE_SIZE, n - i * PAGE_SIZE);
+        if (io.kind === "write") {
+          new Uint8Array(k.core.memory.buffer, pages[i], len).set(io.buf.subarray(off + i * PAGE_SIZE, off + i * PAGE_SIZE + len));
+        }
+        if (bioAddPage(k, bio, pages[i], len, 0) !== len) k.log.bug("block/disk_io:submit", "bio_add_page refused a page");
+      }
+      bioSetField(k, bio, "bi_sector", io.sector + off / SECTOR_SIZE);
+      bioSetField(k, bio, "bi_rw", rw);
+      bioSetField(k, bio, "bi_end_io", endIo);
+      bioSetDev(k, bio, q.id);
+      b.bios.set(bio, { io, offset: off, pages });
+      io.outstanding++;
+      try {
+        yield* submitBio(k, bio);
+      } catch (e) {
+        if (b.bios.delete(bio)) { // refused before the queue took it: nobody will end it
+          for (const p of pages) b.mem.freePages(p);
+          bioPut(k, bio);
+          io.outstanding--;
+        }
+        throw e;
+      }
+      off += n;
+    } while (off < io.length);
+  } catch (e) {
+    if (e instanceof KernelError) {
+      if (io.error === 0) io.error = e.errno;
+    } else io.failure = e;
+  }
+  io.submitted = true;
+  if (io.failure !== undefined) {
+    io.settle({ ok: false, error: io.failure instanceof Error ? io.failure : new Error(String(io.failure)) });
+    io.settle = () => {};
+    return;
+  }
+  finishIfDone(io);
+}
+
+/** Spawns a task per queued I/O and runs the machine until it is idle; settles what the run left unfinished. */
+function flushPending(k: Kernel, b: Bridge): void {
+  b.scheduled = false;
+  const ios = b.pending;
+  b.pending = [];
+  if (ios.length === 0) return;
+  let unsettled = ios.length;
+  for (const io of ios) {
+    const settle = io.settle;
+    io.settle = (r) => {
+      unsettled--;
+      settle(r);
+    };
+    k.sched.spawn(`disk_io/${io.kind}`, () => ioTask(k, b, io));
+  }
+  let why: unknown;
+  try {
+    const r = k.run();
+    if (r.kind !== "done") why = new Error(`disk_io: the scheduler run ended "${r.kind}"`);
+  } catch (e) {
+    why = e;
+  }
+  if (unsettled === 0) return;
+  const error = why instanceof Error ? why : new Error(`disk_io: the I/O did not complete${why === undefined ? "" : `: ${String(why)}`}`);
+  for (const io of ios) {
+    io.settle({ ok: false, error });
+    io.settle = () => {};
+  }
+}
+
+/** Queues `io` on its machine; the first queued I/O of a synchronous stretch schedules the run. */
+function enqueue(k: Kernel, io: Io): void {
+  const b = bridge(k);
+  b.pending.push(io);
+  if (!b.scheduled) {
+    b.scheduled = true;
+    queueMicrotask(() => flushPending(k, b));
+  }
+}
+
+/**
+ * An open disk: reads, writes and flushes as promises. Get one with
+ * {@link openDisk}; {@link Disk.close} it when done.
+ */
+export class Disk {
+  readonly kernel: Kernel;
+  readonly name: string;
+  readonly #disk: Gendisk;
+  #open = true;
+
+  /** @internal use {@link openDisk} */
+  constructor(kernel: Kernel, disk: Gendisk) {
+    this.kernel = kernel;
+    this.#disk = disk;
+    this.name = disk.diskName;
+  }
+
+  /** The capacity in 512-byte sectors (0 once the disk is deleted). */
+  get capacity(): number {
+    return Number(this.#disk.capacity);
+  }
+
+  /** Whether {@link Disk.close} has not run yet. */
+  get isOpen(): boolean {
+    return this.#open;
+  }
+
+  /**
+   * Reads `length` bytes from `sector`.
+   * @throws {RangeError} (synchronously) for a sector or length not a multiple of 512 bytes or beyond the capacity
+   * @throws {TypeError} once closed
+   * @returns the bytes; rejects with a {@link KernelError} when the I/O fails
+   */
+  read(sector: number, length: number): Promise<Uint8Array> {
+    const io = this.#io("read", sector, length, null);
+    return new Promise((resolve, reject) => {
+      io.settle = (r) => r.ok ? resolve(r.data!) : reject(r.error);
+      enqueue(this.kernel, io);
+    });
+  }
+
+  /**
+   * Writes `data` (a multiple of 512 bytes) at `sector`.
+   * @throws {RangeError} (synchronously) as {@link Disk.read}
+   * @returns resolves once the data is on the device; rejects with a {@link KernelError}
+   */
+  write(sector: number, data: Uint8Array): Promise<void> {
+    const io = this.#io("write", sector, data?.length, data);
+    return new Promise((resolve, reject) => {
+      io.settle = (r) => r.ok ? resolve() : reject(r.error);
+      enqueue(this.kernel, io);
+    });
+  }
+
+  /** Sends a zero-length WRITE_FLUSH bio (see the module notes). */
+  flush(): Promise<void> {
+    this.#checkOpen("flush");
+    const io = newIo(this.#disk, "flush", 0, 0, new Uint8Array(0));
+    return new Promise((resolve, reject) => {
+      io.settle = (r) => r.ok ? resolve() : reject(r.error);
+      enqueue(this.kernel, io);
+    });
+  }
+
+  /**
+   * Submits many I/Os in one scheduler run (the fast path). Every op is
+   * checked before any is queued.
+   * @throws {RangeError} / {@link TypeError} (synchronously) for a bad op; nothing is submitted then
+   * @returns one result per op, in order; a failed op does not fail the others
+   */
+  submitBatch(ops: readonly BatchOp[]): Promise<BatchResult[]> {
+    if (!Array.isArray(ops)) throw new TypeError("submitBatch: ops must be an array");
+    const ios = ops.map((o, i) => {
+      if (o?.op === "read") return this.#io("read", o.sector, o.length, null, `ops[${i}]`);
+      if (o?.op === "write") return this.#io("write", o.sector, o.data?.length, o.data, `ops[${i}]`);
+      throw new TypeError(`submitBatch: ops[${i}].op must be "read" or "write"`);
+    });
+    return Promise.all(ios.map((io) =>
+      new Promise<BatchResult>((resolve) => {
+        io.settle = resolve;
+        enqueue(this.kernel, io);
+      })
+    ));
+  }
+
+  /** Mirrors `blkdev_put()`: drops the disk reference {@link openDisk} took. Idempotent. */
+  close(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#disk.kobj.put();
+  }
+
+  #checkOpen(op: string): void {
+    if (!this.#open) throw new TypeError(`${op}: ${this.name} is closed`);
+  }
+
+  #io(kind: "read" | "write", sector: number, length: number | undefined, data: Uint8Array | null, what: string = kind): Io {
+    this.#checkOpen(what);
+    if (data !== null && !(data instanceof Uint8Array)) throw new TypeError(`${what}: data must be a Uint8Array`);
+    if (typeof sector !== "number" || !Number.isSafeInteger(sector) || sector < 0) {
+      throw new RangeError(`${what}: sector must be a non-negative integer, got ${String(sector)}`);
+    }
+    if (typeof length !== "number" || !Number.isSafeInteger(length) || length <= 0 || length % SECTOR_SIZE !== 0) {
+      throw new RangeError(`${what}: length must be a positive multiple of ${SECTOR_SIZE}, got ${String(length)}`);
+    }
+    if (sector + length / SECTOR_SIZE > this.capacity) {
+      throw new RangeError(`${what}: sectors [${sector}, ${sector + length / SECTOR_SIZE}) are beyond ${this.name}'s ${this.capacity}`);
+    }
+    return newIo(this.#disk, kind, sector, length, data !== null ? data.slice() : new Uint8Array(length));
+  }
+}
+
+function newIo(disk: Gendisk, kind: Io["kind"], sector: number, length: number, buf: Uint8Array): Io {
+  return { disk, kind, sector, length, buf, outstanding: 0, submitted: false, error: 0, failure: undefined, settle: () => {} };
+}
+
+/**
+ * Mirrors `blkdev_get_by_path()` for /dev/`name`: a handle on an added disk,
+ * holding a reference on it (`get_disk()`) until {@link Disk.close}.
+ *
+ * @throws {KernelError} ENXIO when no disk of that name is added
+ * @example
+ * const d = openDisk(k, "ram0");
+ * await d.write(8, new Uint8Array(4096).fill(7));
+ * const back = await d.read(8, 4096);
+ * d.close();
+ */
+export function openDisk(kernel: Kernel, name: string): Disk {
+  if (typeof name !== "string") throw new TypeError("openDisk: name must be a string");
+  const disk = kernel.block.disk(name);
+  if (disk === undefined || disk.queue === null) throw new KernelError("ENXIO", "blkdev_get", name);
+  disk.kobj.get();
+  return new Disk(kernel, disk);
+}
