@@ -73,7 +73,7 @@ const REQ_COMMON_MASK = REQ_WRITE | REQ_FAILFAST_DEV | REQ_FAILFAST_TRANSPORT | 
 
 interface Lookup {
   q: RequestQueue;
-  disk: Gendisk | null;
+  disk: Gendisk;
 }
 
 /** Per kernel: queue id → its queue and disk (`bdev_get_queue()`, `rq->rq_disk`). */
@@ -90,7 +90,11 @@ function lookup(k: Kernel, id: number): Lookup | null {
   let m = QUEUES.get(k);
   if (m === undefined) QUEUES.set(k, m = new Map());
   const hit = m.get(id);
-  if (hit !== undefined && hit.q.id === id && (hit.disk === null || hit.disk.queue === hit.q)) return hit;
+  // Queue ids are reused once freed (blk_queue_ida), so a cached entry is good
+  // only while its disk is still the one registered under its name.
+  if (hit !== undefined && hit.q.id === id && hit.disk.queue === hit.q && k.block.disk(hit.disk.diskName) === hit.disk) {
+    return hit;
+  }
   m.delete(id);
   for (const name of k.block.diskNames()) {
     const d = k.block.disk(name)!;

@@ -207,11 +207,24 @@ test("flush() resolves on a ram disk and on null_blk", async () => {
   const d = openDisk(k, "ram0");
   await d.flush();
   finish(k, d, ramModule);
-  const k2 = boot(); // a fresh machine: see the note on queue-id reuse in docs/MAPPING.md
-  load(k2, nullBlkModule, { nr_devices: "1" });
-  const n = openDisk(k2, "nullb0");
+  // The same machine: nullb0's queue reuses ram0's freed queue id.
+  load(k, nullBlkModule, { nr_devices: "1" });
+  const n = openDisk(k, "nullb0");
   await n.flush();
-  finish(k2, n, nullBlkModule);
+  finish(k, n, nullBlkModule);
+});
+
+test("after rmmod of one driver, I/O to a new disk whose queue reuses the freed queue id reaches the new queue", async () => {
+  const k = boot();
+  load(k, ramModule, { rd_size: "4" });
+  const r = openDisk(k, "ram0");
+  await r.write(0, new Uint8Array(512).fill(1));
+  finish(k, r, ramModule);
+  load(k, nullBlkModule, { nr_devices: "1" });
+  const n = openDisk(k, "nullb0");
+  await n.write(0, new Uint8Array(512).fill(2));
+  assert.equal(await n.read(0, 512), new Uint8Array(512), "served by null_blk, not the dead ram queue");
+  finish(k, n, nullBlkModule);
 });
 
 for (const irqmode of ["0", "1", "2"]) {
