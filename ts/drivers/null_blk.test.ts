@@ -109,6 +109,15 @@ test("use_per_node_hctx forces one hw queue per node, warning only when submit_q
   k.assertClean();
 });
 
+test("use_per_node_hctx with shared_tags sizes the shared set like the devices (fuzzer find: TypeError in null_init_hctx)", () => {
+  const k = boot({ cpus: 4 });
+  assert.is(load(k, { nr_devices: "2", use_per_node_hctx: "1", submit_queues: "16", shared_tags: "1" }), "ok");
+  for (const d of nullBlkDevices(k)) assert.is(d.tagSet!.nrHwQueues, 1);
+  assert.is(unload(k), "ok");
+  k.run();
+  k.assertClean();
+});
+
 test("bs above PAGE_SIZE (or negative) is reset to 4096 with the kernel's two warnings; smaller sizes are kept", () => {
   for (const [bs, want, warned] of [["8192", 4096, true], ["-1", 4096, true], ["4096", 4096, false], ["1024", 1024, false]] as const) {
     const k = boot({ cpus: 2 });

@@ -243,7 +243,6 @@ function* nullAddDev(k: Kernel, s: NullBlkState): Sleepable {
   const p = s.params;
   const nullb = new Nullb();
   k.kmemleak.track(nullb, { size: 1024, cache: "kmalloc-1024", site: "null_add_dev" });
-  if (p.queue_mode === NULL_Q_MQ && p.use_per_node_hctx) p.submit_queues = NR_ONLINE_NODES;
   try {
     setupQueues(k, nullb, p);
   } catch (e) {
@@ -353,6 +352,10 @@ function* nullInit(k: Kernel, params: Record<string, string>): Sleepable {
     }
   } else if (p.submit_queues > k.cpus.nrCpuIds) p.submit_queues = k.cpus.nrCpuIds;
   else if (p.submit_queues === 0) p.submit_queues = 1;
+  // One hw queue per node, whatever was asked above nr_online_nodes (the
+  // per-device rule of later kernels). Settled here, before the shared tag
+  // set is sized, so shared_tags=1 and every device agree on the count.
+  if (p.queue_mode === NULL_Q_MQ && p.use_per_node_hctx) p.submit_queues = NR_ONLINE_NODES;
   if (p.queue_mode === NULL_Q_RQ) {
     log.printk("err", "null_blk: legacy IO path is no longer available");
     throw new KernelError("EINVAL", "null_init", "queue_mode=1 is not modelled");
