@@ -10,6 +10,7 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
 import * as call from "./call.bench.ts";
+import * as io from "./io.bench.ts";
 import * as sched from "./sched.bench.ts";
 import * as slab from "./slab.bench.ts";
 import * as tags from "./tags.bench.ts";
@@ -18,6 +19,7 @@ type Result = Record<string, string | number | null>;
 
 const BENCHES: Record<string, () => Result[] | Promise<Result[]>> = {
   call: () => call.run() as unknown as Result[],
+  io: () => io.run() as unknown as Promise<Result[]>,
   sched: () => sched.run() as unknown as Result[],
   slab: () => slab.run() as unknown as Result[],
   tags: () => tags.run() as unknown as Result[],

@@ -582,3 +582,6 @@ export {
 export type { BusyIterFn } from "./block/blk_timeout.ts";
 export { __blkMqCompleteRequest, clearRqComplete, markRqComplete } from "./block/blk_mq_request.ts";
 export { blkPoll, blkQcTToQueueNum, blkQcTToTag, blkQcTValid } from "./block/blk_poll.ts";
+export { fioCommand, parseFio, parseSize } from "./shell/fio.ts";
+export type { FioJob } from "./shell/fio.ts";
+export { ddCommand, ddNumber } from "./shell/dd.ts";

@@ -42,6 +42,11 @@ what the commands print. One command a line; # starts a comment;
   modprobe MOD [param=value]...   rmmod MOD...
   cat PATH...   ls [PATH...]      echo [-neE] [WORD...] [> PATH]
   dmesg [-c | -C] [-t] [-l LEVELS]   kmemleak   sleep SECONDS
+  fio --name=N --filename=/dev/DISK --rw=read|write|randread|randwrite|randrw
+      --bs=4k --iodepth=N --numjobs=N (--size=64m | --number_ios=N)
+      [--ioengine=libaio|io_uring|psync] [--direct=1] [--rwmixread=N] [--randseed=N]
+  dd if=/dev/zero|/dev/DISK of=/dev/null|/dev/DISK bs=B count=N [skip=N] [seek=N]
+      [iflag=direct] [oflag=direct]
 
 Exit 0 when every command succeeded and the kernel log shows no finding
 (WARN, BUG, lockdep, hung task, KASAN, a kmemleak report), 1 otherwise,

@@ -69,10 +69,16 @@ function kmemleakWrite(kmemleak: Kmemleak, buf: string): void {
   else throw new KernelError("EINVAL", "kmemleak_write");
 }
 
-/** A /dev with only `null` (drivers/char/mem.c): reads return nothing, writes are swallowed. */
+/**
+ * A /dev with `null` and `zero` (drivers/char/mem.c): writes are swallowed;
+ * reads of `null` return nothing. `zero` is there for `dd if=/dev/zero`
+ * (which makes its zeroes itself); the shell's whole-file read of it
+ * returns nothing too, where Linux would stream zeroes forever. Block
+ * disks are opened by name by `dd` and `fio`, not through this table.
+ */
 export function devFs(): FileSystem {
   const check = (path: string) => {
-    if (path !== "/dev/null") throw new KernelError("ENOENT", "chrdev_open");
+    if (path !== "/dev/null" && path !== "/dev/zero") throw new KernelError("ENOENT", "chrdev_open");
   };
   return {
     // deno-lint-ignore require-yield
@@ -86,9 +92,9 @@ export function devFs(): FileSystem {
       return value.length;
     },
     ls(path) {
-      if (path === "/dev") return ["null"];
+      if (path === "/dev") return ["null", "zero"];
       check(path);
-      return ["null"];
+      return [path.slice(5)];
     },
     stat(path) {
       if (path === "/dev") return { kind: "dir" };

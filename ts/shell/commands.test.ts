@@ -65,7 +65,7 @@ test("ls of a file prints its name as given; several operands: files first, then
   assert.equal(sh("ls /sys/devices/system/cpu/cpu1/online\n"), ["/sys/devices/system/cpu/cpu1/online\n", 0]);
   assert.equal(
     sh("ls /sys/devices/system/cpu/cpu1 /dev/null /dev //sys/kernel/debug/\n"),
-    ["/dev/null\n\n//sys/kernel/debug/:\nkmemleak\n\n/dev:\nnull\n\n/sys/devices/system/cpu/cpu1:\nonline\n", 0],
+    ["/dev/null\n\n//sys/kernel/debug/:\nkmemleak\n\n/dev:\nnull\nzero\n\n/sys/devices/system/cpu/cpu1:\nonline\n", 0],
   );
 });
 

@@ -23,6 +23,8 @@ import { getopt, type GetoptSpec, type Parsed } from "./_getopt.ts";
 import { DEBUGFS } from "./_pseudofs.ts";
 import { errnoOf, strerror } from "./_strerror.ts";
 import type { CommandContext, ShellCommand } from "./shell.ts";
+import { ddCommand } from "./dd.ts";
+import { fioCommand } from "./fio.ts";
 
 /** Parses the options; on bad ones, prints glibc's error and returns null. */
 function options(ctx: CommandContext, spec: GetoptSpec): Parsed | null {
@@ -312,8 +314,10 @@ export const sleepCommand: ShellCommand = {
 /** The commands every shell starts with. */
 export const SHELL_COMMANDS: readonly ShellCommand[] = [
   catCommand,
+  ddCommand,
   dmesgCommand,
   echoCommand,
+  fioCommand,
   kmemleakCommand,
   lsCommand,
   modprobeCommand,

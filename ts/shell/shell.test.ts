@@ -271,7 +271,7 @@ function* echoless(): Sleepable<number> {
 
 test("register() adds or replaces commands; a malformed one is a TypeError", () => {
   const sh = new KernelShell({ cpus: 1 });
-  assert.equal(sh.commandNames(), ["cat", "dmesg", "echo", "kmemleak", "ls", "modprobe", "rmmod", "sleep"]);
+  assert.equal(sh.commandNames(), ["cat", "dd", "dmesg", "echo", "fio", "kmemleak", "ls", "modprobe", "rmmod", "sleep"]);
   sh.register({
     name: "echo",
     builtin: true,

@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: GPL-2.0-only
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { run } from "./io.bench.ts";
+
+test("the io bench's run() returns its three cases, well formed, and leaves the machine clean", async () => {
+  const rs = await run(0.0005);
+  assert.equal(rs.map((r) => r.case), ["sync_randread", "async_randread", "sync_latency"]);
+  for (const r of rs) {
+    assert.is(r.bench, "io");
+    for (const [k, v] of Object.entries(r)) {
+      if (typeof v === "number") assert.ok(Number.isFinite(v) && v >= 0, `${r.case}.${k} = ${v}`);
+    }
+  }
+  assert.type(rs[0].iops, "number");
+  assert.type(rs[0].ratio, "number");
+  assert.type(rs[1].ratio_vs_pqueue, "number");
+  assert.type(rs[1].fastq_rate, "number");
+  assert.is(rs[2].bytes_per_request, (rs[2].request_record_bytes as number) + (rs[2].bio_bytes as number));
+  assert.is(rs[2].bio_bytes, 128, "bio (80 B) + 4 inline vecs (12 B each)");
+});
+
+test.run();

@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/**
+ * Bench `io`: the whole I/O path on null_blk (queue_mode=2, irqmode=0,
+ * hw_queue_depth=128, submit_queues=1, one CPU), wall clock.
+ *
+ * - `sync_randread`: one task submits 4 KiB random reads one at a time
+ *   (`bio_alloc` → `submitBio()` → inline completion → end_io → `bio_put`).
+ *   Baseline: the same loop without `submitBio()` (the bio is allocated,
+ *   filled and put), so `ratio = baseline_ns / io_ns` is the share of an
+ *   I/O's time that is not bio bookkeeping, and `iops` is what the block
+ *   layer adds on top of it.
+ * - `async_randread`: `Disk.read()` promises, a closed loop of 128 workers
+ *   (each awaits its read, then issues the next), against p-queue, p-limit
+ *   and fastq running the same number of no-op async tasks at concurrency
+ *   128 in the same run; `ratio_vs_pqueue = iops / pqueue_rate`.
+ * - `sync_latency`: per-I/O wall time of the sync path at depth 1 (p50, p99,
+ *   from `performance.now()` around each submission), and the WASM memory
+ *   an in-flight request holds: the request record (`requestRecordSize(cmd_size)`),
+ *   the bio with its inline vecs (the bioset's slab object) and, for a
+ *   4 KiB read, no external vecs.
+ *
+ * @module
+ */
+
+import fastq from "fastq";
+import pLimit from "p-limit";
+import PQueue from "p-queue";
+import { Prng } from "../ts/kernel/_prng.ts";
+import type { Kernel } from "../ts/kernel/kernel.ts";
+import { GFP_NOIO } from "../ts/kernel/mempool.ts";
+import type { Sleepable } from "../ts/kernel/sched.ts";
+import { PAGE_SIZE } from "../ts/kernel/slab.ts";
+import { BlockMemory } from "../ts/block/_mem.ts";
+import {
+  BIO_INLINE_VECS,
+  BIO_SIZE,
+  bioAddPage,
+  bioAlloc,
+  bioExit,
+  bioPut,
+  bioSetCreate,
+  bioSetDev,
+  bioSetField,
+  bioSetFree,
+  BVEC_SIZE,
+  registerBioEndIo,
+} from "../ts/block/bio.ts";
+import { submitBio } from "../ts/block/blk_mq_request.ts";
+import { openDisk } from "../ts/block/disk_io.ts";
+import { requestRecordSize } from "../ts/block/request_record.ts";
+import { NULLB_CMD_SIZE } from "../ts/drivers/null_blk.ts";
+import { KernelShell } from "../ts/shell/shell.ts";
+import { round2 } from "./_timing.ts";
+
+/** One result line. */
+export type IoBenchResult = Record<string, string | number>;
+
+const LOAD = "modprobe null_blk nr_devices=1 queue_mode=2 irqmode=0 hw_queue_depth=128 submit_queues=1\n";
+
+/** Runs `body` as one task on `k` to completion; returns its value. */
+function inTask<T>(k: Kernel, body: () => Sleepable<T>): T {
+  let out: T | undefined;
+  k.sched.spawn("io-bench", function* () {
+    out = yield* body();
+  });
+  const r = k.run();
+  if (r.kind !== "done") throw new Error(`io bench: the run ended "${r.kind}"`);
+  return out as T;
+}
+
+interface SyncLoop {
+  /** Wall ns for all `n` iterations. */
+  ns: number;
+  /** Per-iteration wall ns, when asked for. */
+  lat: number[] | null;
+}
+
+/** Bios ended since the loop began. */
+const ENDED = { n: 0 };
+
+/** The bench bios' end_io: counts and puts (one function object, as registerBioEndIo() wants). */
+function benchEndIo(bio: number, k: Kernel): void {
+  ENDED.n++;
+  bioPut(k, bio);
+}
+
+/** `n` random 4 KiB reads (or, with `submit` false, the same bios allocated and put). */
+function syncLoop(k: Kernel, n: number, submit: boolean, perIo: boolean): SyncLoop {
+  const disk = k.block.disk("nullb0")!;
+  const qid = disk.queue!.id;
+  const blocks = Math.floor(Number(disk.capacity) / 8);
+  const mem = new BlockMemory(k.slab, k.kmemleak, "io-bench");
+  const page = mem.allocPages(0);
+  const set = bioSetCreate(k, 2, 0);
+  const prng = new Prng(1);
+  ENDED.n = 0;
+  const endIo = registerBioEndIo(k, "io_bench_end_io", benchEndIo);
+  const lat: number[] | null = perIo ? [] : null;
+  const ns = inTask(k, function* () {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      const s = perIo ? performance.now() : 0;
+      const bio = yield* bioAlloc(set, GFP_NOIO, 1);
+      if (bio === 0) throw new Error("io bench: bio_alloc failed");
+      bioAddPage(k, bio, page, PAGE_SIZE, 0);
+      bioSetField(k, bio, "bi_sector", (prng.next() % blocks) * 8);
+      bioSetField(k, bio, "bi_rw", 0);
+      bioSetField(k, bio, "bi_end_io", endIo);
+      bioSetDev(k, bio, qid);
+      if (submit) yield* submitBio(k, bio);
+      else bioPut(k, bio);
+      if (lat !== null) lat.push((performance.now() - s) * 1e6);
+    }
+    return (performance.now() - t0) * 1e6;
+  });
+  if (submit && ENDED.n !== n) throw new Error(`io bench: ${ENDED.n} of ${n} reads completed inline`);
+  bioSetFree(set);
+  mem.freePages(page);
+  return { ns, lat };
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+async function asyncCase(shell: KernelShell, n: number, depth: number): Promise<IoBenchResult> {
+  const d = openDisk(shell.kernel, "nullb0");
+  const blocks = Math.floor(d.capacity / 8);
+  const prng = new Prng(2);
+  let issued = 0;
+  const worker = async () => {
+    while (issued < n) {
+      issued++;
+      await d.read((prng.next() % blocks) * 8, 4096);
+    }
+  };
+  await Promise.all(Array.from({ length: depth }, worker)); // warm-up of the same size
+  issued = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: depth }, worker));
+  const ioSec = (performance.now() - t0) / 1e3;
+  d.close();
+
+  const noop = async () => {};
+  const time = async (f: () => Promise<unknown>) => {
+    await f();
+    const s = performance.now();
+    await f();
+    return (performance.now() - s) / 1e3;
+  };
+  const pq = await time(async () => {
+    const q = new PQueue({ concurrency: depth });
+    for (let i = 0; i < n; i++) q.add(noop);
+    await q.onIdle();
+  });
+  const pl = await time(async () => {
+    const limit = pLimit(depth);
+    const ps: Promise<void>[] = [];
+    for (let i = 0; i < n; i++) ps.push(limit(noop));
+    await Promise.all(ps);
+  });
+  const fq = await time(async () => {
+    const q = fastq.promise(noop, depth);
+    const ps: Promise<void>[] = [];
+    for (let i = 0; i < n; i++) ps.push(q.push(undefined));
+    await Promise.all(ps);
+  });
+  const iops = n / ioSec;
+  return {
+    bench: "io",
+    case: "async_randread",
+    ios: n,
+    depth,
+    iops: Math.round(iops),
+    pqueue_rate: Math.round(n / pq),
+    plimit_rate: Math.round(n / pl),
+    fastq_rate: Math.round(n / fq),
+    ratio_vs_pqueue: round2(iops / (n / pq)),
+    ratio_vs_fastq: round2(iops / (n / fq)),
+  };
+}
+
+/**
+ * Runs the three cases. `scale` multiplies the I/O counts (1 for the
+ * published figures; tests pass a tiny one).
+ */
+export async function run(scale = 1): Promise<IoBenchResult[]> {
+  const syncN = Math.max(16, Math.round(200_000 * scale));
+  const asyncN = Math.max(16, Math.round(50_000 * scale));
+  const shell = new KernelShell({ cpus: 1 });
+  const load = shell.runSync(LOAD);
+  if (load.status !== 0) throw new Error(`io bench: ${load.output}`);
+  const k = shell.kernel;
+  syncLoop(k, Math.min(syncN, 20_000), true, false); // warm-up
+  syncLoop(k, Math.min(syncN, 20_000), false, false);
+  const io = syncLoop(k, syncN, true, false);
+  const base = syncLoop(k, syncN, false, false);
+  const lat = syncLoop(k, Math.max(16, syncN >> 2), true, true).lat!.sort((a, b) => a - b);
+  const results: IoBenchResult[] = [];
+  results.push({
+    bench: "io",
+    case: "sync_randread",
+    ios: syncN,
+    iops: Math.round(syncN / (io.ns / 1e9)),
+    io_ns: round2(io.ns / syncN),
+    baseline: "the same loop without submitBio(): bio_alloc, fill, bio_put",
+    baseline_ns: round2(base.ns / syncN),
+    ratio: round2(base.ns / io.ns),
+  });
+  results.push(await asyncCase(shell, asyncN, 128));
+  const bioBytes = BIO_SIZE + BIO_INLINE_VECS * BVEC_SIZE;
+  const rqBytes = requestRecordSize(NULLB_CMD_SIZE);
+  results.push({
+    bench: "io",
+    case: "sync_latency",
+    depth: 1,
+    p50_ns: round2(pct(lat, 50)),
+    p99_ns: round2(pct(lat, 99)),
+    baseline: "sync_randread's baseline loop, mean ns per iteration",
+    baseline_ns: round2(base.ns / syncN),
+    ratio: round2(pct(lat, 50) / (base.ns / syncN)),
+    bytes_per_request: rqBytes + bioBytes,
+    request_record_bytes: rqBytes,
+    bio_bytes: bioBytes,
+    external_vec_bytes: 0,
+  });
+  const un = shell.runSync("rmmod null_blk\n");
+  bioExit(k); // disk_io's bios come from fs_bio_set, which the kernel keeps
+  const leaks = shell.runSync("kmemleak\n");
+  if (un.status !== 0 || leaks.status !== 0) throw new Error(`io bench: ${un.output}${leaks.output}`);
+  return results;
+}
