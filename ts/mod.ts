@@ -585,3 +585,5 @@ export { blkPoll, blkQcTToQueueNum, blkQcTToTag, blkQcTValid } from "./block/blk
 export { fioCommand, parseFio, parseSize } from "./shell/fio.ts";
 export type { FioJob } from "./shell/fio.ts";
 export { ddCommand, ddNumber } from "./shell/dd.ts";
+export { FileDisk, fileDiskCreate, fileDiskRemove, fileDisks, fileModule, LOOP_MAJOR, parseFileParams } from "./drivers/file.ts";
+export type { FileDiskOptions, FileParams } from "./drivers/file.ts";

@@ -34,6 +34,7 @@ import { Kernel, type KernelOptions } from "../kernel/kernel.ts";
 import type { RunOptions, RunResult, Sleepable, Task } from "../kernel/sched.ts";
 import type { KernelModule } from "../drivers/module.ts";
 import { nullBlkModule } from "../drivers/null_blk.ts";
+import { fileModule } from "../drivers/file.ts";
 import { ramModule } from "../drivers/ram.ts";
 import { ModuleList } from "./_modules.ts";
 import { DEBUGFS, debugFs, devFs } from "./_pseudofs.ts";
@@ -111,7 +112,7 @@ export interface ShellResult {
 }
 
 /** The modules `modprobe` finds on a default shell. */
-export const DEFAULT_MODULES: readonly KernelModule[] = [nullBlkModule, ramModule];
+export const DEFAULT_MODULES: readonly KernelModule[] = [nullBlkModule, ramModule, fileModule];
 
 /** What {@link KernelShell.exec} returns. */
 export interface ExecResult {
