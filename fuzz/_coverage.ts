@@ -52,11 +52,14 @@ function tracker(): JazzerCoverageTracker | undefined {
 /**
  * Connects a coverage-build instance to the running fuzzer.
  *
- * @param core an instance from `instantiateCore("coverage")`
+ * @param source an instance from `instantiateCore("coverage")`, or a getter
+ *   of the current one (the fuzz machine replaces its instance when a run
+ *   outgrows it; every instance of the module has the same edges)
  */
-export function bridgeCoverage(core: CoverageExports): CoverageBridge {
-  const edges = core.__edge_cov_count.value as number;
-  const counters = () => new Uint8Array(core.memory.buffer, 0, edges);
+export function bridgeCoverage(source: CoverageExports | (() => CoverageExports)): CoverageBridge {
+  const core = typeof source === "function" ? source : () => source;
+  const edges = core().__edge_cov_count.value as number;
+  const counters = () => new Uint8Array(core().memory.buffer, 0, edges);
   const begin = () => counters().fill(0);
   const t = tracker();
   if (t && process.env[WASM_COVERAGE_ENV] === "0") {

@@ -37,6 +37,12 @@ test("parseLine() keeps the first finding title and takes libFuzzer's own errors
   assert.is(s.title, "timeout after 5 seconds");
 });
 
+test("parseLine() reads fork mode's status lines", () => {
+  const s = emptyStats();
+  parseLine(s, "#41373: cov: 987 ft: 2824 corp: 170 exec/s: 3948 oom/timeout/crash: 0/0/1 time: 17s job: 3 dft_time: 0");
+  assert.equal([s.execs, s.coverage, s.features, s.corpus], [41373, 987, 2824, 170]);
+});
+
 test("parseLine() ignores lines it does not know", () => {
   const s = emptyStats();
   parseLine(s, "INFO: Seed: 7");

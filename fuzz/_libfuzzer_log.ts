@@ -34,6 +34,8 @@ export function emptyStats(): LibFuzzerStats {
 }
 
 const STATUS = /^#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+) corp: (\d+)\//;
+// Fork mode (-fork=N): "#41373: cov: 987 ft: 2824 corp: 170 exec/s: 3948 oom/timeout/crash: 0/0/0 time: 17s job: 3".
+const FORK_STATUS = /^#(\d+): cov: (\d+) ft: (\d+) corp: (\d+) exec\/s/;
 const FINAL_EXECS = /^stat::number_of_executed_units: (\d+)/;
 const ARTIFACT = /Test unit written to (\S+)/;
 const WASM_COV = /^blkmq-fuzz: coverage (.+)$/;
@@ -43,7 +45,7 @@ const ERROR_TITLE = /^==\d+== (?:Uncaught Exception: |ERROR: libFuzzer: )(.+)$/;
 /** Updates `stats` with one line of output. */
 export function parseLine(stats: LibFuzzerStats, line: string): void {
   let m: RegExpExecArray | null;
-  if ((m = STATUS.exec(line))) {
+  if ((m = STATUS.exec(line) ?? FORK_STATUS.exec(line))) {
     stats.execs = Math.max(stats.execs, Number(m[1]));
     stats.coverage = Number(m[2]);
     stats.features = Number(m[3]);

@@ -1,10 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /**
- * The registry of fuzz targets: what `blkmq fuzz` runs and how it judges
- * the outcome.
+ * The registry of fuzz targets: what `blkmq fuzz` runs, how it judges the
+ * outcome, and, for program targets, their op vocabulary (profile).
+ *
+ * A program target is `fuzz/<name>.fuzz.ts` exporting
+ * `fuzz = programTarget("<name>")`, with seeds in `corpus/<name>/` and a
+ * dictionary `corpus/<name>.dict` (beside the corpus so the npm package
+ * carries it).
  *
  * @module
  */
+
+import type { Profile } from "./prog/profile.ts";
 
 /** One Jazzer.js target in fuzz/. */
 export interface FuzzTarget {
@@ -12,7 +19,7 @@ export interface FuzzTarget {
   readonly name: string;
   /** Module file in fuzz/, without extension (Jazzer appends `.js`; tsx maps it to `.ts`). */
   readonly module: string;
-  /** One line for `blkmq fuzz --help`. */
+  /** One line for `blkmq fuzz --list`. */
   readonly description: string;
   /**
    * What a healthy run looks like. `"clean"`: any finding is a bug.
@@ -22,9 +29,128 @@ export interface FuzzTarget {
   readonly expect: "clean" | "planted";
   /** Title prefix of the planted finding, for `expect: "planted"`. */
   readonly plantedTitle?: string;
-  /** Dictionary file in fuzz/, if any. */
+  /** Dictionary file, relative to corpus/, if any. */
   readonly dict?: string;
+  /** Program targets: the op vocabulary and machine. */
+  readonly profile?: Profile;
+  /**
+   * Path substrings whose JavaScript Jazzer instruments for coverage (its
+   * `-i`); default all but node_modules. JS edge counters cost about half
+   * the exec rate, so program targets instrument the code they test and
+   * leave the substrate (scheduler, log, lockdep) and the harness out.
+   */
+  readonly instrument?: readonly string[];
+  /** The regression (fuzz/regressions.ts) whose rediscovery time is this target's figure. */
+  readonly planted?: string;
+  /**
+   * Known issues: findings already reported and not fixed yet, ignored by
+   * campaigns unless `--all-findings` (title regexps, with why).
+   */
+  readonly known?: readonly KnownIssue[];
 }
+
+/** A finding the campaign ignores by default. */
+export interface KnownIssue {
+  /** A regexp matched against finding titles. */
+  readonly title: string;
+  /** What it is and where it was reported. */
+  readonly note: string;
+}
+
+const TAGS_KNOWN: readonly KnownIssue[] = [
+  {
+    title: "^INFO: task hung in __blk_mq_get_reserved_tag$",
+    note: "getTagWait() sleeps for a reserved tag of a map that has none; v4.4 " +
+      "__blk_mq_get_reserved_tag() WARNs and fails at once (ts/block/tags.ts)",
+  },
+  {
+    title: "^kernel BUG at asm/tags\\.ts: __bt_get: last_tag is past bt->map",
+    note: "a resize to a normal depth of 0 (nr_requests = BLKDEV_MIN_RQ on a map with as many " +
+      "reserved tags) leaves a hint past the map; v4.4 reads out of bounds, DEBUG builds BUG (docs/MAPPING.md)",
+  },
+  {
+    title: "^INFO: task hung in blk_mq_get_tag$",
+    note: "v4.4 blk_mq_tag_update_depth() keeps each wait queue's wait_cnt: after a shrink below " +
+      "the old wake batch a sleeper needs more frees than there are tags (faithful to v4.4; a bug-zoo entry)",
+  },
+];
+
+const BLK_KNOWN: readonly KnownIssue[] = [
+  ...TAGS_KNOWN,
+  {
+    title: "^KASAN: use-after-free in blk_mq_tag_wakeup_all$",
+    note: "v4.4 uses hctx->tags after another queue of a shared set freed set->tags[i] in a hotplug " +
+      "remap; reproduced on purpose (hctxLiveTags(), docs/MAPPING.md)",
+  },
+];
+
+const TAGS_OPS = [
+  "tags_init",
+  "tags_exit",
+  "tags_hctx",
+  "tags_hctx_exit",
+  "tags_get",
+  "tags_put",
+  "tags_resize",
+  "tags_busy",
+  "tags_idle",
+  "tags_shared",
+  "tags_may_queue",
+  "tags_wakeup_all",
+  "tags_wake_up",
+  "tags_hint",
+  "tags_stat",
+];
+const MM_OPS = [
+  "kmem_cache_create",
+  "kmem_cache_destroy",
+  "kmem_cache_shrink",
+  "kmem_cache_alloc",
+  "kmem_cache_free",
+  "kmalloc",
+  "kfree",
+  "ksize",
+  "memset",
+  "memset_obj",
+  "alloc_pages",
+  "free_pages",
+  "mempool_create",
+  "mempool_destroy",
+  "mempool_alloc",
+  "mempool_free",
+  "failslab",
+  "fail_page_alloc",
+  "slab_shrink",
+];
+const CPU_OPS = [
+  "cpu_down",
+  "cpu_up",
+  "cpu_hotplug_disable",
+  "cpu_hotplug_enable",
+  "get_online_cpus",
+  "put_online_cpus",
+  "mutex_lock",
+  "mutex_trylock",
+  "mutex_unlock",
+  "synchronize_rcu",
+  "call_rcu",
+  "rcu_barrier",
+  "mq_init",
+  "mq_exit",
+];
+const TIME_OPS = ["advance"];
+const QUEUE_OPS = [
+  "blk_mq_alloc_tag_set",
+  "blk_mq_free_tag_set",
+  "blk_mq_init_queue",
+  "blk_cleanup_queue",
+  "blk_mq_freeze_queue",
+  "blk_mq_unfreeze_queue",
+  "blk_queue_enter",
+  "blk_queue_exit",
+  "blk_mq_update_nr_requests",
+];
+const SHELL_OPS = ["sh_cat", "sh_ls", "sh_echo", "sh_modprobe", "sh_rmmod"];
 
 /** Every target, in the order a full campaign runs them. */
 export const TARGETS: readonly FuzzTarget[] = [
@@ -34,6 +160,48 @@ export const TARGETS: readonly FuzzTarget[] = [
     description: "pipeline self-test: a 4-byte-gated branch inside WASM, found only with WASM coverage",
     expect: "planted",
     plantedTitle: "PlantedBranchReached",
+  },
+  {
+    name: "tags",
+    module: "tags.fuzz",
+    description: "tag maps of both eras: get (sleeping or not), put, resize, shared hctxs, wake-ups",
+    expect: "clean",
+    dict: "tags.dict",
+    profile: { name: "tags", ops: [...TAGS_OPS, ...TIME_OPS], cpus: 4 },
+    instrument: ["/ts/block/"],
+    planted: "tags_reserved_put_wrong_bitmap",
+    known: TAGS_KNOWN,
+  },
+  {
+    name: "mm",
+    module: "mm.fuzz",
+    description: "slab caches, kmalloc, pages, mempools and fault injection, under KASAN and kmemleak",
+    expect: "clean",
+    dict: "mm.dict",
+    profile: { name: "mm", ops: [...MM_OPS, ...TIME_OPS], cpus: 2 },
+    instrument: ["/ts/kernel/slab", "/ts/kernel/mempool", "/ts/kernel/kasan", "/ts/kernel/kmemleak"],
+    planted: "kmalloc_short_alloc",
+  },
+  {
+    name: "kernel",
+    module: "kernel.fuzz",
+    description: "CPU hotplug, mutexes, RCU and queue registration racing under lockdep",
+    expect: "clean",
+    dict: "kernel.dict",
+    profile: { name: "kernel", ops: [...CPU_OPS, ...TIME_OPS], cpus: 4 },
+    instrument: ["/ts/kernel/"],
+    planted: "all_q_mutex_inversion",
+  },
+  {
+    name: "blk",
+    module: "blk.fuzz",
+    description: "full stack: every op of every area in one machine, shell lines (sysfs, modprobe) included",
+    expect: "clean",
+    dict: "blk.dict",
+    profile: { name: "blk", ops: [...QUEUE_OPS, ...SHELL_OPS, ...TAGS_OPS, ...CPU_OPS, ...MM_OPS, ...TIME_OPS], cpus: 4 },
+    instrument: ["/ts/block/", "/ts/sysfs/", "/ts/shell/", "/ts/drivers/"],
+    planted: "all_q_mutex_inversion",
+    known: BLK_KNOWN,
   },
 ];
 
@@ -48,4 +216,15 @@ export function findTarget(name: string): FuzzTarget {
     throw new RangeError(`unknown fuzz target "${name}"; known: ${TARGETS.map((x) => x.name).join(", ")}`);
   }
   return t;
+}
+
+/**
+ * A program target by name.
+ *
+ * @throws {RangeError} when unknown or not a program target
+ */
+export function programProfile(name: string): Profile {
+  const p = findTarget(name).profile;
+  if (p === undefined) throw new RangeError(`fuzz target "${name}" does not run programs`);
+  return p;
 }

@@ -263,6 +263,11 @@ export type {
   SysfsStat,
   Ulong,
 } from "./sysfs/sysfs.ts";
+export { replayProgram } from "../fuzz/repro.ts";
+export type { ReproOptions } from "../fuzz/repro.ts";
+export { formatProg, parseProg } from "../fuzz/prog/text.ts";
+export type { ArgValue, Call, Prog } from "../fuzz/prog/types.ts";
+export type { Finding } from "../fuzz/detectors/index.ts";
 export {
   __PERCPU_REF_ATOMIC,
   __PERCPU_REF_DEAD,

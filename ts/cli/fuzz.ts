@@ -5,10 +5,12 @@
  * @module
  */
 
-import { formatSummary, runCampaign } from "../../fuzz/campaign.ts";
+import { campaignJson, formatSummary, runCampaign } from "../../fuzz/campaign.ts";
+import { writeDicts } from "../../fuzz/dict.ts";
+import { REGRESSIONS } from "../../fuzz/regressions.ts";
 import { TARGETS } from "../../fuzz/targets.ts";
 import { FUZZ_USAGE } from "./_usage.ts";
-import { type CliIo, parseFlags, wholeNumber } from "./_args.ts";
+import { type CliIo, parseFlags, UsageError, wholeNumber } from "./_args.ts";
 
 /** Runs `blkmq fuzz ARGS`. @returns the exit status */
 export async function fuzzCommand(args: string[], io: CliIo): Promise<number> {
@@ -18,9 +20,15 @@ export async function fuzzCommand(args: string[], io: CliIo): Promise<number> {
     jobs: { type: "string" },
     seed: { type: "string" },
     out: { type: "string" },
+    regression: { type: "string", multiple: true },
+    ignore: { type: "string", multiple: true },
+    "all-findings": { type: "boolean" },
+    "no-seeds": { type: "boolean" },
+    "keep-going": { type: "boolean" },
     json: { type: "boolean" },
     verbose: { type: "boolean" },
     list: { type: "boolean" },
+    "write-dicts": { type: "boolean" },
     "no-wasm-coverage": { type: "boolean" },
     help: { type: "boolean", short: "h" },
   }, FUZZ_USAGE);
@@ -30,7 +38,21 @@ export async function fuzzCommand(args: string[], io: CliIo): Promise<number> {
   }
   if (values.list) {
     for (const t of TARGETS) io.out(`${t.name.padEnd(12)} ${t.description}\n`);
+    io.out("\nregressions (--regression NAME):\n");
+    for (const r of REGRESSIONS) io.out(`  ${r.name.padEnd(32)} ${r.targets.join(",")}: ${r.title}\n`);
     return 0;
+  }
+  if (values["write-dicts"]) {
+    for (const f of writeDicts()) io.out(`fuzz: wrote ${f}\n`);
+    return 0;
+  }
+  const ignore = (values.ignore as string[] | undefined) ?? [];
+  for (const i of ignore) {
+    try {
+      new RegExp(i);
+    } catch {
+      throw new UsageError(`--ignore needs a regular expression, got "${i}"`, FUZZ_USAGE);
+    }
   }
   const results = await runCampaign({
     targets: (values.target as string[] | undefined) ?? [],
@@ -38,6 +60,11 @@ export async function fuzzCommand(args: string[], io: CliIo): Promise<number> {
     jobs: wholeNumber("jobs", values.jobs, 1, FUZZ_USAGE),
     seed: wholeNumber("seed", values.seed, 0, FUZZ_USAGE),
     outDir: values.out as string | undefined,
+    regressions: (values.regression as string[] | undefined) ?? [],
+    ignore,
+    allFindings: Boolean(values["all-findings"]),
+    seeds: !values["no-seeds"],
+    keepGoing: Boolean(values["keep-going"]),
     verbose: Boolean(values.verbose),
     wasmCoverage: !values["no-wasm-coverage"],
     log: (line) => io.out(`${line}\n`),
@@ -45,11 +72,6 @@ export async function fuzzCommand(args: string[], io: CliIo): Promise<number> {
   for (const r of results) io.out(`${formatSummary(r)}\n`);
   const failed = results.filter((r) => !r.ok).length;
   io.out(`fuzz: ${results.length - failed} of ${results.length} targets OK\n`);
-  if (values.json) {
-    for (const r of results) {
-      const { target, seconds, execs, execs_per_s, coverage, corpus, findings } = r;
-      io.out(`${JSON.stringify({ target, seconds, execs, execs_per_s, coverage, corpus, findings })}\n`);
-    }
-  }
+  if (values.json) io.out(`${JSON.stringify(campaignJson(results))}\n`);
   return failed > 0 ? 1 : 0;
 }

@@ -10,6 +10,9 @@ import { VERSION } from "../version.ts";
 import { USAGE } from "./_usage.ts";
 import { type CliIo, UsageError } from "./_args.ts";
 import { fuzzCommand } from "./fuzz.ts";
+import { mergeCommand } from "./merge.ts";
+import { minimizeCommand } from "./minimize.ts";
+import { reproCommand } from "./repro.ts";
 import { shCommand } from "./sh.ts";
 
 /**
@@ -37,6 +40,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         return 0;
       case "fuzz":
         return await fuzzCommand(rest, io);
+      case "repro":
+        return await reproCommand(rest, io);
+      case "minimize":
+        return await minimizeCommand(rest, io);
+      case "merge":
+        return await mergeCommand(rest, io);
       case "sh":
         return await shCommand(rest, io);
       default:

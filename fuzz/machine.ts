@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/**
+ * One reusable simulated machine per process, reset between runs from a
+ * snapshot instead of re-instantiated.
+ *
+ * A fresh WASM instance per run costs about 200 µs here, and TOOLCHAIN.md §4
+ * measured per-run instantiation 27× slower than reuse. So the fuzzer keeps
+ * one instance of the coverage core, whose module is patched to export its
+ * mutable globals (fuzz/_wasm_globals.ts), warms its page allocator up to a
+ * working size, and takes a snapshot: the linear memory plus every mutable
+ * global. Each run restores that snapshot (one `Uint8Array.set` of the image
+ * and a handful of global writes) and boots a new TypeScript {@link Kernel}
+ * around the same core (about 10 µs).
+ *
+ * Linear memory cannot shrink. When a run grows it past the image, the
+ * restored allocator would not know the new pages and would grow memory
+ * again on every later run, so the machine instead replaces the instance
+ * with one warmed to the larger size (rare: sizes converge after a few runs).
+ *
+ * @module
+ */
+
+import { KernelBug } from "../ts/errors.ts";
+import type { ChoiceSource } from "../ts/kernel/sched.ts";
+import { Kernel } from "../ts/kernel/kernel.ts";
+import { decodeBase64 } from "../ts/wasm/_base64.ts";
+import coverageB64 from "../ts/wasm/_core_coverage.ts";
+import type { CoverageExports } from "../ts/wasm/core.ts";
+import { exportMutableGlobals } from "./_wasm_globals.ts";
+
+/** Boot parameters of one run. */
+export interface BootOptions {
+  /** Possible CPUs. */
+  cpus: number;
+  /** The scheduler's decisions. */
+  choices: ChoiceSource;
+  /** hung_task_timeout_secs; default 120. */
+  hungTaskTimeoutSecs?: number;
+}
+
+/**
+ * The initial warm size: the first allocation grows a fresh core to 512 KiB,
+ * which holds small programs. Bigger images cost more per restore (about
+ * 11 µs per 512 KiB), so the machine only grows the image when a run needs it.
+ */
+const DEFAULT_WARM_BYTES = 1 << 19;
+/** Order of the blocks the warm-up allocates (64 KiB). */
+const WARM_ORDER = 4;
+
+let patched: { module: WebAssembly.Module; globals: string[] } | null = null;
+
+/** The coverage module with its mutable globals exported, compiled once per process. */
+function patchedModule(): { module: WebAssembly.Module; globals: string[] } {
+  if (patched === null) {
+    const { bytes, globals } = exportMutableGlobals(decodeBase64(coverageB64));
+    patched = { module: new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), globals };
+  }
+  return patched;
+}
+
+/** Reads an AssemblyScript string for abort messages (as ts/wasm/core.ts does). */
+function readAsString(memory: WebAssembly.Memory, ptr: number): string {
+  if (ptr === 0) return "";
+  const bytes = new Uint32Array(memory.buffer, ptr - 4, 1)[0];
+  return String.fromCharCode(...new Uint16Array(memory.buffer, ptr, bytes >>> 1));
+}
+
+/**
+ * A coverage-core instance with a restorable snapshot of its whole state.
+ *
+ * @example
+ * const s = new SnapshotCore();
+ * s.core.kmalloc(64, 0);
+ * s.restore(); // the allocation never happened
+ */
+export class SnapshotCore {
+  readonly core: CoverageExports;
+  /** Bytes of linear memory in the image. */
+  readonly imageBytes: number;
+  readonly #globals: WebAssembly.Global[];
+  readonly #values: (number | bigint)[];
+  readonly #image: Uint8Array;
+
+  /**
+   * Instantiates the core, grows its page allocator to at least `warmBytes`
+   * of linear memory (allocating and freeing blocks), and takes the snapshot.
+   */
+  constructor(warmBytes = DEFAULT_WARM_BYTES) {
+    const { module, globals } = patchedModule();
+    let memory: WebAssembly.Memory | undefined;
+    const env = {
+      abort(msg: number, file: number, line: number, column: number): never {
+        const m = memory ? readAsString(memory, msg) : "";
+        const f = memory ? readAsString(memory, file) : "";
+        throw new KernelBug(m || "assertion failed", `${f}:${line}:${column}`);
+      },
+    };
+    const instance = new WebAssembly.Instance(module, { env });
+    const exports = instance.exports as unknown as CoverageExports & Record<string, WebAssembly.Global>;
+    memory = exports.memory;
+    this.core = exports;
+    const held: number[] = [];
+    while (exports.memory.buffer.byteLength < warmBytes) {
+      const p = exports.alloc_pages(WARM_ORDER);
+      if (p === 0) break;
+      held.push(p);
+    }
+    for (const p of held) exports.free_pages(p, WARM_ORDER);
+    exports.kasan_quarantine_drain();
+    exports.kmem_cache_shrink(0);
+    // The image starts every run with zeroed edge counters.
+    new Uint8Array(exports.memory.buffer, 0, exports.__edge_cov_count.value as number).fill(0);
+    this.#globals = globals.map((g) => exports[g]);
+    this.#values = this.#globals.map((g) => g.value);
+    this.#image = new Uint8Array(exports.memory.buffer).slice();
+    this.imageBytes = this.#image.length;
+  }
+
+  /** Whether linear memory has grown past the image since the snapshot. */
+  get grown(): boolean {
+    return this.core.memory.buffer.byteLength > this.imageBytes;
+  }
+
+  /** Puts memory and globals back as they were at the snapshot. */
+  restore(): void {
+    new Uint8Array(this.core.memory.buffer).set(this.#image);
+    const g = this.#globals;
+    const v = this.#values;
+    for (let i = 0; i < g.length; i++) g[i].value = v[i];
+  }
+}
+
+/**
+ * The process's fuzz machine: boots a Kernel per run on a restored core.
+ *
+ * @example
+ * const m = new FuzzMachine();
+ * const k = m.boot({ cpus: 4, choices: new PrngChoices(1) });
+ */
+export class FuzzMachine {
+  #snap: SnapshotCore;
+  /** Instances replaced because a run outgrew the image. */
+  rebuilds = 0;
+
+  constructor(warmBytes = DEFAULT_WARM_BYTES) {
+    this.#snap = new SnapshotCore(warmBytes);
+  }
+
+  /** The current core instance (it changes after a rebuild). */
+  get core(): CoverageExports {
+    return this.#snap.core;
+  }
+
+  /** Restores the snapshot (replacing an outgrown instance first) and boots a Kernel on it. */
+  boot(o: BootOptions): Kernel {
+    if (this.#snap.grown) {
+      const size = this.#snap.core.memory.buffer.byteLength;
+      this.#snap = new SnapshotCore(size + (size >>> 2));
+      this.rebuilds++;
+    } else {
+      this.#snap.restore();
+    }
+    return new Kernel({
+      cpus: o.cpus,
+      variant: "coverage",
+      core: this.#snap.core,
+      choices: o.choices,
+      hungTaskTimeoutSecs: o.hungTaskTimeoutSecs,
+    });
+  }
+}
