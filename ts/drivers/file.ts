@@ -35,7 +35,7 @@
  * @module
  */
 
-import { open as fsOpen, type FileHandle } from "node:fs/promises";
+import { open as fsOpen } from "node:fs/promises";
 import { ERRNO, type ErrnoCode, KernelError } from "../errors.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { Completion, type Sleepable } from "../kernel/sched.ts";
@@ -49,6 +49,18 @@ import { blkCleanupQueue, QUEUE_FLAG_ADD_RANDOM, type RequestQueue } from "../bl
 import { blkMqAllocTagSet, blkMqFreeTagSet, blkMqMapQueue, type BlkMqQueueData, BLK_MQ_RQ_QUEUE_OK, type BlkMqTagSet } from "../block/tag_set.ts";
 import type { KernelModule } from "./module.ts";
 import { kstrtoint } from "./null_blk_params.ts";
+
+/**
+ * The part of `node:fs/promises`' FileHandle the driver uses. Structural, so
+ * the package's public .d.ts does not require @types/node of its consumers.
+ */
+export interface HostFile {
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesWritten: number }>;
+  datasync(): Promise<void>;
+  stat(): Promise<{ size: number }>;
+  close(): Promise<void>;
+}
 
 /** Mirrors `LOOP_MAJOR` (include/uapi/linux/major.h). */
 export const LOOP_MAJOR = 7;
@@ -79,7 +91,7 @@ export class FileDisk {
   /** `LO_FLAGS_READ_ONLY`. */
   readOnly = false;
   /** `lo_backing_file`. */
-  fh: FileHandle | null = null;
+  fh: HostFile | null = null;
   q: RequestQueue | null = null;
   disk: Gendisk | null = null;
   tagSet: BlkMqTagSet | null = null;
@@ -182,7 +194,7 @@ function rqSegments(k: Kernel, rq: number): Segment[] {
  *
  * @returns 0 or a negative errno
  */
-async function doReqFilebacked(k: Kernel, lo: FileDisk, fh: FileHandle, flush: boolean, write: boolean, segs: readonly Segment[]): Promise<number> {
+async function doReqFilebacked(k: Kernel, lo: FileDisk, fh: HostFile, flush: boolean, write: boolean, segs: readonly Segment[]): Promise<number> {
   try {
     if (flush) {
       lo.hostOps++;
@@ -296,7 +308,7 @@ export function* fileDiskCreate(k: Kernel, opts: FileDiskOptions): Sleepable<Fil
   lo.readOnly = opts.readOnly === true;
   const name = opts.name ?? `loop${lo.number}`;
   if (k.block.disk(name) !== undefined) throw new KernelError("EEXIST", "loop_add", name);
-  let fh: FileHandle;
+  let fh: HostFile;
   try {
     fh = yield* hostCall(k, "loop_set_fd", () => fsOpen(opts.path, lo.readOnly ? "r" : "r+"));
   } catch (e) {
