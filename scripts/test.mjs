@@ -22,7 +22,8 @@ const require = createRequire(import.meta.url);
 const UVU = join(ROOT, "node_modules", "uvu", "bin.js");
 const DENO = join(dirname(require.resolve("deno/package.json")), "bin.cjs");
 // uvu takes one directory; "." with an ignore list covers asm/, ts/, fuzz/, bench/, scripts/.
-const IGNORE = ["node_modules", "npm", "build", "\\.git", "corpus"];
+// Anchored: an unanchored "corpus" also dropped fuzz/corpus.test.ts.
+const IGNORE = ["^node_modules", "^npm/", "^build/", "^\\.git", "^corpus/", "^fuzz-out/"];
 
 /** uvu arguments for a file pattern. */
 function uvuArgs(pattern) {
