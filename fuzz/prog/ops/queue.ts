@@ -159,8 +159,16 @@ registerOp({
   produces: "queue",
   *exec(x, [v]) {
     const s = v as SetRes;
-    const q = yield* blkMqInitQueue(s.set);
+    // Counted from the start: init sleeps, and the driver keeps its set alive
+    // until every queue on it is gone, including one still being set up.
     s.queues++;
+    let q;
+    try {
+      q = yield* blkMqInitQueue(s.set);
+    } catch (e) {
+      s.queues--;
+      throw e;
+    }
     const r: QueueRes = { q, set: s, held: 0, alive: true };
     x.state<QueueState>(AREA).queues.push(r);
     return r;
