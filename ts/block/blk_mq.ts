@@ -199,7 +199,14 @@ function blkMqInitHctx(q: RequestQueue, set: BlkMqTagSet, hctx: BlkMqHwCtx, idx:
   if (hctx.numaNode === NUMA_NO_NODE) hctx.numaNode = set.numaNode;
   hctx.flags = set.flags & ~BLK_MQ_F_TAG_SHARED;
   q.block.registerCpuNotifier(hctx.cpuNotifier);
-  hctx.setTags(set.tags![idx]);
+  try {
+    // A pointer assignment in v4.4; here the hctx's tag record is allocated and can fail.
+    hctx.setTags(set.tags![idx]);
+  } catch (e) {
+    q.block.unregisterCpuNotifier(hctx.cpuNotifier);
+    if (e instanceof KernelError && e.code === "ENOMEM") return false;
+    throw e;
+  }
   k.kmemleak.track(hctx.ctxs, { size: 8 * k.cpus.nrCpuIds, cache: "kmalloc", site: "blk_mq_init_hctx" });
   hctx.ctxMap = blkMqAllocBitmap(k.cpus.nrCpuIds, k.kmemleak);
   hctx.nrCtx = 0;
