@@ -265,6 +265,17 @@ function collectFindings(
     }
     const opts = reproOptions({ target: t.name, regressions: o.regressions, ignore: ignoredFor(t, o) });
     const loaded = loadRepro(file, opts);
+    if (/^(timeout|oom)-/.test(basename(file))) {
+      // Replaying in this process could take as long again (or forever): save it unrun.
+      const oom = basename(file).startsWith("oom-");
+      const title = oom ? "oom: a run went over libFuzzer's memory limit" : "timeout: a run took longer than Jazzer's timeout (5 s)";
+      const f = { detector: oom ? "oom" : "timeout", title, report: `libFuzzer saved ${file}\n` };
+      if (!out.has(f.title)) {
+        const dir = saveArtifacts(artifacts, loaded.prog, loaded.raw, f, opts);
+        out.set(f.title, { title: f.title, detector: f.detector, artifact: dir, expected: false, reproduced: false });
+      }
+      continue;
+    }
     const outcome = replay(loaded.prog, opts);
     const f = outcome.finding;
     if (f === null) {
