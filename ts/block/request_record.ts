@@ -43,6 +43,9 @@
  * @module
  */
 
+import { BIO } from "./bio.ts";
+import type { Kernel } from "../kernel/kernel.ts";
+
 /** Bytes of the port's `struct request`, before the driver payload. */
 export const REQUEST_SIZE = 128;
 /** `cache_line_size()`: records are rounded up to it. */
@@ -82,4 +85,42 @@ export function requestRecordSize(cmdSize: number): number {
 /** Mirrors `blk_mq_rq_to_pdu()`: the driver payload of the record at `rq`. */
 export function blkMqRqToPdu(rq: number): number {
   return rq + REQUEST_SIZE;
+}
+
+/** One data segment of a request: `len` bytes at linear address `addr`, for `sector`. */
+export interface Segment {
+  addr: number;
+  len: number;
+  sector: number;
+}
+
+/**
+ * Mirrors `rq_for_each_segment()`: the segments of every bio of `rq`, from
+ * each bio's current iterator (`bi_idx`, `bi_bvec_done`) over `bi_size` bytes.
+ */
+export function rqSegments(k: Kernel, rq: number): Segment[] {
+  const out: Segment[] = [];
+  const dv = new DataView(k.core.memory.buffer);
+  let bio = dv.getUint32(rq + RQ.BIO, true);
+  while (bio !== 0) {
+    let sector = Number(dv.getBigUint64(bio + BIO.bi_sector, true));
+    let left = dv.getUint32(bio + BIO.bi_size, true);
+    let idx = dv.getUint32(bio + BIO.bi_idx, true);
+    let done = dv.getUint32(bio + BIO.bi_bvec_done, true);
+    const vecs = dv.getUint32(bio + BIO.bi_io_vec, true);
+    while (left > 0) {
+      const at = vecs + 12 * idx;
+      const page = dv.getUint32(at, true);
+      const bvLen = dv.getUint32(at + 4, true);
+      const bvOff = dv.getUint32(at + 8, true);
+      const len = Math.min(bvLen - done, left);
+      out.push({ addr: page + bvOff + done, len, sector });
+      sector += len >>> 9; // SECTOR_SHIFT
+      left -= len;
+      idx++;
+      done = 0;
+    }
+    bio = dv.getUint32(bio + BIO.bi_next, true);
+  }
+  return out;
 }

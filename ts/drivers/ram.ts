@@ -27,12 +27,12 @@ import type { Kernel } from "../kernel/kernel.ts";
 import type { Sleepable } from "../kernel/sched.ts";
 import { PAGE_SIZE } from "../kernel/slab.ts";
 import { BlockMemory } from "../block/_mem.ts";
-import { BIO, REQ_WRITE } from "../block/bio.ts";
+import { REQ_WRITE } from "../block/bio.ts";
 import { blkMqInitQueue } from "../block/blk_mq.ts";
 import { blkMqEndRequest, blkMqStartRequest } from "../block/blk_mq_request.ts";
 import { addDisk, allocDisk, delGendisk, type Gendisk, GENHD_FL_EXT_DEVT, putDisk, setCapacity } from "../block/genhd.ts";
 import { BLK_MQ_F_SHOULD_MERGE, type BlkMqHwCtx } from "../block/hctx.ts";
-import { RQ } from "../block/request_record.ts";
+import { RQ, rqSegments, type Segment } from "../block/request_record.ts";
 import { blkCleanupQueue, blkQueuePhysicalBlockSize, QUEUE_FLAG_ADD_RANDOM, QUEUE_FLAG_NONROT, type RequestQueue } from "../block/request_queue.ts";
 import { blkMqAllocTagSet, blkMqFreeTagSet, blkMqMapQueue, type BlkMqOps, type BlkMqQueueData, BLK_MQ_RQ_QUEUE_OK, type BlkMqTagSet } from "../block/tag_set.ts";
 import type { KernelModule } from "./module.ts";
@@ -135,42 +135,6 @@ function bytes(k: Kernel): Uint8Array {
 }
 
 /** One segment of a request: `len` bytes at linear address `addr` for `sector`. */
-interface Segment {
-  addr: number;
-  len: number;
-  sector: number;
-}
-
-/**
- * Mirrors `rq_for_each_segment()`: the segments of every bio of `rq`, from
- * each bio's current iterator (`bi_idx`, `bi_bvec_done`) over `bi_size` bytes.
- */
-function rqSegments(k: Kernel, rq: number): Segment[] {
-  const out: Segment[] = [];
-  const dv = new DataView(k.core.memory.buffer);
-  let bio = dv.getUint32(rq + RQ.BIO, true);
-  while (bio !== 0) {
-    let sector = Number(dv.getBigUint64(bio + BIO.bi_sector, true));
-    let left = dv.getUint32(bio + BIO.bi_size, true);
-    let idx = dv.getUint32(bio + BIO.bi_idx, true);
-    let done = dv.getUint32(bio + BIO.bi_bvec_done, true);
-    const vecs = dv.getUint32(bio + BIO.bi_io_vec, true);
-    while (left > 0) {
-      const at = vecs + 12 * idx;
-      const page = dv.getUint32(at, true);
-      const bvLen = dv.getUint32(at + 4, true);
-      const bvOff = dv.getUint32(at + 8, true);
-      const len = Math.min(bvLen - done, left);
-      out.push({ addr: page + bvOff + done, len, sector });
-      sector += len >>> SECTOR_SHIFT;
-      left -= len;
-      idx++;
-      done = 0;
-    }
-    bio = dv.getUint32(bio + BIO.bi_next, true);
-  }
-  return out;
-}
 
 /**
  * Mirrors `copy_to_brd_setup()` (v4.4) for a whole request: every backing
