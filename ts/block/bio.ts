@@ -154,8 +154,29 @@ export interface BioVec {
 export type BioEndIo = (bio: number, k: Kernel) => void;
 
 const SITE_BIO_PUT = 32;
-const U16_FIELDS = new Set<BioField>(["bi_vcnt", "bi_max_vecs"]);
-const S32_FIELDS = new Set<BioField>(["bi_error", "__bi_remaining", "__bi_cnt"]);
+/** How each field is stored: 0 u32, 1 u16, 2 s32, 3 u64 (bi_sector). */
+const KIND: Readonly<Record<BioField, 0 | 1 | 2 | 3>> = {
+  bi_next: 0,
+  bi_bdev: 0,
+  bi_flags: 0,
+  bi_error: 2,
+  bi_rw: 0,
+  bi_phys_segments: 0,
+  bi_sector: 3,
+  bi_size: 0,
+  bi_idx: 0,
+  bi_bvec_done: 0,
+  bi_seg_front_size: 0,
+  bi_seg_back_size: 0,
+  __bi_remaining: 2,
+  bi_end_io: 0,
+  bi_private: 0,
+  bi_vcnt: 1,
+  bi_max_vecs: 1,
+  __bi_cnt: 2,
+  bi_io_vec: 0,
+  bi_pool: 0,
+};
 const BIOSET_BYTES = 16;
 const MAX_POOL_SIZE = 2048;
 const MAX_FRONT_PAD = 4096;
@@ -189,8 +210,6 @@ export class BioLayer {
   readonly #endIo: (BioEndIo | null)[] = [null, null];
   readonly #endIoIds = new Map<string, number>();
   #fs: BioSet | null = null;
-  #buf: ArrayBufferLike | null = null;
-  #dv: DataView | null = null;
 
   /** @internal use {@link bioLayer} */
   constructor(k: Kernel) {
@@ -203,14 +222,9 @@ export class BioLayer {
     );
   }
 
-  /** A DataView of linear memory, fresh after growth. */
+  /** A DataView of linear memory, fresh after growth ({@link Kernel.dv}). */
   get view(): DataView {
-    const b = this.core.memory.buffer;
-    if (b !== this.#buf) {
-      this.#buf = b;
-      this.#dv = new DataView(b);
-    }
-    return this.#dv!;
+    return this.kernel.dv;
   }
 
   /** `fs_bio_set`, created on first use with `bioset_create(BIO_POOL_SIZE, 0)`. */
@@ -301,15 +315,10 @@ export class BioLayer {
   }
 }
 
-const LAYERS = new WeakMap<Kernel, BioLayer>();
-
 /** The bio state of `k`, made on first use (mirrors `init_bio()` without `fs_bio_set`, which {@link fsBioSet} makes). */
 export function bioLayer(k: Kernel): BioLayer {
-  let l = LAYERS.get(k);
-  if (l === undefined) {
-    l = new BioLayer(k);
-    LAYERS.set(k, l);
-  }
+  let l = k.block.bioState as BioLayer | null;
+  if (l === null) k.block.bioState = l = new BioLayer(k);
   return l;
 }
 
@@ -327,13 +336,13 @@ export function fsBioSet(k: Kernel): BioSet {
  * @throws {KernelError} EBUSY when bios are still out (the cache stays)
  */
 export function bioExit(k: Kernel): void {
-  const l = LAYERS.get(k);
-  if (l === undefined) return;
+  const l = k.block.bioState as BioLayer | null;
+  if (l === null) return;
   const own = l.hasFsBioSet ? 1 : 0;
   if (l.nrBiosets > own) throw new TypeError(`bioExit: ${l.nrBiosets - own} bioset(s) still live`);
   if (own) bioSetFree(l.fsBioSet);
   for (const c of l.bvecSlabs) c.destroy();
-  LAYERS.delete(k);
+  k.block.bioState = null;
 }
 
 /**
@@ -748,12 +757,18 @@ export function bioSplitNowait(
 
 /** Reads one `struct bio` field (bi_sector as a number, exact below 2^53). */
 export function bioField(k: Kernel, bio: number, f: BioField): number {
-  const dv = bioLayer(k).view;
+  const dv = k.dv;
   const at = bio + BIO[f];
-  if (f === "bi_sector") return Number(dv.getBigUint64(at, true));
-  if (U16_FIELDS.has(f)) return dv.getUint16(at, true);
-  if (S32_FIELDS.has(f)) return dv.getInt32(at, true);
-  return dv.getUint32(at, true);
+  switch (KIND[f]) {
+    case 0:
+      return dv.getUint32(at, true);
+    case 1:
+      return dv.getUint16(at, true);
+    case 2:
+      return dv.getInt32(at, true);
+    default:
+      return Number(dv.getBigUint64(at, true));
+  }
 }
 
 /**
@@ -761,17 +776,21 @@ export function bioField(k: Kernel, bio: number, f: BioField): number {
  * @throws {RangeError} for a value the field cannot hold
  */
 export function bioSetField(k: Kernel, bio: number, f: BioField, v: number): void {
-  const dv = bioLayer(k).view;
+  const dv = k.dv;
   const at = bio + BIO[f];
-  if (f === "bi_sector") {
-    checkRange(v, "bio", f, 0, Number.MAX_SAFE_INTEGER);
-    dv.setBigUint64(at, BigInt(v), true);
-  } else if (U16_FIELDS.has(f)) {
-    dv.setUint16(at, checkRange(v, "bio", f, 0, 0xffff), true);
-  } else if (S32_FIELDS.has(f)) {
-    dv.setInt32(at, checkRange(v, "bio", f, -0x80000000, 0x7fffffff), true);
-  } else {
-    dv.setUint32(at, checkU32(v, "bio", f), true);
+  switch (KIND[f]) {
+    case 0:
+      dv.setUint32(at, checkU32(v, "bio", f), true);
+      return;
+    case 1:
+      dv.setUint16(at, checkRange(v, "bio", f, 0, 0xffff), true);
+      return;
+    case 2:
+      dv.setInt32(at, checkRange(v, "bio", f, -0x80000000, 0x7fffffff), true);
+      return;
+    default:
+      checkRange(v, "bio", f, 0, Number.MAX_SAFE_INTEGER);
+      dv.setBigUint64(at, BigInt(v), true);
   }
 }
 
@@ -784,7 +803,7 @@ export function bioSnapshot(k: Kernel, bio: number): Record<BioField, number> {
 
 /** `bio->bi_io_vec[i]`. */
 export function bioVec(k: Kernel, bio: number, i: number): BioVec {
-  const dv = bioLayer(k).view;
+  const dv = k.dv;
   const at = dv.getUint32(bio + BIO.bi_io_vec, true) + BVEC_SIZE * i;
   return {
     bvPage: dv.getUint32(at, true),

@@ -75,6 +75,8 @@ export class BlockLayer {
   readonly kblockd: Workqueue;
   /** `blk_mq_cpu_notify_lock`: a raw spinlock around the per-hctx notifier list. */
   readonly cpuNotifyLock: Spinlock;
+  /** @internal The bio layer of ts/block/bio.ts (`init_bio()` state), made on first use; null after `bioExit()`. */
+  bioState: object | null = null;
   readonly #cpuNotifyList: BlkMqCpuNotifier[] = [];
   readonly #queueIds = new Ida();
   readonly #majors = new Map<number, string>();

@@ -83,7 +83,7 @@ const CSDS = new WeakMap<RequestQueue, Map<number, CallSingleData<number>>>();
 
 /** A fresh view of linear memory (allocation may grow it). */
 function view(k: Kernel): DataView {
-  return new DataView(k.core.memory.buffer);
+  return k.dv;
 }
 
 function lookup(k: Kernel, id: number): Lookup | null {

@@ -108,7 +108,7 @@ export function blkFlushPlugList(plug: BlkPlug, fromSchedule: boolean): void {
 export function blkMqFlushPlugList(plug: BlkPlug, fromSchedule: boolean): void {
   const list = plug.mqList.splice(0);
   const key = list.map((e) => {
-    const dv = new DataView(e.q.kernel.core.memory.buffer);
+    const dv = e.q.kernel.dv;
     return { e, cpu: dv.getInt32(e.rq + RQ.MQ_CTX, true), pos: Number(dv.getBigUint64(e.rq + RQ.SECTOR, true)) };
   });
   key.sort((a, b) => a.e.q.id - b.e.q.id || a.cpu - b.cpu || a.pos - b.pos);
@@ -133,7 +133,7 @@ function blkMqInsertRequests(q: RequestQueue, cpu: number, rqs: number[], fromSc
   const hctx = q.mqOps!.mapQueue(q, ctx.cpu);
   ctx.lock.lock("blk_mq_insert_requests");
   for (const rq of rqs) {
-    new DataView(k.core.memory.buffer).setInt32(rq + RQ.MQ_CTX, ctx.cpu, true);
+    k.dv.setInt32(rq + RQ.MQ_CTX, ctx.cpu, true);
     ctx.rqList.push(rq);
   }
   blkMqHctxMarkPending(hctx, ctx);

@@ -41,7 +41,7 @@ export const REQ_NO_TIMEOUT = 1 << 31;
 const EIO = -5;
 
 function view(k: Kernel): DataView {
-  return new DataView(k.core.memory.buffer);
+  return k.dv;
 }
 
 /**

@@ -4,17 +4,18 @@
  * O_DIRECT)`, `pread`/`pwrite` and `fsync` (fs/block_dev.c, fs/direct-io.c),
  * for JavaScript callers.
  *
- * Every I/O is a task of the machine's scheduler that builds bios over data
+ * The I/Os issued in one synchronous stretch (several promises, or one
+ * {@link Disk.submitBatch}) are queued on the machine and handed over by one
+ * microtask to one task, which submits them in order (`io_submit()` of an
+ * iocb array: one task, one `submit_bio()` per chunk; no plug) over data
  * pages of linear memory (copied in from, or out to, the caller's
- * Uint8Array), submits them (`submitBio()`) and records their completion.
- * The bridge: calls queue their I/Os on the machine and schedule one
- * microtask; that microtask spawns one task per queued I/O and drives
- * `kernel.run()` to completion (the virtual-clock scheduler runs
- * synchronously), then settles every promise. So all the reads and writes
- * issued in one synchronous stretch (several promises, or one
- * {@link Disk.submitBatch}) share one scheduler run, interleaved as the
- * scheduler chooses. A run that does not end "done" (a hang) rejects the
- * I/Os it left unfinished.
+ * Uint8Array). The microtask then drives the scheduler: `kernel.run()`,
+ * synchronous on the virtual clock; when that run goes idle because host
+ * I/O is due (a file-backed disk, a real clock) it continues with
+ * `sched.runAsync()`, and I/Os issued while that run awaits the host join
+ * it as another task. Promises settle as their bios end. A run that does
+ * not end "done" (a hang, a thrown bug) rejects the I/Os it left
+ * unfinished.
  *
  * Flush: the port has no flush machinery (no `blk_insert_flush()`), so
  * {@link Disk.flush} sends a zero-length WRITE_FLUSH bio through the
@@ -97,8 +98,14 @@ interface BioCtx {
 
 /** The bridge state of one machine. */
 interface Bridge {
+  /** I/Os queued since the last hand-over. */
   pending: Io[];
+  /** A hand-over microtask is queued. */
   scheduled: boolean;
+  /** An async run (`sched.runAsync()`) is driving the machine. */
+  running: boolean;
+  /** Handed-over I/Os not yet settled. */
+  active: Set<Io>;
   mem: BlockMemory;
   bios: Map<number, BioCtx>;
   /** The end_io callback, registered again per I/O (bioExit() drops the table). */
@@ -115,6 +122,8 @@ function bridge(k: Kernel): Bridge {
     b = {
       pending: [],
       scheduled: false,
+      running: false,
+      active: new Set(),
       mem,
       bios,
       endIo: (bio, kk) => diskIoEndIo(kk, bios, mem, bio),
@@ -174,12 +183,12 @@ function bioBytes(disk: Gendisk): number {
 }
 
 /**
- * The task of one I/O (`do_blockdev_direct_IO()` in spirit): for each chunk
- * a bio over fresh data pages (a write's bytes copied in), submitted with
+ * Submits one I/O (`do_blockdev_direct_IO()` in spirit): for each chunk a
+ * bio over fresh data pages (a write's bytes copied in), submitted with
  * `submitBio()`. An allocation failure stops the submission with that
  * error; the bios already submitted still complete.
  */
-function* ioTask(k: Kernel, b: Bridge, io: Io): Sleepable {
+function* submitIo(k: Kernel, b: Bridge, io: Io): Sleepable {
   try {
     const q = io.disk.queue;
     if (q === null) throw new KernelError("ENXIO", "submit_bio", `${io.disk.diskName} has no queue`);
@@ -239,37 +248,86 @@ function* ioTask(k: Kernel, b: Bridge, io: Io): Sleepable {
   finishIfDone(io);
 }
 
-/** Spawns a task per queued I/O and runs the machine until it is idle; settles what the run left unfinished. */
-function flushPending(k: Kernel, b: Bridge): void {
-  b.scheduled = false;
+/** `io_submit()` of a batch: one task submitting each I/O in order. */
+function* ioSubmitTask(k: Kernel, b: Bridge, ios: Io[]): Sleepable {
+  for (const io of ios) yield* submitIo(k, b, io);
+}
+
+/** Hands the queued I/Os to one task of the machine; they become active until settled. */
+function startPending(k: Kernel, b: Bridge): void {
   const ios = b.pending;
-  b.pending = [];
   if (ios.length === 0) return;
-  let unsettled = ios.length;
+  b.pending = [];
   for (const io of ios) {
     const settle = io.settle;
+    b.active.add(io);
     io.settle = (r) => {
-      unsettled--;
+      b.active.delete(io);
       settle(r);
     };
-    k.sched.spawn(`disk_io/${io.kind}`, () => ioTask(k, b, io));
   }
-  let why: unknown;
-  try {
-    const r = k.run();
-    if (r.kind !== "done") why = new Error(`disk_io: the scheduler run ended "${r.kind}"`);
-  } catch (e) {
-    why = e;
-  }
-  if (unsettled === 0) return;
+  k.sched.spawn(ios.length === 1 ? `disk_io/${ios[0].kind}` : "disk_io/io_submit", () => ioSubmitTask(k, b, ios));
+}
+
+/** Rejects every active I/O (the run that should have finished them stopped). */
+function failActive(b: Bridge, why: unknown): void {
+  if (b.active.size === 0) return;
   const error = why instanceof Error ? why : new Error(`disk_io: the I/O did not complete${why === undefined ? "" : `: ${String(why)}`}`);
-  for (const io of ios) {
+  for (const io of [...b.active]) {
     io.settle({ ok: false, error });
     io.settle = () => {};
   }
 }
 
-/** Queues `io` on its machine; the first queued I/O of a synchronous stretch schedules the run. */
+/**
+ * The hand-over microtask: the queued I/Os go to a task; the machine runs
+ * synchronously until done, or asynchronously once host I/O is due. While an
+ * async run drives the machine, it is only woken for the new task.
+ */
+function flushPending(k: Kernel, b: Bridge): void {
+  b.scheduled = false;
+  startPending(k, b);
+  if (b.running) {
+    k.sched.wake();
+    return;
+  }
+  let why: unknown;
+  try {
+    const r = k.run();
+    if (r.kind === "idle") {
+      void driveAsync(k, b);
+      return;
+    }
+    if (r.kind !== "done") why = new Error(`disk_io: the scheduler run ended "${r.kind}"`);
+  } catch (e) {
+    why = e;
+  }
+  failActive(b, why);
+}
+
+/** Drives the machine with `sched.runAsync()` until no active I/O is left. */
+async function driveAsync(k: Kernel, b: Bridge): Promise<void> {
+  b.running = true;
+  let why: unknown;
+  try {
+    for (;;) {
+      const r = await k.sched.runAsync();
+      if (r.kind !== "done") {
+        why = new Error(`disk_io: the scheduler run ended "${r.kind}"`);
+        break;
+      }
+      // I/Os that arrived as the run ended are tasks not run yet; a run with no step cannot finish the rest.
+      if (b.active.size === 0 || r.steps === 0) break;
+    }
+  } catch (e) {
+    why = e;
+  } finally {
+    b.running = false;
+  }
+  failActive(b, why);
+}
+
+/** Queues `io` on its machine; the first queued I/O of a synchronous stretch schedules the hand-over. */
 function enqueue(k: Kernel, io: Io): void {
   const b = bridge(k);
   b.pending.push(io);

@@ -54,7 +54,7 @@ function blkMqHctxCpuOffline(hctx: BlkMqHwCtx, cpu: number): number {
 
   ctx = q.queueCtx[k.sched.getCpu()];
   ctx.lock.lock("blk_mq_hctx_cpu_offline");
-  const mem = new DataView(k.core.memory.buffer);
+  const mem = k.dv;
   for (const rq of tmp) {
     mem.setInt32(rq + RQ.MQ_CTX, ctx.cpu, true);
     ctx.rqList.push(rq);

@@ -100,7 +100,7 @@ export interface Segment {
  */
 export function rqSegments(k: Kernel, rq: number): Segment[] {
   const out: Segment[] = [];
-  const dv = new DataView(k.core.memory.buffer);
+  const dv = k.dv;
   let bio = dv.getUint32(rq + RQ.BIO, true);
   while (bio !== 0) {
     let sector = Number(dv.getBigUint64(bio + BIO.bi_sector, true));

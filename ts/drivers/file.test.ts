@@ -272,21 +272,44 @@ test("requests in flight on the host never exceed hw_queue_depth", async () => {
   await finish(k, lo);
 });
 
-test("openDisk's bridge runs kernel.run() synchronously, so it cannot wait for host I/O", async () => {
+test("the promise API drives a file disk on the real clock: writes land in the file, reads return them, flush resolves", async () => {
   const k = boot({ clock: "real" });
-  const path = tempFile(16 * 512);
+  const path = tempFile(64 * 512, (i) => (i * 7) & 0xff);
+  const before = readFileSync(path);
   const lo = await inTaskAsync(k, () => fileDiskCreate(k, { path }));
   const d = openDisk(k, "loop0");
-  let err: unknown;
-  try {
-    await d.read(0, 512);
-  } catch (e) {
-    err = e;
-  }
-  assert.instance(err, Error, "rejected: the run ended idle while the host read was due");
+  assert.equal(await d.read(8, 1024), new Uint8Array(before).subarray(8 * 512, 10 * 512));
+  const data = Uint8Array.from({ length: 8192 }, (_, i) => (i * 13 + 5) & 0xff);
+  const w = d.write(16, data);
+  // Issued while the first write's async run awaits the host: it joins that run.
+  const later = new Promise<Uint8Array>((resolve, reject) => setTimeout(() => d.read(0, 512).then(resolve, reject), 0));
+  await w;
+  await d.flush();
+  assert.equal(new Uint8Array(readFileSync(path)).subarray(16 * 512, 16 * 512 + 8192), data, "on the host file");
+  assert.equal(await d.read(16, 8192), data, "read back through the disk");
+  assert.equal(await later, new Uint8Array(before).subarray(0, 512));
+  const res = await d.submitBatch([{ op: "read", sector: 60, length: 2048 }, { op: "read", sector: 56, length: 2048 }]);
+  assert.ok(res[0].ok && res[1].ok);
+  if (res[0].ok) assert.equal(res[0].data, new Uint8Array(before).subarray(60 * 512, 64 * 512));
   d.close();
-  await k.sched.runAsync({ until: () => lo.inFlight === 0 }); // the abandoned request completes; its bio is freed
   await finish(k, lo);
+});
+
+test("the promise API on a read-only file disk rejects a write with KernelError EROFS and leaves the file as it was", async () => {
+  const k = boot({ clock: "real" });
+  const path = tempFile(16 * 512, () => 0x11);
+  const before = readFileSync(path);
+  await inTaskAsync(k, () => fileModule.init(k, { path, ro: "1" }), "modprobe");
+  const d = openDisk(k, "loop0");
+  assert.is(await codeOfAsync(d.write(0, new Uint8Array(512).fill(0xee))), "EROFS");
+  assert.equal(await d.read(0, 512), new Uint8Array(512).fill(0x11), "reads still work");
+  assert.equal(readFileSync(path), before);
+  d.close();
+  await inTaskAsync(k, () => fileModule.exit(k), "rmmod");
+  await drain(k);
+  bioExit(k);
+  assert.is(k.liveObjects(), 0);
+  k.assertClean();
 });
 
 test("the default shell loads the file module and rmmod unloads it", async () => {

@@ -14,8 +14,8 @@
  * `sched.runAsync()` (every host operation is bracketed by
  * `externalBegin()` / `externalEnd()` so the run waits for it). A
  * `clock: "real"` kernel is the intended machine. The synchronous
- * `kernel.run()` (and so the `openDisk()` promise bridge of
- * block/disk_io.ts, which calls it) returns "idle" while host I/O is due.
+ * `kernel.run()` returns "idle" while host I/O is due; the `openDisk()`
+ * promise bridge of block/disk_io.ts then goes on with `runAsync()`.
  *
  * Decisions:
  * - open (modprobe / {@link fileDiskCreate}): the file is opened "r+"
@@ -207,7 +207,7 @@ function fileQueueRq(hctx: BlkMqHwCtx, bd: BlkMqQueueData): number {
   const rq = bd.rq;
   const lo = q.queuedata as FileDisk;
   blkMqStartRequest(k, rq);
-  const dv = new DataView(k.core.memory.buffer);
+  const dv = k.dv;
   const flags = dv.getUint32(rq + RQ.CMD_FLAGS, true);
   const write = (flags & REQ_WRITE) !== 0;
   const flush = (flags & REQ_FLUSH) !== 0;

@@ -187,7 +187,7 @@ function ramQueueRq(hctx: BlkMqHwCtx, bd: BlkMqQueueData): number {
   const brd = q.queuedata as BrdDevice;
   const s = STATE.get(k)!;
   blkMqStartRequest(k, rq);
-  const dv = new DataView(k.core.memory.buffer);
+  const dv = k.dv;
   const write = (dv.getUint32(rq + RQ.CMD_FLAGS, true) & REQ_WRITE) !== 0;
   const sector = dv.getBigUint64(rq + RQ.SECTOR, true);
   const len = dv.getUint32(rq + RQ.DATA_LEN, true);

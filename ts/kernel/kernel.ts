@@ -89,6 +89,8 @@ export class Kernel {
   readonly sysfs: Sysfs;
   /** The block layer: all_q_list, the blk-mq hotplug notifiers, /sys/block, majors. */
   readonly block: BlockLayer;
+  #u8: Uint8Array;
+  #dv: DataView;
 
   constructor(opts: KernelOptions = {}) {
     const o = withDefaults(opts);
@@ -100,6 +102,8 @@ export class Kernel {
     this.kmemleak = new Kmemleak(this.log, { jiffies: () => clock.jiffies() });
     this.kobjects = new KobjectTree(this.log, this.kmemleak);
     this.core = opts.core ?? instantiateCore(o.variant);
+    this.#u8 = new Uint8Array(this.core.memory.buffer);
+    this.#dv = new DataView(this.core.memory.buffer);
     this.slab = new Slab(this.core, { log: this.log });
     this.kmemleak.addSource(this.slab.leakSource());
     this.cpus = new Cpus({ nrCpuIds: o.cpus, threadsPerCore: o.threadsPerCore, smtNumbering: o.smtNumbering });
@@ -124,6 +128,28 @@ export class Kernel {
     this.sysfs = new Sysfs(this);
     // After sysfs, so /sys/block has its directory from boot.
     this.block = new BlockLayer(this);
+  }
+
+  /**
+   * A DataView of the core's linear memory, made again only after
+   * `memory.grow` (which detaches the old buffer: its views read as empty).
+   * The hot path reads records through it instead of a fresh view per call.
+   */
+  get dv(): DataView {
+    if (this.#u8.byteLength === 0) this.#remap();
+    return this.#dv;
+  }
+
+  /** The linear memory as bytes (see {@link Kernel.dv}). */
+  get u8(): Uint8Array {
+    if (this.#u8.byteLength === 0) this.#remap();
+    return this.#u8;
+  }
+
+  #remap(): void {
+    const b = this.core.memory.buffer;
+    this.#u8 = new Uint8Array(b);
+    this.#dv = new DataView(b);
   }
 
   /** Runs the scheduler until every task exits or it stops (see Scheduler.run). */

@@ -167,7 +167,8 @@ export class Lockdep {
     if (stack) {
       for (let i = stack.length - 1; i >= 0; i--) {
         if (stack[i].cls !== cls) continue;
-        stack.splice(i, 1);
+        if (i === stack.length - 1) stack.pop();
+        else stack.splice(i, 1);
         if (stack.length === 0) this.#held.delete(task.pid);
         return;
       }

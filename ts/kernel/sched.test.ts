@@ -479,6 +479,23 @@ test("externalBegin() keeps an async run waiting until externalEnd()", async () 
   assert.throws(() => sched.externalEnd(), (e: unknown) => e instanceof RangeError);
 });
 
+test("two async runs awaiting the same outside event both wake, and wake() lets an idle run take a task spawned from outside", async () => {
+  const { sched } = boot();
+  sched.externalBegin();
+  const a = sched.runAsync();
+  const b = sched.runAsync();
+  let ran = false;
+  setTimeout(() => {
+    sched.spawn("late", function* () {
+      ran = true;
+    });
+    sched.wake();
+    setTimeout(() => sched.externalEnd(), 1);
+  }, 1);
+  const [ra, rb] = await Promise.all([a, b]);
+  assert.equal([ra.kind, rb.kind, ran], ["done", "done", true]);
+});
+
 test("Scheduler and spawn() reject bad arguments", () => {
   const { sched } = boot();
   assert.throws(() => new Scheduler({} as never), (e: unknown) => e instanceof TypeError);

@@ -75,7 +75,8 @@ export class Scheduler extends ExecContext {
   #running = false;
   #trace: TraceEvent[] | null;
   #external = 0;
-  #kick: (() => void) | null = null;
+  /** The resolvers of every idle {@link Scheduler.runAsync} (two drivers may await at once). */
+  #kicks: (() => void)[] = [];
 
   /** @throws {TypeError} / {RangeError} on missing or bad options */
   constructor(opts: SchedulerOptions) {
@@ -340,17 +341,24 @@ export class Scheduler extends ExecContext {
       watchdog.push(...r.watchdog);
       if (r.kind !== "idle") return { ...r, steps, watchdog };
       await new Promise<void>((resolve) => {
-        this.#kick = resolve;
+        this.#kicks.push(resolve);
       });
     }
   }
 
+  /**
+   * Wakes an idle {@link Scheduler.runAsync} after work was added from
+   * outside (a task spawned by a promise bridge while the run awaits).
+   */
+  wake(): void {
+    this.#wake();
+  }
+
   #wake(): void {
-    const k = this.#kick;
-    if (k !== null) {
-      this.#kick = null;
-      k();
-    }
+    if (this.#kicks.length === 0) return;
+    const ks = this.#kicks;
+    this.#kicks = [];
+    for (const k of ks) k();
   }
 
   #runTask(t: Task): void {
