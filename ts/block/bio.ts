@@ -39,6 +39,7 @@ import { __GFP_DIRECT_RECLAIM, Mempool } from "../kernel/mempool.ts";
 import type { Sleepable } from "../kernel/sched.ts";
 import { type KmemCache, SLAB_HWCACHE_ALIGN } from "../kernel/slab.ts";
 import type { CoreExports } from "../wasm/core.ts";
+import { getU64, setU64 } from "./_u64.ts";
 
 /** Mirrors `BIO_INLINE_VECS`: bio_vecs kept inside the bio's slab object. */
 export const BIO_INLINE_VECS = 4;
@@ -767,8 +768,33 @@ export function bioField(k: Kernel, bio: number, f: BioField): number {
     case 2:
       return dv.getInt32(at, true);
     default:
-      return Number(dv.getBigUint64(at, true));
+      return getU64(dv, at);
   }
+}
+
+/** `bio->bi_rw` (the hot path's reader: {@link bioField} with the offset known). */
+export function bioRw(k: Kernel, bio: number): number {
+  return k.dv.getUint32(bio + BIO.bi_rw, true);
+}
+
+/** `bio->bi_iter.bi_size`. */
+export function bioSize(k: Kernel, bio: number): number {
+  return k.dv.getUint32(bio + BIO.bi_size, true);
+}
+
+/** `bio->bi_iter.bi_sector`. */
+export function bioSector(k: Kernel, bio: number): number {
+  return getU64(k.dv, bio + BIO.bi_sector);
+}
+
+/** `bio->bi_vcnt`. */
+export function bioVcnt(k: Kernel, bio: number): number {
+  return k.dv.getUint16(bio + BIO.bi_vcnt, true);
+}
+
+/** `bio->bi_next`. */
+export function bioNext(k: Kernel, bio: number): number {
+  return k.dv.getUint32(bio + BIO.bi_next, true);
 }
 
 /**
@@ -790,7 +816,7 @@ export function bioSetField(k: Kernel, bio: number, f: BioField, v: number): voi
       return;
     default:
       checkRange(v, "bio", f, 0, Number.MAX_SAFE_INTEGER);
-      dv.setBigUint64(at, BigInt(v), true);
+      setU64(dv, at, v);
   }
 }
 
@@ -819,7 +845,7 @@ export function bioSetDev(k: Kernel, bio: number, queueId: number): void {
 
 /** The queue id in `bi_bdev`, or -1 for none. */
 export function bioDev(k: Kernel, bio: number): number {
-  return bioField(k, bio, "bi_bdev") - 1;
+  return k.dv.getUint32(bio + BIO.bi_bdev, true) - 1;
 }
 
 /** Registers an end_io callback of `k` (see {@link BioLayer.registerEndIo}). @returns its id for bi_end_io */

@@ -75,6 +75,12 @@ export class BlockLayer {
   readonly kblockd: Workqueue;
   /** `blk_mq_cpu_notify_lock`: a raw spinlock around the per-hctx notifier list. */
   readonly cpuNotifyLock: Spinlock;
+  /**
+   * @internal Queue id → its registered disk, cached by the request path
+   * (`bdev_get_queue()`); an entry goes when its disk name is released or
+   * its queue id freed.
+   */
+  readonly queueLookup: ({ readonly q: RequestQueue; readonly disk: Gendisk } | undefined)[] = [];
   /** @internal The bio layer of ts/block/bio.ts (`init_bio()` state), made on first use; null after `bioExit()`. */
   bioState: object | null = null;
   readonly #cpuNotifyList: BlkMqCpuNotifier[] = [];
@@ -110,6 +116,7 @@ export class BlockLayer {
 
   /** Mirrors `ida_simple_remove(&blk_queue_ida)`. */
   freeQueueId(id: number): void {
+    this.queueLookup[id] = undefined;
     this.#queueIds.remove(id);
   }
 
@@ -221,5 +228,7 @@ export class BlockLayer {
   /** @internal del_gendisk() releases it. */
   releaseDiskName(disk: Gendisk): void {
     if (this.#disks.get(disk.diskName) === disk) this.#disks.delete(disk.diskName);
+    const c = this.queueLookup;
+    for (let i = 0; i < c.length; i++) if (c[i]?.disk === disk) c[i] = undefined;
   }
 }

@@ -28,7 +28,7 @@
 import type { Kernel } from "../kernel/kernel.ts";
 import type { Sleepable } from "../kernel/sched.ts";
 import { CallSingleData } from "../kernel/softirq.ts";
-import { bioAdvance, bioDev, bioEndio, bioField, bioSetField, REQ_DISCARD, REQ_FAILFAST_DEV, REQ_FAILFAST_DRIVER, REQ_FAILFAST_TRANSPORT, REQ_FLUSH, REQ_FUA, REQ_META, REQ_NOIDLE, REQ_PRIO, REQ_SECURE, REQ_IO_STAT, REQ_NOMERGE, REQ_NOMERGE_FLAGS, REQ_QUIET, REQ_SYNC, REQ_WRITE, REQ_WRITE_SAME } from "./bio.ts";
+import { bioAdvance, bioDev, bioEndio, bioNext, bioRw, bioSector, bioSetField, bioSize, bioVcnt, REQ_DISCARD, REQ_FAILFAST_DEV, REQ_FAILFAST_DRIVER, REQ_FAILFAST_TRANSPORT, REQ_FLUSH, REQ_FUA, REQ_META, REQ_NOIDLE, REQ_PRIO, REQ_SECURE, REQ_IO_STAT, REQ_NOMERGE, REQ_NOMERGE_FLAGS, REQ_QUIET, REQ_SYNC, REQ_WRITE, REQ_WRITE_SAME } from "./bio.ts";
 import type { BlkMqCtx } from "./ctx.ts";
 import type { Gendisk } from "./genhd.ts";
 import { partRoundStats } from "./genhd.ts";
@@ -53,8 +53,9 @@ import {
   type RequestQueue,
 } from "./request_queue.ts";
 import { BLK_MQ_RQ_QUEUE_BUSY, BLK_MQ_RQ_QUEUE_ERROR, BLK_MQ_RQ_QUEUE_OK } from "./tag_set.ts";
-import { BLK_MQ_TAG_FAIL, getTagWait, type TagWaiter } from "./tags.ts";
+import { BLK_MQ_TAG_FAIL, type GetTagOptions, getTagWait, type TagWaiter } from "./tags.ts";
 import { KernelError } from "../errors.ts";
+import { getU64, setU64 } from "./_u64.ts";
 
 /** Mirrors `REQ_ATOM_COMPLETE`: bit of `rq->atomic_flags`. */
 export const REQ_ATOM_COMPLETE = 0;
@@ -76,31 +77,26 @@ interface Lookup {
   disk: Gendisk;
 }
 
-/** Per kernel: queue id → its queue and disk (`bdev_get_queue()`, `rq->rq_disk`). */
-const QUEUES = new WeakMap<Kernel, Map<number, Lookup>>();
 /** Per queue: the `rq->csd` of each request record that needed an IPI. */
 const CSDS = new WeakMap<RequestQueue, Map<number, CallSingleData<number>>>();
 
-/** A fresh view of linear memory (allocation may grow it). */
+/** The view of linear memory (remade after growth: allocation may grow it). */
 function view(k: Kernel): DataView {
   return k.dv;
 }
 
 function lookup(k: Kernel, id: number): Lookup | null {
-  let m = QUEUES.get(k);
-  if (m === undefined) QUEUES.set(k, m = new Map());
-  const hit = m.get(id);
-  // Queue ids are reused once freed (blk_queue_ida), so a cached entry is good
-  // only while its disk is still the one registered under its name.
-  if (hit !== undefined && hit.q.id === id && hit.disk.queue === hit.q && k.block.disk(hit.disk.diskName) === hit.disk) {
-    return hit;
-  }
-  m.delete(id);
+  const cache = k.block.queueLookup;
+  const hit = cache[id];
+  // Queue ids are reused once freed (blk_queue_ida): BlockLayer drops an entry
+  // when its disk name is released or its queue id freed.
+  if (hit !== undefined && hit.disk.queue === hit.q) return hit;
+  cache[id] = undefined;
   for (const name of k.block.diskNames()) {
     const d = k.block.disk(name)!;
     if (d.queue !== null && d.queue.id === id) {
       const e = { q: d.queue, disk: d };
-      m.set(id, e);
+      cache[id] = e;
       return e;
     }
   }
@@ -163,13 +159,16 @@ export function* submitBio(k: Kernel, bio: number): Sleepable<number> {
   if (e === null || e.q.mqOps === null) throw new KernelError("ENODEV", "generic_make_request", `bio ${bio}: no blk-mq queue`);
   const q = e.q;
   if (q.dispatchHook === null) q.dispatchHook = __blkMqRunHwQueueDispatch;
-  try {
-    yield* blkQueueEnter(q);
-  } catch (err) {
-    if (!(err instanceof KernelError)) throw err;
-    bioSetField(k, bio, "bi_error", EIO);
-    bioEndio(k, bio);
-    return BLK_QC_T_NONE;
+  // blk_queue_enter()'s first step inline: only a frozen or dying queue needs the sleeping path.
+  if (!q.qUsageCounter.trygetLive()) {
+    try {
+      yield* blkQueueEnter(q);
+    } catch (err) {
+      if (!(err instanceof KernelError)) throw err;
+      bioSetField(k, bio, "bi_error", EIO);
+      bioEndio(k, bio);
+      return BLK_QC_T_NONE;
+    }
   }
   try {
     return q.nrHwQueues > 1 ? yield* blkMqMakeRequest(q, bio) : yield* blkSqMakeRequest(q, bio);
@@ -183,56 +182,92 @@ function currentCtx(q: RequestQueue): BlkMqCtx {
   return q.queueCtx[q.kernel.sched.smpProcessorId()];
 }
 
+/** What {@link blkMqTryMapRequest} hands back: the request and where it was mapped. */
+interface MappedRequest {
+  rq: number;
+  hctx: BlkMqHwCtx;
+  ctx: BlkMqCtx;
+}
+
+/**
+ * The one result object of the non-sleeping map: filled by
+ * {@link blkMqTryMapRequest} and read by its caller before anything else can
+ * run (no yield in between), so the fast path allocates nothing.
+ */
+const MAPPED: MappedRequest = { rq: 0, hctx: null as unknown as BlkMqHwCtx, ctx: null as unknown as BlkMqCtx };
+/** The reused `getTag()` options of the fast path. */
+const GET_TAG: GetTagOptions = { hctx: null };
+
 /**
  * Mirrors `blk_mq_map_request()` (v4.4): a queue reference, a tag from the
- * current CPU's ctx and its hctx (sleeping in `bt_get()` when out of tags,
- * after running the hw queue), `hctx->queued++`, and the request initialized
- * (`blk_mq_rq_ctx_init()`).
+ * current CPU's ctx and its hctx, `hctx->queued++`, and the request
+ * initialized (`blk_mq_rq_ctx_init()`). This is the GFP_ATOMIC attempt: it
+ * returns the mapped request ({@link MAPPED}), or null with the queue
+ * reference held and `MAPPED.ctx`/`MAPPED.hctx` naming where it failed;
+ * the caller then goes on with {@link blkMqMapRequestWait}, which sleeps in
+ * `bt_get()` after running the hw queue. So only a request that must wait
+ * makes a generator.
  */
-function* blkMqMapRequest(q: RequestQueue, bio: number): Sleepable<{ rq: number; hctx: BlkMqHwCtx; ctx: BlkMqCtx }> {
-  const k = q.kernel;
+function blkMqTryMapRequest(q: RequestQueue, bio: number): MappedRequest | null {
   blkQueueEnterLive(q);
-  let rw = bioField(k, bio, "bi_rw") & REQ_WRITE;
-  if (rwIsSync(bioField(k, bio, "bi_rw"))) rw |= REQ_SYNC;
-  let ctx = currentCtx(q);
-  let hctx = q.mqOps!.mapQueue(q, ctx.cpu);
-  let tags = hctxLiveTags(hctx, "blk_mq_get_tag");
+  const ctx = currentCtx(q);
+  const hctx = q.mqOps!.mapQueue(q, ctx.cpu);
+  const tags = hctxLiveTags(hctx, "blk_mq_get_tag");
   if (tags === null) {
     blkQueueExit(q);
     throw new KernelError("EIO", "blk_mq_map_request", "hctx has no tags");
   }
-  let tag = tags.getTag(ctx.cpu, { hctx: hctx.tagHctx });
-  if (tag === BLK_MQ_TAG_FAIL) {
-    __blkMqRunHwQueueDispatchIfRunning(hctx);
-    ctx = currentCtx(q);
-    hctx = q.mqOps!.mapQueue(q, ctx.cpu);
-    tags = hctxLiveTags(hctx, "blk_mq_get_tag")!;
-    const s = k.sched;
-    const r = yield* getTagWait({ tags, ctx: ctx.cpu, hctx: hctx.tagHctx }, {}, {
-      task: s.current,
-      runHwQueue: () => blkMqRunHwQueue(hctx, false),
-      *ioSchedule(w: TagWaiter) {
-        // io_schedule() → blk_flush_plug(current): the plug's requests (and tags) go out first.
-        const plug = currentPlug(q);
-        if (plug !== null) blkFlushPlugList(plug, false);
-        if (w.woken) return;
-        s.blockCurrent("bt_get", false);
-        yield;
-      },
-      remap() {
-        ctx = currentCtx(q);
-        hctx = q.mqOps!.mapQueue(q, ctx.cpu);
-        const t = hctxLiveTags(hctx, "bt_get")!;
-        return { tags: t, ctx: ctx.cpu, hctx: hctx.tagHctx };
-      },
-    });
-    tag = r.tag;
-    ctx = q.queueCtx[r.ctx];
-  }
+  GET_TAG.hctx = hctx.tagHctx;
+  const tag = tags.getTag(ctx.cpu, GET_TAG);
+  MAPPED.ctx = ctx;
+  MAPPED.hctx = hctx;
+  if (tag === BLK_MQ_TAG_FAIL) return null;
+  return blkMqRqCtxInit(q, bio, hctx, ctx, tag);
+}
+
+/**
+ * The sleeping half of `blk_mq_map_request()`: the hw queue run directly,
+ * ctx and hctx taken again, and `bt_get()` with `__GFP_WAIT` (which may
+ * move the task, hence ctx and hctx).
+ */
+function* blkMqMapRequestWait(q: RequestQueue, bio: number): Sleepable<MappedRequest> {
+  const k = q.kernel;
+  __blkMqRunHwQueueDispatchIfRunning(MAPPED.hctx);
+  let ctx = currentCtx(q);
+  let hctx = q.mqOps!.mapQueue(q, ctx.cpu);
+  const tags = hctxLiveTags(hctx, "blk_mq_get_tag")!;
+  const s = k.sched;
+  const r = yield* getTagWait({ tags, ctx: ctx.cpu, hctx: hctx.tagHctx }, {}, {
+    task: s.current,
+    runHwQueue: () => blkMqRunHwQueue(hctx, false),
+    *ioSchedule(w: TagWaiter) {
+      // io_schedule() → blk_flush_plug(current): the plug's requests (and tags) go out first.
+      const plug = currentPlug(q);
+      if (plug !== null) blkFlushPlugList(plug, false);
+      if (w.woken) return;
+      s.blockCurrent("bt_get", false);
+      yield;
+    },
+    remap() {
+      ctx = currentCtx(q);
+      hctx = q.mqOps!.mapQueue(q, ctx.cpu);
+      const t = hctxLiveTags(hctx, "bt_get")!;
+      return { tags: t, ctx: ctx.cpu, hctx: hctx.tagHctx };
+    },
+  });
+  ctx = q.queueCtx[r.ctx];
+  return { ...blkMqRqCtxInit(q, bio, hctx, ctx, r.tag) };
+}
+
+/** Mirrors `blk_mq_rq_ctx_init()` after a tag was had: `hctx->queued++`, the record reset and set up. */
+function blkMqRqCtxInit(q: RequestQueue, bio: number, hctx: BlkMqHwCtx, ctx: BlkMqCtx, tag: number): MappedRequest {
+  const k = q.kernel;
+  const birw = bioRw(k, bio);
+  const rw = (birw & REQ_WRITE) | (rwIsSync(birw) ? REQ_SYNC : 0);
   hctx.queued++;
   const rq = hctx.tags!.rq(tag);
+  k.u8.fill(0, rq, rq + 96);
   const dv = view(k);
-  for (let off = 0; off < 96; off += 4) dv.setUint32(rq + off, 0, true);
   dv.setUint32(rq + RQ.Q, q.id, true);
   dv.setInt32(rq + RQ.MQ_CTX, ctx.cpu, true);
   dv.setUint32(rq + RQ.CMD_FLAGS, rw | (q.testFlag(QUEUE_FLAG_IO_STAT) ? REQ_IO_STAT : 0), true);
@@ -241,7 +276,10 @@ function* blkMqMapRequest(q: RequestQueue, bio: number): Sleepable<{ rq: number;
   dv.setFloat64(rq + RQ.START_TIME, k.clock.now(), true);
   dv.setInt32(rq + RQ.HCTX, hctx.queueNum, true);
   ctx.rqDispatched[rwIsSync(rw) ? 1 : 0]++;
-  return { rq, hctx, ctx };
+  MAPPED.rq = rq;
+  MAPPED.hctx = hctx;
+  MAPPED.ctx = ctx;
+  return MAPPED;
 }
 
 /** The run of `blk_mq_map_request()`'s retry path: `__blk_mq_run_hw_queue()`. */
@@ -255,17 +293,17 @@ function __blkMqRunHwQueueDispatchIfRunning(hctx: BlkMqHwCtx): void {
  */
 function blkMqBioToRequest(q: RequestQueue, rq: number, bio: number, disk: Gendisk | null): void {
   const k = q.kernel;
-  const sector = bioField(k, bio, "bi_sector");
-  const size = bioField(k, bio, "bi_size");
-  const birw = bioField(k, bio, "bi_rw");
+  const sector = bioSector(k, bio);
+  const size = bioSize(k, bio);
+  const birw = bioRw(k, bio);
   const dv = view(k);
   const flags = dv.getUint32(rq + RQ.CMD_FLAGS, true);
   dv.setUint32(rq + RQ.CMD_FLAGS, flags | (birw & REQ_COMMON_MASK), true);
-  dv.setBigUint64(rq + RQ.SECTOR, BigInt(sector), true);
+  setU64(dv, rq + RQ.SECTOR, sector);
   dv.setUint32(rq + RQ.DATA_LEN, size, true);
   dv.setUint32(rq + RQ.BIO, bio, true);
   dv.setUint32(rq + RQ.BIOTAIL, bio, true);
-  dv.setUint16(rq + RQ.NR_PHYS_SEGMENTS, bioField(k, bio, "bi_vcnt"), true);
+  dv.setUint16(rq + RQ.NR_PHYS_SEGMENTS, bioVcnt(k, bio), true);
   if (disk !== null && (flags & REQ_IO_STAT) !== 0) {
     partRoundStats(disk);
     disk.part0.inFlight[birw & REQ_WRITE]++;
@@ -288,7 +326,7 @@ function blkMqBioToRequest(q: RequestQueue, rq: number, bio: number, disk: Gendi
  */
 export function* blkMqMakeRequest(q: RequestQueue, bio: number): Sleepable<number> {
   const k = q.kernel;
-  const birw = bioField(k, bio, "bi_rw");
+  const birw = bioRw(k, bio);
   const isSync = rwIsSync(birw);
   const isFlushFua = (birw & (REQ_FLUSH | REQ_FUA)) !== 0;
   const disk = lookup(k, q.id)?.disk ?? null;
@@ -298,7 +336,7 @@ export function* blkMqMakeRequest(q: RequestQueue, bio: number): Sleepable<numbe
     if (m.merged) return BLK_QC_T_NONE;
     sameQueueRq = m.sameQueueRq;
   }
-  const { rq, hctx, ctx } = yield* blkMqMapRequest(q, bio);
+  const { rq, hctx, ctx } = blkMqTryMapRequest(q, bio) ?? (yield* blkMqMapRequestWait(q, bio));
   let cookie = tagToCookie(view(k).getInt32(rq + RQ.TAG, true), hctx.queueNum);
   const plug = isFlushFua ? null : currentPlug(q);
   if (((plug !== null && !q.nomerges) || isSync) && (hctx.flags & BLK_MQ_F_DEFER_ISSUE) === 0) {
@@ -335,7 +373,7 @@ export function* blkMqMakeRequest(q: RequestQueue, bio: number): Sleepable<numbe
  */
 export function* blkSqMakeRequest(q: RequestQueue, bio: number): Sleepable<number> {
   const k = q.kernel;
-  const birw = bioField(k, bio, "bi_rw");
+  const birw = bioRw(k, bio);
   const isSync = rwIsSync(birw);
   const isFlushFua = (birw & (REQ_FLUSH | REQ_FUA)) !== 0;
   const disk = lookup(k, q.id)?.disk ?? null;
@@ -345,7 +383,7 @@ export function* blkSqMakeRequest(q: RequestQueue, bio: number): Sleepable<numbe
     if (m.merged) return BLK_QC_T_NONE;
     requestCount = m.requestCount;
   }
-  const { rq, hctx, ctx } = yield* blkMqMapRequest(q, bio);
+  const { rq, hctx, ctx } = blkMqTryMapRequest(q, bio) ?? (yield* blkMqMapRequestWait(q, bio));
   const cookie = tagToCookie(view(k).getInt32(rq + RQ.TAG, true), hctx.queueNum);
   const plug = isFlushFua ? null : currentPlug(q);
   if (plug !== null) {
@@ -376,8 +414,8 @@ function blkAttemptPlugMerge(q: RequestQueue, bio: number, disk: Gendisk | null,
     if (mq) out.requestCount = blkPlugQueuedCount(q);
     return out;
   }
-  const sector = bioField(k, bio, "bi_sector");
-  const nrSectors = bioField(k, bio, "bi_size") >>> 9;
+  const sector = bioSector(k, bio);
+  const nrSectors = bioSize(k, bio) >>> 9;
   for (let i = plug.mqList.length - 1; i >= 0; i--) {
     const e = plug.mqList[i];
     if (e.q !== q) continue;
@@ -385,7 +423,7 @@ function blkAttemptPlugMerge(q: RequestQueue, bio: number, disk: Gendisk | null,
     if (mq) out.sameQueueRq = e;
     if (!blkRqMergeOk(k, e.rq, bio)) continue;
     const dv = view(k);
-    const pos = Number(dv.getBigUint64(e.rq + RQ.SECTOR, true));
+    const pos = getU64(dv, e.rq + RQ.SECTOR);
     const rqSectors = dv.getUint32(e.rq + RQ.DATA_LEN, true) >>> 9;
     if (pos + rqSectors === sector) {
       if (bioAttemptMerge(q, e.rq, bio, disk, true)) {
@@ -432,7 +470,7 @@ function blkMqMergeQueueIo(q: RequestQueue, hctx: BlkMqHwCtx, ctx: BlkMqCtx, rq:
 
 /** Mirrors `bio_mergeable()`: none of REQ_NOMERGE_FLAGS. */
 function bioMergeable(k: Kernel, bio: number): boolean {
-  return (bioField(k, bio, "bi_rw") & REQ_NOMERGE_FLAGS) === 0;
+  return (bioRw(k, bio) & REQ_NOMERGE_FLAGS) === 0;
 }
 
 /** ctx requests `blk_mq_attempt_merge()` looks at, newest first. */
@@ -448,14 +486,14 @@ export const BLK_MQ_MERGE_CHECKED = 8;
 function blkMqAttemptMerge(q: RequestQueue, ctx: BlkMqCtx, bio: number, disk: Gendisk | null): boolean {
   const k = q.kernel;
   let checked = BLK_MQ_MERGE_CHECKED;
-  const sector = bioField(k, bio, "bi_sector");
-  const nrSectors = bioField(k, bio, "bi_size") >>> 9;
+  const sector = bioSector(k, bio);
+  const nrSectors = bioSize(k, bio) >>> 9;
   for (let i = ctx.rqList.length - 1; i >= 0; i--) {
     if (!checked--) break;
     const rq = ctx.rqList[i];
     if (!blkRqMergeOk(k, rq, bio)) continue;
     const dv = view(k);
-    const pos = Number(dv.getBigUint64(rq + RQ.SECTOR, true));
+    const pos = getU64(dv, rq + RQ.SECTOR);
     const rqSectors = dv.getUint32(rq + RQ.DATA_LEN, true) >>> 9;
     if (pos + rqSectors === sector) {
       if (bioAttemptMerge(q, rq, bio, disk, true)) {
@@ -481,7 +519,7 @@ function blkMqAttemptMerge(q: RequestQueue, ctx: BlkMqCtx, bio: number, disk: Ge
  */
 function blkRqMergeOk(k: Kernel, rq: number, bio: number): boolean {
   const flags = view(k).getUint32(rq + RQ.CMD_FLAGS, true);
-  const rw = bioField(k, bio, "bi_rw");
+  const rw = bioRw(k, bio);
   if ((flags & REQ_NOMERGE_FLAGS) !== 0 || (rw & REQ_NOMERGE_FLAGS) !== 0) return false;
   if (((flags ^ rw) & (REQ_DISCARD | REQ_WRITE_SAME)) !== 0) return false;
   return ((flags ^ rw) & REQ_WRITE) === 0;
@@ -498,8 +536,8 @@ function blkRqMergeOk(k: Kernel, rq: number, bio: number): boolean {
  */
 function bioAttemptMerge(q: RequestQueue, rq: number, bio: number, disk: Gendisk | null, back: boolean): boolean {
   const k = q.kernel;
-  const size = bioField(k, bio, "bi_size");
-  const segs = bioField(k, bio, "bi_vcnt");
+  const size = bioSize(k, bio);
+  const segs = bioVcnt(k, bio);
   let dv = view(k);
   const len = dv.getUint32(rq + RQ.DATA_LEN, true);
   const flags = dv.getUint32(rq + RQ.CMD_FLAGS, true);
@@ -515,10 +553,10 @@ function bioAttemptMerge(q: RequestQueue, rq: number, bio: number, disk: Gendisk
     dv.setUint32(rq + RQ.BIOTAIL, bio, true);
   } else {
     bioSetField(k, bio, "bi_next", dv.getUint32(rq + RQ.BIO, true));
-    const sector = bioField(k, bio, "bi_sector");
+    const sector = bioSector(k, bio);
     dv = view(k);
     dv.setUint32(rq + RQ.BIO, bio, true);
-    dv.setBigUint64(rq + RQ.SECTOR, BigInt(sector), true);
+    setU64(dv, rq + RQ.SECTOR, sector);
   }
   dv.setUint32(rq + RQ.DATA_LEN, len + size, true);
   dv.setUint16(rq + RQ.NR_PHYS_SEGMENTS, rqSegs + segs, true);
@@ -732,7 +770,7 @@ export function blkMqEndRequest(k: Kernel, rq: number, error: number): void {
   const bytes = dv.getUint32(rq + RQ.DATA_LEN, true);
   const stat = disk !== null && (flags & REQ_IO_STAT) !== 0;
   if (error !== 0 && (flags & REQ_QUIET) === 0) {
-    const sector = dv.getBigUint64(rq + RQ.SECTOR, true);
+    const sector = getU64(dv, rq + RQ.SECTOR);
     k.log.printk("err", `blk_update_request: I/O error, dev ${disk?.diskName ?? "?"}, sector ${sector}`);
   }
   if (stat) disk.part0.sectors[rw] += bytes >>> 9;
@@ -741,10 +779,10 @@ export function blkMqEndRequest(k: Kernel, rq: number, error: number): void {
   dv.setUint32(rq + RQ.BIOTAIL, 0, true);
   dv.setUint32(rq + RQ.DATA_LEN, 0, true);
   while (bio !== 0) {
-    const next = bioField(k, bio, "bi_next");
+    const next = bioNext(k, bio);
     bioSetField(k, bio, "bi_next", 0);
     if (error !== 0) bioSetField(k, bio, "bi_error", error);
-    const size = bioField(k, bio, "bi_size");
+    const size = bioSize(k, bio);
     if (size > 0) bioAdvance(k, bio, size);
     bioEndio(k, bio);
     bio = next;

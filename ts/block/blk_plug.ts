@@ -18,6 +18,7 @@ import type { Task, TaskPlug } from "../kernel/sched.ts";
 import { blkMqHctxMarkPending, blkMqRunHwQueue } from "./hctx.ts";
 import { RQ } from "./request_record.ts";
 import type { RequestQueue } from "./request_queue.ts";
+import { getU64 } from "./_u64.ts";
 
 /** Mirrors `BLK_MAX_REQUEST_COUNT`: `blk_sq_make_request()` flushes a plug holding this many of the queue's requests. */
 export const BLK_MAX_REQUEST_COUNT = 16;
@@ -109,7 +110,7 @@ export function blkMqFlushPlugList(plug: BlkPlug, fromSchedule: boolean): void {
   const list = plug.mqList.splice(0);
   const key = list.map((e) => {
     const dv = e.q.kernel.dv;
-    return { e, cpu: dv.getInt32(e.rq + RQ.MQ_CTX, true), pos: Number(dv.getBigUint64(e.rq + RQ.SECTOR, true)) };
+    return { e, cpu: dv.getInt32(e.rq + RQ.MQ_CTX, true), pos: getU64(dv, e.rq + RQ.SECTOR) };
   });
   key.sort((a, b) => a.e.q.id - b.e.q.id || a.cpu - b.cpu || a.pos - b.pos);
   let i = 0;

@@ -45,6 +45,7 @@
 
 import { BIO } from "./bio.ts";
 import type { Kernel } from "../kernel/kernel.ts";
+import { getU64 } from "./_u64.ts";
 
 /** Bytes of the port's `struct request`, before the driver payload. */
 export const REQUEST_SIZE = 128;
@@ -103,7 +104,7 @@ export function rqSegments(k: Kernel, rq: number): Segment[] {
   const dv = k.dv;
   let bio = dv.getUint32(rq + RQ.BIO, true);
   while (bio !== 0) {
-    let sector = Number(dv.getBigUint64(bio + BIO.bi_sector, true));
+    let sector = getU64(dv, bio + BIO.bi_sector);
     let left = dv.getUint32(bio + BIO.bi_size, true);
     let idx = dv.getUint32(bio + BIO.bi_idx, true);
     let done = dv.getUint32(bio + BIO.bi_bvec_done, true);

@@ -69,4 +69,21 @@ test("Kernel rejects bad boot options with typed errors", () => {
   assert.throws(() => new Kernel({ clock: "sundial" }), (e: unknown) => e instanceof RangeError);
 });
 
+test("k.dv and k.u8 follow linear memory across memory.grow and stay the same objects until then", () => {
+  const k = new Kernel({ cpus: 1 });
+  const dv = k.dv;
+  assert.is(k.dv, dv, "cached");
+  const before = k.core.memory.buffer.byteLength;
+  const pages: number[] = [];
+  while (k.core.memory.buffer.byteLength === before) pages.push(k.slab.allocPages(4));
+  assert.is.not(k.dv, dv, "remade after growth");
+  assert.is(k.dv.byteLength, k.core.memory.buffer.byteLength);
+  assert.is(k.u8.length, k.core.memory.buffer.byteLength);
+  const last = pages[pages.length - 1];
+  k.u8[last] = 0xa5;
+  assert.is(k.dv.getUint8(last), 0xa5, "the views see the grown memory");
+  for (const p of pages) k.slab.freePages(p, 4);
+  k.assertClean();
+});
+
 test.run();

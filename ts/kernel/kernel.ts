@@ -89,6 +89,7 @@ export class Kernel {
   readonly sysfs: Sysfs;
   /** The block layer: all_q_list, the blk-mq hotplug notifiers, /sys/block, majors. */
   readonly block: BlockLayer;
+  #buf: ArrayBuffer;
   #u8: Uint8Array;
   #dv: DataView;
 
@@ -102,8 +103,9 @@ export class Kernel {
     this.kmemleak = new Kmemleak(this.log, { jiffies: () => clock.jiffies() });
     this.kobjects = new KobjectTree(this.log, this.kmemleak);
     this.core = opts.core ?? instantiateCore(o.variant);
-    this.#u8 = new Uint8Array(this.core.memory.buffer);
-    this.#dv = new DataView(this.core.memory.buffer);
+    this.#buf = this.core.memory.buffer;
+    this.#u8 = new Uint8Array(this.#buf);
+    this.#dv = new DataView(this.#buf);
     this.slab = new Slab(this.core, { log: this.log });
     this.kmemleak.addSource(this.slab.leakSource());
     this.cpus = new Cpus({ nrCpuIds: o.cpus, threadsPerCore: o.threadsPerCore, smtNumbering: o.smtNumbering });
@@ -132,22 +134,24 @@ export class Kernel {
 
   /**
    * A DataView of the core's linear memory, made again only after
-   * `memory.grow` (which detaches the old buffer: its views read as empty).
+   * `memory.grow` (which detaches the old buffer: its byteLength reads 0;
+   * that test is several times cheaper than one on a typed array's).
    * The hot path reads records through it instead of a fresh view per call.
    */
   get dv(): DataView {
-    if (this.#u8.byteLength === 0) this.#remap();
+    if (this.#buf.byteLength === 0) this.#remap();
     return this.#dv;
   }
 
   /** The linear memory as bytes (see {@link Kernel.dv}). */
   get u8(): Uint8Array {
-    if (this.#u8.byteLength === 0) this.#remap();
+    if (this.#buf.byteLength === 0) this.#remap();
     return this.#u8;
   }
 
   #remap(): void {
     const b = this.core.memory.buffer;
+    this.#buf = b;
     this.#u8 = new Uint8Array(b);
     this.#dv = new DataView(b);
   }
