@@ -76,7 +76,7 @@ interface Io {
   kind: "read" | "write" | "flush";
   sector: number;
   length: number;
-  /** The write's data, or the read's result buffer. */
+  /** The write's data, or the read's result (made when its first bio ends: {@link EMPTY} until then). */
   buf: Uint8Array;
   /** Bios not yet ended. */
   outstanding: number;
@@ -86,7 +86,26 @@ interface Io {
   error: number;
   /** Set when the I/O cannot be described by an errno (a bug, a hang). */
   failure: unknown;
-  settle: (r: BatchResult) => void;
+  /** The promise's resolve: with the data (read), nothing, or a {@link BatchResult} when `batch`. */
+  resolve: (v: Uint8Array | BatchResult | undefined) => void;
+  reject: (e: Error) => void;
+  batch: boolean;
+  settled: boolean;
+  /** Set while handed over: the bridge whose `active` set holds it. */
+  bridge: Bridge | null;
+}
+
+const EMPTY = new Uint8Array(0);
+const NOOP = (): void => {};
+
+/** Settles `io` once: resolved without `error`, else rejected (a batch op resolves with its {@link BatchResult}). */
+function settleIo(io: Io, error: Error | null): void {
+  if (io.settled) return;
+  io.settled = true;
+  if (io.bridge !== null) io.bridge.active.delete(io);
+  if (io.batch) io.resolve(error !== null ? { ok: false, error } : io.kind === "read" ? { ok: true, data: io.buf } : { ok: true });
+  else if (error !== null) io.reject(error);
+  else io.resolve(io.kind === "read" ? io.buf : undefined);
 }
 
 /** One bio in flight: its I/O, its byte offset in that I/O, its data pages. */
@@ -106,7 +125,7 @@ interface Bridge {
   running: boolean;
   /** Handed-over I/Os not yet settled. */
   active: Set<Io>;
-  mem: BlockMemory;
+  pages: DataPages;
   bios: Map<number, BioCtx>;
   /** The end_io callback, registered again per I/O (bioExit() drops the table). */
   endIo: BioEndIo;
@@ -114,19 +133,57 @@ interface Bridge {
 
 const BRIDGES = new WeakMap<Kernel, Bridge>();
 
+/** Freed data pages kept for the next bios of a hand-over (a closed loop reuses one page per I/O in flight). */
+const MAX_CACHED_PAGES = 256;
+
+/**
+ * The bridge's data pages (the user pages a DIO pins, in the kernel): a page
+ * freed by a finished bio waits for the next bio while I/O is active, and
+ * they all go back ({@link DataPages.drain}) once the bridge is idle, so an
+ * idle machine holds none.
+ */
+class DataPages {
+  readonly #k: Kernel;
+  readonly #mem: BlockMemory;
+  readonly #free: number[] = [];
+
+  constructor(k: Kernel) {
+    this.#k = k;
+    this.#mem = new BlockMemory(k.slab, k.kmemleak, "disk_io");
+  }
+
+  /** A page, zeroed when `zero` (a read's: null_blk leaves it as it is). @throws {KernelError} ENOMEM */
+  get(zero: boolean): number {
+    const p = this.#free.pop();
+    if (p === undefined) return this.#mem.allocPages(0);
+    if (zero) this.#k.u8.fill(0, p, p + PAGE_SIZE);
+    return p;
+  }
+
+  put(p: number): void {
+    if (this.#free.length < MAX_CACHED_PAGES) this.#free.push(p);
+    else this.#mem.freePages(p);
+  }
+
+  drain(): void {
+    for (const p of this.#free) this.#mem.freePages(p);
+    this.#free.length = 0;
+  }
+}
+
 function bridge(k: Kernel): Bridge {
   let b = BRIDGES.get(k);
   if (b === undefined) {
     const bios = new Map<number, BioCtx>();
-    const mem = new BlockMemory(k.slab, k.kmemleak, "disk_io");
+    const pages = new DataPages(k);
     b = {
       pending: [],
       scheduled: false,
       running: false,
       active: new Set(),
-      mem,
+      pages,
       bios,
-      endIo: (bio, kk) => diskIoEndIo(kk, bios, mem, bio),
+      endIo: (bio, kk) => diskIoEndIo(kk, bios, pages, bio),
     };
     BRIDGES.set(k, b);
   }
@@ -138,7 +195,7 @@ function bridge(k: Kernel): Bridge {
  * a read's pages out, frees the pages and the bio, and finishes the I/O when
  * it was its last bio.
  */
-function diskIoEndIo(k: Kernel, bios: Map<number, BioCtx>, mem: BlockMemory, bio: number): void {
+function diskIoEndIo(k: Kernel, bios: Map<number, BioCtx>, pages: DataPages, bio: number): void {
   const c = bios.get(bio);
   if (c === undefined) return k.log.bug("block/disk_io:end_io", `bio ${bio} is not a disk_io bio`);
   bios.delete(bio);
@@ -146,15 +203,21 @@ function diskIoEndIo(k: Kernel, bios: Map<number, BioCtx>, mem: BlockMemory, bio
   const err = bioField(k, bio, "bi_error");
   if (err !== 0 && io.error === 0) io.error = err;
   if (err === 0 && io.kind === "read") {
-    const m = new Uint8Array(k.core.memory.buffer);
-    let off = c.offset;
-    for (let i = 0; i < c.pages.length; i++) {
-      const v = bioVec(k, bio, i);
-      io.buf.set(m.subarray(v.bvPage + v.bvOffset, v.bvPage + v.bvOffset + v.bvLen), off);
-      off += v.bvLen;
+    const m = k.u8;
+    const v0 = bioVec(k, bio, 0);
+    if (c.pages.length === 1 && c.offset === 0 && v0.bvLen === io.length) {
+      io.buf = m.slice(v0.bvPage + v0.bvOffset, v0.bvPage + v0.bvOffset + v0.bvLen); // the whole read in one page: one copy, no zeroing
+    } else {
+      if (io.buf === EMPTY) io.buf = new Uint8Array(io.length);
+      let off = c.offset;
+      for (let i = 0; i < c.pages.length; i++) {
+        const v = bioVec(k, bio, i);
+        io.buf.set(m.subarray(v.bvPage + v.bvOffset, v.bvPage + v.bvOffset + v.bvLen), off);
+        off += v.bvLen;
+      }
     }
   }
-  for (const p of c.pages) mem.freePages(p);
+  for (const p of c.pages) pages.put(p);
   bioPut(k, bio);
   io.outstanding--;
   finishIfDone(io);
@@ -170,9 +233,11 @@ function finishIfDone(io: Io): void {
     } catch {
       code = "EIO";
     }
-    io.settle({ ok: false, error: new KernelError(code, "submit_bio", `${io.kind} of ${io.length} bytes at sector ${io.sector} on ${io.disk.diskName}`) });
-  } else io.settle(io.kind === "read" ? { ok: true, data: io.buf } : { ok: true });
-  io.settle = () => {};
+    settleIo(io, new KernelError(code, "submit_bio", `${io.kind} of ${io.length} bytes at sector ${io.sector} on ${io.disk.diskName}`));
+  } else {
+    if (io.kind === "read" && io.buf === EMPTY) io.buf = new Uint8Array(io.length); // no bio ended with data (cannot happen without an error)
+    settleIo(io, null);
+  }
 }
 
 /** The largest bio the submitter builds: BIO_MAX_PAGES pages, and no more than the queue's max_sectors. */
@@ -202,11 +267,11 @@ function* submitIo(k: Kernel, b: Bridge, io: Io): Sleepable {
       const pages: number[] = [];
       let bio = 0;
       try {
-        for (let i = 0; i < nPages; i++) pages.push(b.mem.allocPages(0));
+        for (let i = 0; i < nPages; i++) pages.push(b.pages.get(io.kind === "read"));
         bio = yield* bioAlloc(fsBioSet(k), GFP_NOIO, nPages);
         if (bio === 0) throw new KernelError("ENOMEM", "bio_alloc");
       } catch (e) {
-        for (const p of pages) b.mem.freePages(p);
+        for (const p of pages) b.pages.put(p);
         throw e;
       }
       for (let i = 0; i < nPages; i++) {
@@ -226,7 +291,7 @@ function* submitIo(k: Kernel, b: Bridge, io: Io): Sleepable {
         yield* submitBio(k, bio);
       } catch (e) {
         if (b.bios.delete(bio)) { // refused before the queue took it: nobody will end it
-          for (const p of pages) b.mem.freePages(p);
+          for (const p of pages) b.pages.put(p);
           bioPut(k, bio);
           io.outstanding--;
         }
@@ -241,8 +306,7 @@ function* submitIo(k: Kernel, b: Bridge, io: Io): Sleepable {
   }
   io.submitted = true;
   if (io.failure !== undefined) {
-    io.settle({ ok: false, error: io.failure instanceof Error ? io.failure : new Error(String(io.failure)) });
-    io.settle = () => {};
+    settleIo(io, io.failure instanceof Error ? io.failure : new Error(String(io.failure)));
     return;
   }
   finishIfDone(io);
@@ -259,12 +323,8 @@ function startPending(k: Kernel, b: Bridge): void {
   if (ios.length === 0) return;
   b.pending = [];
   for (const io of ios) {
-    const settle = io.settle;
+    io.bridge = b;
     b.active.add(io);
-    io.settle = (r) => {
-      b.active.delete(io);
-      settle(r);
-    };
   }
   k.sched.spawn(ios.length === 1 ? `disk_io/${ios[0].kind}` : "disk_io/io_submit", () => ioSubmitTask(k, b, ios));
 }
@@ -273,10 +333,7 @@ function startPending(k: Kernel, b: Bridge): void {
 function failActive(b: Bridge, why: unknown): void {
   if (b.active.size === 0) return;
   const error = why instanceof Error ? why : new Error(`disk_io: the I/O did not complete${why === undefined ? "" : `: ${String(why)}`}`);
-  for (const io of [...b.active]) {
-    io.settle({ ok: false, error });
-    io.settle = () => {};
-  }
+  for (const io of [...b.active]) settleIo(io, error);
 }
 
 /**
@@ -303,6 +360,7 @@ function flushPending(k: Kernel, b: Bridge): void {
     why = e;
   }
   failActive(b, why);
+  b.pages.drain();
 }
 
 /** Drives the machine with `sched.runAsync()` until no active I/O is left. */
@@ -325,6 +383,7 @@ async function driveAsync(k: Kernel, b: Bridge): Promise<void> {
     b.running = false;
   }
   failActive(b, why);
+  b.pages.drain();
 }
 
 /** Queues `io` on its machine; the first queued I/O of a synchronous stretch schedules the hand-over. */
@@ -372,10 +431,12 @@ export class Disk {
    */
   read(sector: number, length: number): Promise<Uint8Array> {
     const io = this.#io("read", sector, length, null);
-    return new Promise((resolve, reject) => {
-      io.settle = (r) => r.ok ? resolve(r.data!) : reject(r.error);
-      enqueue(this.kernel, io);
+    const p = new Promise<Uint8Array>((resolve, reject) => {
+      io.resolve = resolve as Io["resolve"];
+      io.reject = reject;
     });
+    enqueue(this.kernel, io);
+    return p;
   }
 
   /**
@@ -385,20 +446,24 @@ export class Disk {
    */
   write(sector: number, data: Uint8Array): Promise<void> {
     const io = this.#io("write", sector, data?.length, data);
-    return new Promise((resolve, reject) => {
-      io.settle = (r) => r.ok ? resolve() : reject(r.error);
-      enqueue(this.kernel, io);
+    const p = new Promise<void>((resolve, reject) => {
+      io.resolve = resolve as Io["resolve"];
+      io.reject = reject;
     });
+    enqueue(this.kernel, io);
+    return p;
   }
 
   /** Sends a zero-length WRITE_FLUSH bio (see the module notes). */
   flush(): Promise<void> {
     this.#checkOpen("flush");
-    const io = newIo(this.#disk, "flush", 0, 0, new Uint8Array(0));
-    return new Promise((resolve, reject) => {
-      io.settle = (r) => r.ok ? resolve() : reject(r.error);
-      enqueue(this.kernel, io);
+    const io = newIo(this.#disk, "flush", 0, 0, EMPTY);
+    const p = new Promise<void>((resolve, reject) => {
+      io.resolve = resolve as Io["resolve"];
+      io.reject = reject;
     });
+    enqueue(this.kernel, io);
+    return p;
   }
 
   /**
@@ -416,7 +481,8 @@ export class Disk {
     });
     return Promise.all(ios.map((io) =>
       new Promise<BatchResult>((resolve) => {
-        io.settle = resolve;
+        io.batch = true;
+        io.resolve = resolve as Io["resolve"];
         enqueue(this.kernel, io);
       })
     ));
@@ -445,12 +511,27 @@ export class Disk {
     if (sector + length / SECTOR_SIZE > this.capacity) {
       throw new RangeError(`${what}: sectors [${sector}, ${sector + length / SECTOR_SIZE}) are beyond ${this.name}'s ${this.capacity}`);
     }
-    return newIo(this.#disk, kind, sector, length, data !== null ? data.slice() : new Uint8Array(length));
+    return newIo(this.#disk, kind, sector, length, data !== null ? data.slice() : EMPTY);
   }
 }
 
 function newIo(disk: Gendisk, kind: Io["kind"], sector: number, length: number, buf: Uint8Array): Io {
-  return { disk, kind, sector, length, buf, outstanding: 0, submitted: false, error: 0, failure: undefined, settle: () => {} };
+  return {
+    disk,
+    kind,
+    sector,
+    length,
+    buf,
+    outstanding: 0,
+    submitted: false,
+    error: 0,
+    failure: undefined,
+    resolve: NOOP,
+    reject: NOOP,
+    batch: false,
+    settled: false,
+    bridge: null,
+  };
 }
 
 /**
