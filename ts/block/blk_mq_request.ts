@@ -28,7 +28,7 @@
 import type { Kernel } from "../kernel/kernel.ts";
 import type { Sleepable } from "../kernel/sched.ts";
 import { CallSingleData } from "../kernel/softirq.ts";
-import { bioAdvance, bioDev, bioEndio, bioField, bioSetField, REQ_DISCARD, REQ_FAILFAST_DEV, REQ_FAILFAST_DRIVER, REQ_FAILFAST_TRANSPORT, REQ_FLUSH, REQ_FUA, REQ_META, REQ_NOIDLE, REQ_PRIO, REQ_SECURE, REQ_IO_STAT, REQ_NOMERGE, REQ_NOMERGE_FLAGS, REQ_QUIET, REQ_SYNC, REQ_WRITE, REQ_WRITE_SAME } from "./bio.ts";
+import { bioDev, bioEndio, bioField, bioSetField, REQ_DISCARD, REQ_FAILFAST_DEV, REQ_FAILFAST_DRIVER, REQ_FAILFAST_TRANSPORT, REQ_FLUSH, REQ_FUA, REQ_META, REQ_NOIDLE, REQ_PRIO, REQ_SECURE, REQ_IO_STAT, REQ_NOMERGE, REQ_NOMERGE_FLAGS, REQ_SYNC, REQ_WRITE, REQ_WRITE_SAME } from "./bio.ts";
 import type { BlkMqCtx } from "./ctx.ts";
 import type { Gendisk } from "./genhd.ts";
 import { partRoundStats } from "./genhd.ts";
@@ -55,6 +55,7 @@ import {
 import { BLK_MQ_RQ_QUEUE_BUSY, BLK_MQ_RQ_QUEUE_ERROR, BLK_MQ_RQ_QUEUE_OK } from "./tag_set.ts";
 import { BLK_MQ_TAG_FAIL, getTagWait, type TagWaiter } from "./tags.ts";
 import { KernelError } from "../errors.ts";
+import { __blkMqEndRequest, blkRqBytes, blkUpdateRequest } from "./blk_update_request.ts";
 
 /** Mirrors `REQ_ATOM_COMPLETE`: bit of `rq->atomic_flags`. */
 export const REQ_ATOM_COMPLETE = 0;
@@ -71,7 +72,8 @@ const EIO = -5;
 const REQ_COMMON_MASK = REQ_WRITE | REQ_FAILFAST_DEV | REQ_FAILFAST_TRANSPORT | REQ_FAILFAST_DRIVER | REQ_SYNC |
   REQ_META | REQ_PRIO | REQ_DISCARD | REQ_WRITE_SAME | REQ_NOIDLE | REQ_FLUSH | REQ_FUA | REQ_SECURE;
 
-interface Lookup {
+/** A queue and the disk it serves. */
+export interface Lookup {
   q: RequestQueue;
   disk: Gendisk;
 }
@@ -112,8 +114,8 @@ export function rwIsSync(rw: number): boolean {
   return (rw & REQ_WRITE) === 0 || (rw & REQ_SYNC) !== 0;
 }
 
-/** The request record's queue. */
-function rqQueue(k: Kernel, rq: number): Lookup {
+/** The request record's queue and disk (`rq->q`, `rq->rq_disk`). */
+export function rqQueue(k: Kernel, rq: number): Lookup {
   const e = lookup(k, view(k).getUint32(rq + RQ.Q, true));
   if (e === null) k.log.bug("block/blk-mq.c:blk_mq_rq_queue", `request ${rq} has no live queue`);
   return e;
@@ -719,45 +721,17 @@ function blkMqIpiCompleteRequest(q: RequestQueue, rq: number): void {
 }
 
 /**
- * Mirrors `blk_mq_end_request()` (v4.4): `blk_update_request()` for all
+ * Mirrors `blk_mq_end_request()` (v4.4): {@link blkUpdateRequest} for all
  * bytes (sectors accounted, every bio advanced and ended with `bi_error` =
- * error), then `__blk_mq_end_request()`: `blk_account_io_done()` and the
- * request freed ({@link blkMqFreeRequest}).
+ * error; bytes left over are a BUG), then {@link __blkMqEndRequest}:
+ * `blk_account_io_done()` and `rq->end_io` or the request freed
+ * ({@link blkMqFreeRequest}).
  */
 export function blkMqEndRequest(k: Kernel, rq: number, error: number): void {
-  const { q, disk } = rqQueue(k, rq);
-  const dv = view(k);
-  const flags = dv.getUint32(rq + RQ.CMD_FLAGS, true);
-  const rw = flags & REQ_WRITE;
-  const bytes = dv.getUint32(rq + RQ.DATA_LEN, true);
-  const stat = disk !== null && (flags & REQ_IO_STAT) !== 0;
-  if (error !== 0 && (flags & REQ_QUIET) === 0) {
-    const sector = dv.getBigUint64(rq + RQ.SECTOR, true);
-    k.log.printk("err", `blk_update_request: I/O error, dev ${disk?.diskName ?? "?"}, sector ${sector}`);
+  if (blkUpdateRequest(k, rq, error, blkRqBytes(k, rq))) {
+    k.log.bug("block/blk-mq.c:blk_mq_end_request", `request ${rq}: bytes remain after blk_update_request`);
   }
-  if (stat) disk.part0.sectors[rw] += bytes >>> 9;
-  let bio = dv.getUint32(rq + RQ.BIO, true);
-  dv.setUint32(rq + RQ.BIO, 0, true);
-  dv.setUint32(rq + RQ.BIOTAIL, 0, true);
-  dv.setUint32(rq + RQ.DATA_LEN, 0, true);
-  while (bio !== 0) {
-    const next = bioField(k, bio, "bi_next");
-    bioSetField(k, bio, "bi_next", 0);
-    if (error !== 0) bioSetField(k, bio, "bi_error", error);
-    const size = bioField(k, bio, "bi_size");
-    if (size > 0) bioAdvance(k, bio, size);
-    bioEndio(k, bio);
-    bio = next;
-  }
-  if (stat) {
-    const start = view(k).getFloat64(rq + RQ.START_TIME, true);
-    const duration = k.clock.jiffies() - Math.floor(start / k.clock.tickNs);
-    disk.part0.ios[rw]++;
-    disk.part0.ticks[rw] += duration;
-    partRoundStats(disk);
-    disk.part0.inFlight[rw]--;
-  }
-  blkMqFreeRequest(q, rq);
+  __blkMqEndRequest(k, rq, error);
 }
 
 /**
