@@ -541,7 +541,7 @@ function blkMqDirectIssueRequest(q: RequestQueue, rq: number): number | null {
   const dv = view(k);
   const hctx = q.mqOps!.mapQueue(q, dv.getInt32(rq + RQ.MQ_CTX, true));
   const cookie = tagToCookie(dv.getInt32(rq + RQ.TAG, true), hctx.queueNum);
-  const ret = q.mqOps!.queueRq(hctx, { rq, last: true });
+  const ret = q.mqOps!.queueRq(hctx, { rq, list: null, last: true });
   if (ret === BLK_MQ_RQ_QUEUE_OK) return cookie;
   __blkMqRequeueRequest(k, rq);
   if (ret === BLK_MQ_RQ_QUEUE_ERROR) {
@@ -618,8 +618,10 @@ function flushBusyCtxs(hctx: BlkMqHwCtx, list: number[]): void {
  * Mirrors `__blk_mq_run_hw_queue()` (v4.4) after the STOPPED test (which
  * ts/block/hctx.ts does): `run++`, the pending ctxs flushed, `hctx->dispatch`
  * spliced at the head, `queue_rq` for each (OK counted, BUSY puts it back and
- * stops, ERROR or unknown ends it with -EIO), the `dispatched` histogram,
- * and what is left back at the head of `hctx->dispatch` with an async rerun.
+ * stops, ERROR or unknown ends it with -EIO; `bd.list` null until two or
+ * more requests wait after one was sent, then a local driver list), the
+ * `dispatched` histogram, and what is left back at the head of
+ * `hctx->dispatch` with an async rerun.
  */
 export function __blkMqRunHwQueueDispatch(hctx: BlkMqHwCtx): void {
   const q = hctx.queue;
@@ -632,21 +634,23 @@ export function __blkMqRunHwQueueDispatch(hctx: BlkMqHwCtx): void {
     hctx.dispatch.length = 0;
   }
   let queued = 0;
+  // dptr: null for the first request; the driver list once two or more wait after one was sent.
+  let dptr: number[] | null = null;
   while (list.length > 0) {
     const rq = list.shift()!;
-    const ret = q.mqOps!.queueRq(hctx, { rq, last: list.length === 0 });
+    const ret = q.mqOps!.queueRq(hctx, { rq, list: dptr, last: list.length === 0 });
     if (ret === BLK_MQ_RQ_QUEUE_OK) {
       queued++;
-      continue;
-    }
-    if (ret === BLK_MQ_RQ_QUEUE_BUSY) {
+    } else if (ret === BLK_MQ_RQ_QUEUE_BUSY) {
       list.unshift(rq);
       __blkMqRequeueRequest(k, rq);
       break;
+    } else {
+      if (ret !== BLK_MQ_RQ_QUEUE_ERROR) k.log.printk("err", `blk-mq: bad return on queue: ${ret}`);
+      view(k).setInt32(rq + RQ.ERRORS, EIO, true);
+      blkMqEndRequest(k, rq, EIO);
     }
-    if (ret !== BLK_MQ_RQ_QUEUE_ERROR) k.log.printk("err", `blk-mq: bad return on queue: ${ret}`);
-    view(k).setInt32(rq + RQ.ERRORS, EIO, true);
-    blkMqEndRequest(k, rq, EIO);
+    if (dptr === null && list.length >= 2) dptr = [];
   }
   if (queued === 0) hctx.dispatched[0]++;
   else if (queued < 1 << (MAX_DISPATCH_ORDER - 1)) hctx.dispatched[31 - Math.clz32(queued) + 1]++;
