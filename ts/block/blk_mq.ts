@@ -40,6 +40,7 @@ import {
 } from "./request_queue.ts";
 import { requestRecordSize } from "./request_record.ts";
 import { blkMqRqTimer } from "./blk_timeout.ts";
+import { blkMqRequeueWork } from "./blk_mq_requeue.ts";
 import { blkMqAddQueueTagSet, blkMqDelQueueTagSet, blkMqFreeRqMap, blkMqInitRqMap, type BlkMqTagSet } from "./tag_set.ts";
 
 /** The default request timeout: 30 s. */
@@ -112,7 +113,7 @@ export function* blkMqInitAllocatedQueue(set: BlkMqTagSet, q: RequestQueue): Sle
   q.queueFlags |= QUEUE_FLAG_MQ_DEFAULT;
   if (!(set.flags & BLK_MQ_F_SG_MERGE)) q.setFlag(QUEUE_FLAG_NO_SG_MERGE);
   // 5. the requeue work.
-  q.requeueWork = new WorkStruct(() => {}, "(&q->requeue_work)");
+  q.requeueWork = new WorkStruct(() => blkMqRequeueWork(q), "(&q->requeue_work)");
   // 6. make_request_fn (the I/O path supplies the bodies).
   blkQueueMakeRequest(q, null);
   // 7. nr_requests (after blk_queue_make_request() set its default).

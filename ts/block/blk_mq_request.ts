@@ -553,7 +553,7 @@ function blkMqDirectIssueRequest(q: RequestQueue, rq: number): number | null {
 }
 
 /** Mirrors `__blk_mq_requeue_request()`: clears REQ_ATOM_STARTED. */
-function __blkMqRequeueRequest(k: Kernel, rq: number): void {
+export function __blkMqRequeueRequest(k: Kernel, rq: number): void {
   rqTestAndClear(view(k), rq, REQ_ATOM_STARTED);
 }
 

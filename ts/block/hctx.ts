@@ -334,3 +334,26 @@ function blkMqDelayWorkFn(hctx: BlkMqHwCtx): void {
   hctx.setStopped(false);
   __blkMqRunHwQueue(hctx);
 }
+
+/**
+ * Mirrors `blk_mq_stop_hw_queue()` (block/blk-mq.c, v4.4): the pending run
+ * and delay works are cancelled (not waited for) and STOPPED is set; a
+ * driver that returns BUSY usually calls this first.
+ */
+export function blkMqStopHwQueue(hctx: BlkMqHwCtx): void {
+  const wqs = hctx.queue.kernel.workqueues;
+  wqs.cancelDelayedWork(hctx.runWork);
+  wqs.cancelDelayedWork(hctx.delayWork);
+  hctx.setStopped(true);
+}
+
+/** Mirrors `blk_mq_start_hw_queue()` (v4.4): STOPPED cleared, then a synchronous run. */
+export function blkMqStartHwQueue(hctx: BlkMqHwCtx): void {
+  hctx.setStopped(false);
+  blkMqRunHwQueue(hctx, false);
+}
+
+/** Mirrors `blk_mq_start_hw_queues()` (v4.4): {@link blkMqStartHwQueue} on every hctx, stopped or not. */
+export function blkMqStartHwQueues(q: RequestQueue): void {
+  for (const hctx of q.queueHwCtx) blkMqStartHwQueue(hctx);
+}
