@@ -41,6 +41,7 @@ import {
 import { requestRecordSize } from "./request_record.ts";
 import { blkMqRqTimer } from "./blk_timeout.ts";
 import { blkMqRequeueWork } from "./blk_mq_requeue.ts";
+import { BlkFlushQueue } from "./blk_flush.ts";
 import { blkMqAddQueueTagSet, blkMqDelQueueTagSet, blkMqFreeRqMap, blkMqInitRqMap, type BlkMqTagSet } from "./tag_set.ts";
 
 /** The default request timeout: 30 s. */
@@ -229,7 +230,7 @@ function blkMqInitHctx(q: RequestQueue, set: BlkMqTagSet, hctx: BlkMqHwCtx, idx:
     if (e instanceof KernelError && e.code === "ENOMEM") return undo(2);
     throw e;
   }
-  const fq = { flushRq };
+  const fq = new BlkFlushQueue(flushRq);
   k.kmemleak.track(fq, { size: 64, cache: "kmalloc-64", site: "blk_alloc_flush_queue" });
   hctx.fq = fq;
   if (set.ops.initRequest && set.ops.initRequest(set.driverData, flushRq, idx, flushStartTag + idx, hctx.numaNode) !== 0) {

@@ -11,9 +11,11 @@
  *
  * Merging is the ctx's (`blk_mq_attempt_merge()`, the newest 8 requests) and
  * the task plug's (`blk_attempt_plug_merge()`; plugging is ts/block/blk_plug.ts).
- * Not yet here: FLUSH/FUA sequencing (such bios are
- * issued as ordinary requests, never plugged), bounce/integrity/split, timeouts and
- * `current->bio_list` recursion. Requests and bios are WASM records
+ * FLUSH/FUA bios are never plugged or merged: they become requests for
+ * `blk_insert_flush()` (ts/block/blk_flush.ts), after the flush filter of
+ * `generic_make_request_checks()` (on a queue without `flush_flags` the
+ * bits are dropped and an empty flush ends at once). Not yet here:
+ * bounce/integrity/split and `current->bio_list` recursion. Requests and bios are WASM records
  * addressed by integers; the lists (`ctx->rq_list`, `hctx->dispatch`) are
  * arrays of record addresses.
  *
@@ -55,6 +57,7 @@ import {
 import { BLK_MQ_RQ_QUEUE_BUSY, BLK_MQ_RQ_QUEUE_ERROR, BLK_MQ_RQ_QUEUE_OK } from "./tag_set.ts";
 import { BLK_MQ_TAG_FAIL, getTagWait, type TagWaiter } from "./tags.ts";
 import { KernelError } from "../errors.ts";
+import { blkFlushCheckBio, blkInsertFlush } from "./blk_flush.ts";
 import { __blkMqEndRequest, blkRqBytes, blkUpdateRequest } from "./blk_update_request.ts";
 
 /** Mirrors `REQ_ATOM_COMPLETE`: bit of `rq->atomic_flags`. */
@@ -152,6 +155,8 @@ function tagToCookie(tag: number, queueNum: number): number {
 
 /**
  * Mirrors `generic_make_request()` (block/blk-core.c, v4.4) for one bio:
+ * the flush filter of `generic_make_request_checks()` (an empty flush to a
+ * queue without `flush_flags` ends here, successfully),
  * `blk_queue_enter()` (sleeping while the queue is frozen), the queue's
  * make_request (blk-mq: {@link blkMqMakeRequest} or
  * {@link blkSqMakeRequest}), `blk_queue_exit()`. When entering fails (the
@@ -165,6 +170,7 @@ export function* submitBio(k: Kernel, bio: number): Sleepable<number> {
   if (e === null || e.q.mqOps === null) throw new KernelError("ENODEV", "generic_make_request", `bio ${bio}: no blk-mq queue`);
   const q = e.q;
   if (q.dispatchHook === null) q.dispatchHook = __blkMqRunHwQueueDispatch;
+  if (blkFlushCheckBio(q, bio)) return BLK_QC_T_NONE;
   try {
     yield* blkQueueEnter(q);
   } catch (err) {
@@ -285,8 +291,8 @@ function blkMqBioToRequest(q: RequestQueue, rq: number, bio: number, disk: Gendi
  * inserted, async run). Otherwise the bio is merged into a ctx request or
  * goes to its ctx, and unless merged the hw queue runs asynchronously for an
  * async bio. As in v4.4 the cookie of a ctx-merged bio is that of the freed
- * request. FLUSH/FUA bios are not plugged (v4.4 sends them to
- * `blk_insert_flush()`; the port issues them as ordinary requests).
+ * request. FLUSH/FUA bios are not plugged: their request goes to
+ * `blk_insert_flush()` and the hw queue runs asynchronously.
  */
 export function* blkMqMakeRequest(q: RequestQueue, bio: number): Sleepable<number> {
   const k = q.kernel;
@@ -302,6 +308,7 @@ export function* blkMqMakeRequest(q: RequestQueue, bio: number): Sleepable<numbe
   }
   const { rq, hctx, ctx } = yield* blkMqMapRequest(q, bio);
   let cookie = tagToCookie(view(k).getInt32(rq + RQ.TAG, true), hctx.queueNum);
+  if (isFlushFua) return blkMqInsertFlush(q, hctx, rq, bio, disk, cookie);
   const plug = isFlushFua ? null : currentPlug(q);
   if (((plug !== null && !q.nomerges) || isSync) && (hctx.flags & BLK_MQ_F_DEFER_ISSUE) === 0) {
     blkMqBioToRequest(q, rq, bio, disk);
@@ -334,6 +341,7 @@ export function* blkMqMakeRequest(q: RequestQueue, bio: number): Sleepable<numbe
  * counted by the plug merge scan: with `nomerges` nothing counts). Without a
  * plug the bio merges into a ctx request or its request goes to the ctx;
  * unless merged the hw queue runs (asynchronously for an async bio).
+ * FLUSH/FUA bios go to `blk_insert_flush()`, as in the mq variant.
  */
 export function* blkSqMakeRequest(q: RequestQueue, bio: number): Sleepable<number> {
   const k = q.kernel;
@@ -349,6 +357,7 @@ export function* blkSqMakeRequest(q: RequestQueue, bio: number): Sleepable<numbe
   }
   const { rq, hctx, ctx } = yield* blkMqMapRequest(q, bio);
   const cookie = tagToCookie(view(k).getInt32(rq + RQ.TAG, true), hctx.queueNum);
+  if (isFlushFua) return blkMqInsertFlush(q, hctx, rq, bio, disk, cookie);
   const plug = isFlushFua ? null : currentPlug(q);
   if (plug !== null) {
     blkMqBioToRequest(q, rq, bio, disk);
@@ -357,6 +366,20 @@ export function* blkSqMakeRequest(q: RequestQueue, bio: number): Sleepable<numbe
     return cookie;
   }
   if (!blkMqMergeQueueIo(q, hctx, ctx, rq, bio, disk)) blkMqRunHwQueue(hctx, !isSync);
+  return cookie;
+}
+
+/**
+ * The FLUSH/FUA branch of `blk_mq_make_request()` / `blk_sq_make_request()`
+ * (v4.4): bio → request, `blk_insert_flush()` (ts/block/blk_flush.ts), and
+ * the hw queue run asynchronously.
+ *
+ * @returns `cookie`
+ */
+function blkMqInsertFlush(q: RequestQueue, hctx: BlkMqHwCtx, rq: number, bio: number, disk: Gendisk | null, cookie: number): number {
+  blkMqBioToRequest(q, rq, bio, disk);
+  blkInsertFlush(q.kernel, rq);
+  blkMqRunHwQueue(hctx, true);
   return cookie;
 }
 

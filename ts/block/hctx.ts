@@ -22,6 +22,7 @@ import { Kobject } from "../kernel/kobject.ts";
 import { Spinlock } from "../kernel/spinlock.ts";
 import { DelayedWork, WORK_CPU_UNBOUND } from "../kernel/workqueue.ts";
 import { BLK_MQ_MAX_DISPATCH_ORDER } from "../sysfs/sysfs.ts";
+import type { BlkFlushQueue } from "./blk_flush.ts";
 import type { BlkMqCtx } from "./ctx.ts";
 import type { RequestQueue } from "./request_queue.ts";
 import type { BlkMqRqMap } from "./tag_set.ts";
@@ -65,11 +66,7 @@ export interface BlkMqCpuNotifier {
   readonly data: BlkMqHwCtx;
 }
 
-/** Mirrors `struct blk_flush_queue` (block/blk.h), the part that exists before I/O: its flush request. */
-export interface BlkFlushQueue {
-  /** Address of the flush request record (REQUEST_SIZE + cmd_size, rounded to 64). */
-  readonly flushRq: number;
-}
+export type { BlkFlushQueue };
 
 /**
  * Mirrors `struct blk_mq_hw_ctx` (include/linux/blk-mq.h, v4.4).
