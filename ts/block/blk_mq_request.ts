@@ -14,8 +14,10 @@
  * FLUSH/FUA bios are never plugged or merged: they become requests for
  * `blk_insert_flush()` (ts/block/blk_flush.ts), after the flush filter of
  * `generic_make_request_checks()` (on a queue without `flush_flags` the
- * bits are dropped and an empty flush ends at once). Not yet here:
- * bounce/integrity/split and `current->bio_list` recursion. Requests and bios are WASM records
+ * bits are dropped and an empty flush ends at once). Completing part of a
+ * request is ts/block/blk_update_request.ts; the requeue list is
+ * ts/block/blk_mq_requeue.ts. Not yet here: bounce/integrity/split and
+ * `current->bio_list` recursion. Requests and bios are WASM records
  * addressed by integers; the lists (`ctx->rq_list`, `hctx->dispatch`) are
  * arrays of record addresses.
  *
