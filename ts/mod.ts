@@ -566,6 +566,21 @@ export {
   blkStartPlug,
 } from "./block/blk_plug.ts";
 export type { PluggedRequest } from "./block/blk_plug.ts";
+export { __blkMqEndRequest, blkRqBytes, blkUpdateRequest } from "./block/blk_update_request.ts";
+export { blkMqAddToRequeueList, blkMqCancelRequeueWork, blkMqKickRequeueList, blkMqRequeueRequest, blkMqRequeueWork } from "./block/blk_mq_requeue.ts";
+export { blkMqStartHwQueue, blkMqStartHwQueues, blkMqStopHwQueue } from "./block/hctx.ts";
+export {
+  blkFlushCheckBio,
+  blkFlushPolicy,
+  blkInsertFlush,
+  blkQueueFlush,
+  FLUSH_PENDING_TIMEOUT_SECS,
+  REQ_FSEQ_ACTIONS,
+  REQ_FSEQ_DATA,
+  REQ_FSEQ_DONE,
+  REQ_FSEQ_POSTFLUSH,
+  REQ_FSEQ_PREFLUSH,
+} from "./block/blk_flush.ts";
 export type { TaskPlug } from "./kernel/sched.ts";
 export { BrdDevice, parseRamParams, RAM_DEFAULTS, RAM_MAX_DEVICES, RAM_MAX_SIZE_KB, RAMDISK_MAJOR, ramDevices, ramModule, ramPagesAllocated } from "./drivers/ram.ts";
 export type { RamParams } from "./drivers/ram.ts";

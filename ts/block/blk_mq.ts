@@ -40,6 +40,8 @@ import {
 } from "./request_queue.ts";
 import { requestRecordSize } from "./request_record.ts";
 import { blkMqRqTimer } from "./blk_timeout.ts";
+import { blkMqRequeueWork } from "./blk_mq_requeue.ts";
+import { BlkFlushQueue } from "./blk_flush.ts";
 import { blkMqAddQueueTagSet, blkMqDelQueueTagSet, blkMqFreeRqMap, blkMqInitRqMap, type BlkMqTagSet } from "./tag_set.ts";
 
 /** The default request timeout: 30 s. */
@@ -112,7 +114,7 @@ export function* blkMqInitAllocatedQueue(set: BlkMqTagSet, q: RequestQueue): Sle
   q.queueFlags |= QUEUE_FLAG_MQ_DEFAULT;
   if (!(set.flags & BLK_MQ_F_SG_MERGE)) q.setFlag(QUEUE_FLAG_NO_SG_MERGE);
   // 5. the requeue work.
-  q.requeueWork = new WorkStruct(() => {}, "(&q->requeue_work)");
+  q.requeueWork = new WorkStruct(() => blkMqRequeueWork(q), "(&q->requeue_work)");
   // 6. make_request_fn (the I/O path supplies the bodies).
   blkQueueMakeRequest(q, null);
   // 7. nr_requests (after blk_queue_make_request() set its default).
@@ -228,7 +230,7 @@ function blkMqInitHctx(q: RequestQueue, set: BlkMqTagSet, hctx: BlkMqHwCtx, idx:
     if (e instanceof KernelError && e.code === "ENOMEM") return undo(2);
     throw e;
   }
-  const fq = { flushRq };
+  const fq = new BlkFlushQueue(flushRq);
   k.kmemleak.track(fq, { size: 64, cache: "kmalloc-64", site: "blk_alloc_flush_queue" });
   hctx.fq = fq;
   if (set.ops.initRequest && set.ops.initRequest(set.driverData, flushRq, idx, flushStartTag + idx, hctx.numaNode) !== 0) {

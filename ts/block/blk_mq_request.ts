@@ -11,8 +11,12 @@
  *
  * Merging is the ctx's (`blk_mq_attempt_merge()`, the newest 8 requests) and
  * the task plug's (`blk_attempt_plug_merge()`; plugging is ts/block/blk_plug.ts).
- * Not yet here: FLUSH/FUA sequencing (such bios are
- * issued as ordinary requests, never plugged), bounce/integrity/split, timeouts and
+ * FLUSH/FUA bios are never plugged or merged: they become requests for
+ * `blk_insert_flush()` (ts/block/blk_flush.ts), after the flush filter of
+ * `generic_make_request_checks()` (on a queue without `flush_flags` the
+ * bits are dropped and an empty flush ends at once). Completing part of a
+ * request is ts/block/blk_update_request.ts; the requeue list is
+ * ts/block/blk_mq_requeue.ts. Not yet here: bounce/integrity/split and
  * `current->bio_list` recursion. Requests and bios are WASM records
  * addressed by integers; the lists (`ctx->rq_list`, `hctx->dispatch`) are
  * arrays of record addresses.
@@ -28,7 +32,7 @@
 import type { Kernel } from "../kernel/kernel.ts";
 import type { Sleepable } from "../kernel/sched.ts";
 import { CallSingleData } from "../kernel/softirq.ts";
-import { bioAdvance, bioDev, bioEndio, bioNext, bioRw, bioSector, bioSetField, bioSize, bioVcnt, REQ_DISCARD, REQ_FAILFAST_DEV, REQ_FAILFAST_DRIVER, REQ_FAILFAST_TRANSPORT, REQ_FLUSH, REQ_FUA, REQ_META, REQ_NOIDLE, REQ_PRIO, REQ_SECURE, REQ_IO_STAT, REQ_NOMERGE, REQ_NOMERGE_FLAGS, REQ_QUIET, REQ_SYNC, REQ_WRITE, REQ_WRITE_SAME } from "./bio.ts";
+import { bioDev, bioEndio, bioRw, bioSector, bioSetField, bioSize, bioVcnt, REQ_DISCARD, REQ_FAILFAST_DEV, REQ_FAILFAST_DRIVER, REQ_FAILFAST_TRANSPORT, REQ_FLUSH, REQ_FUA, REQ_META, REQ_NOIDLE, REQ_PRIO, REQ_SECURE, REQ_IO_STAT, REQ_NOMERGE, REQ_NOMERGE_FLAGS, REQ_SYNC, REQ_WRITE, REQ_WRITE_SAME } from "./bio.ts";
 import type { BlkMqCtx } from "./ctx.ts";
 import type { Gendisk } from "./genhd.ts";
 import { partRoundStats } from "./genhd.ts";
@@ -56,6 +60,8 @@ import { BLK_MQ_RQ_QUEUE_BUSY, BLK_MQ_RQ_QUEUE_ERROR, BLK_MQ_RQ_QUEUE_OK } from 
 import { BLK_MQ_TAG_FAIL, type GetTagOptions, getTagWait, type TagWaiter } from "./tags.ts";
 import { KernelError } from "../errors.ts";
 import { getU64, setU64 } from "./_u64.ts";
+import { blkFlushCheckBio, blkInsertFlush } from "./blk_flush.ts";
+import { __blkMqEndRequest, blkRqBytes, blkUpdateRequest } from "./blk_update_request.ts";
 
 /** Mirrors `REQ_ATOM_COMPLETE`: bit of `rq->atomic_flags`. */
 export const REQ_ATOM_COMPLETE = 0;
@@ -72,7 +78,8 @@ const EIO = -5;
 const REQ_COMMON_MASK = REQ_WRITE | REQ_FAILFAST_DEV | REQ_FAILFAST_TRANSPORT | REQ_FAILFAST_DRIVER | REQ_SYNC |
   REQ_META | REQ_PRIO | REQ_DISCARD | REQ_WRITE_SAME | REQ_NOIDLE | REQ_FLUSH | REQ_FUA | REQ_SECURE;
 
-interface Lookup {
+/** A queue and the disk it serves. */
+export interface Lookup {
   q: RequestQueue;
   disk: Gendisk;
 }
@@ -108,8 +115,8 @@ export function rwIsSync(rw: number): boolean {
   return (rw & REQ_WRITE) === 0 || (rw & REQ_SYNC) !== 0;
 }
 
-/** The request record's queue. */
-function rqQueue(k: Kernel, rq: number): Lookup {
+/** The request record's queue and disk (`rq->q`, `rq->rq_disk`). */
+export function rqQueue(k: Kernel, rq: number): Lookup {
   const e = lookup(k, view(k).getUint32(rq + RQ.Q, true));
   if (e === null) k.log.bug("block/blk-mq.c:blk_mq_rq_queue", `request ${rq} has no live queue`);
   return e;
@@ -146,6 +153,8 @@ function tagToCookie(tag: number, queueNum: number): number {
 
 /**
  * Mirrors `generic_make_request()` (block/blk-core.c, v4.4) for one bio:
+ * the flush filter of `generic_make_request_checks()` (an empty flush to a
+ * queue without `flush_flags` ends here, successfully),
  * `blk_queue_enter()` (sleeping while the queue is frozen), the queue's
  * make_request (blk-mq: {@link blkMqMakeRequest} or
  * {@link blkSqMakeRequest}), `blk_queue_exit()`. When entering fails (the
@@ -159,6 +168,7 @@ export function* submitBio(k: Kernel, bio: number): Sleepable<number> {
   if (e === null || e.q.mqOps === null) throw new KernelError("ENODEV", "generic_make_request", `bio ${bio}: no blk-mq queue`);
   const q = e.q;
   if (q.dispatchHook === null) q.dispatchHook = __blkMqRunHwQueueDispatch;
+  if (blkFlushCheckBio(q, bio)) return BLK_QC_T_NONE;
   // blk_queue_enter()'s first step inline: only a frozen or dying queue needs the sleeping path.
   if (!q.qUsageCounter.trygetLive()) {
     try {
@@ -321,8 +331,8 @@ function blkMqBioToRequest(q: RequestQueue, rq: number, bio: number, disk: Gendi
  * inserted, async run). Otherwise the bio is merged into a ctx request or
  * goes to its ctx, and unless merged the hw queue runs asynchronously for an
  * async bio. As in v4.4 the cookie of a ctx-merged bio is that of the freed
- * request. FLUSH/FUA bios are not plugged (v4.4 sends them to
- * `blk_insert_flush()`; the port issues them as ordinary requests).
+ * request. FLUSH/FUA bios are not plugged: their request goes to
+ * `blk_insert_flush()` and the hw queue runs asynchronously.
  */
 export function* blkMqMakeRequest(q: RequestQueue, bio: number): Sleepable<number> {
   const k = q.kernel;
@@ -338,6 +348,7 @@ export function* blkMqMakeRequest(q: RequestQueue, bio: number): Sleepable<numbe
   }
   const { rq, hctx, ctx } = blkMqTryMapRequest(q, bio) ?? (yield* blkMqMapRequestWait(q, bio));
   let cookie = tagToCookie(view(k).getInt32(rq + RQ.TAG, true), hctx.queueNum);
+  if (isFlushFua) return blkMqInsertFlush(q, hctx, rq, bio, disk, cookie);
   const plug = isFlushFua ? null : currentPlug(q);
   if (((plug !== null && !q.nomerges) || isSync) && (hctx.flags & BLK_MQ_F_DEFER_ISSUE) === 0) {
     blkMqBioToRequest(q, rq, bio, disk);
@@ -370,6 +381,7 @@ export function* blkMqMakeRequest(q: RequestQueue, bio: number): Sleepable<numbe
  * counted by the plug merge scan: with `nomerges` nothing counts). Without a
  * plug the bio merges into a ctx request or its request goes to the ctx;
  * unless merged the hw queue runs (asynchronously for an async bio).
+ * FLUSH/FUA bios go to `blk_insert_flush()`, as in the mq variant.
  */
 export function* blkSqMakeRequest(q: RequestQueue, bio: number): Sleepable<number> {
   const k = q.kernel;
@@ -385,6 +397,7 @@ export function* blkSqMakeRequest(q: RequestQueue, bio: number): Sleepable<numbe
   }
   const { rq, hctx, ctx } = blkMqTryMapRequest(q, bio) ?? (yield* blkMqMapRequestWait(q, bio));
   const cookie = tagToCookie(view(k).getInt32(rq + RQ.TAG, true), hctx.queueNum);
+  if (isFlushFua) return blkMqInsertFlush(q, hctx, rq, bio, disk, cookie);
   const plug = isFlushFua ? null : currentPlug(q);
   if (plug !== null) {
     blkMqBioToRequest(q, rq, bio, disk);
@@ -393,6 +406,20 @@ export function* blkSqMakeRequest(q: RequestQueue, bio: number): Sleepable<numbe
     return cookie;
   }
   if (!blkMqMergeQueueIo(q, hctx, ctx, rq, bio, disk)) blkMqRunHwQueue(hctx, !isSync);
+  return cookie;
+}
+
+/**
+ * The FLUSH/FUA branch of `blk_mq_make_request()` / `blk_sq_make_request()`
+ * (v4.4): bio → request, `blk_insert_flush()` (ts/block/blk_flush.ts), and
+ * the hw queue run asynchronously.
+ *
+ * @returns `cookie`
+ */
+function blkMqInsertFlush(q: RequestQueue, hctx: BlkMqHwCtx, rq: number, bio: number, disk: Gendisk | null, cookie: number): number {
+  blkMqBioToRequest(q, rq, bio, disk);
+  blkInsertFlush(q.kernel, rq);
+  blkMqRunHwQueue(hctx, true);
   return cookie;
 }
 
@@ -577,7 +604,7 @@ function blkMqDirectIssueRequest(q: RequestQueue, rq: number): number | null {
   const dv = view(k);
   const hctx = q.mqOps!.mapQueue(q, dv.getInt32(rq + RQ.MQ_CTX, true));
   const cookie = tagToCookie(dv.getInt32(rq + RQ.TAG, true), hctx.queueNum);
-  const ret = q.mqOps!.queueRq(hctx, { rq, last: true });
+  const ret = q.mqOps!.queueRq(hctx, { rq, list: null, last: true });
   if (ret === BLK_MQ_RQ_QUEUE_OK) return cookie;
   __blkMqRequeueRequest(k, rq);
   if (ret === BLK_MQ_RQ_QUEUE_ERROR) {
@@ -589,7 +616,7 @@ function blkMqDirectIssueRequest(q: RequestQueue, rq: number): number | null {
 }
 
 /** Mirrors `__blk_mq_requeue_request()`: clears REQ_ATOM_STARTED. */
-function __blkMqRequeueRequest(k: Kernel, rq: number): void {
+export function __blkMqRequeueRequest(k: Kernel, rq: number): void {
   rqTestAndClear(view(k), rq, REQ_ATOM_STARTED);
 }
 
@@ -654,8 +681,10 @@ function flushBusyCtxs(hctx: BlkMqHwCtx, list: number[]): void {
  * Mirrors `__blk_mq_run_hw_queue()` (v4.4) after the STOPPED test (which
  * ts/block/hctx.ts does): `run++`, the pending ctxs flushed, `hctx->dispatch`
  * spliced at the head, `queue_rq` for each (OK counted, BUSY puts it back and
- * stops, ERROR or unknown ends it with -EIO), the `dispatched` histogram,
- * and what is left back at the head of `hctx->dispatch` with an async rerun.
+ * stops, ERROR or unknown ends it with -EIO; `bd.list` null until two or
+ * more requests wait after one was sent, then a local driver list), the
+ * `dispatched` histogram, and what is left back at the head of
+ * `hctx->dispatch` with an async rerun.
  */
 export function __blkMqRunHwQueueDispatch(hctx: BlkMqHwCtx): void {
   const q = hctx.queue;
@@ -668,21 +697,23 @@ export function __blkMqRunHwQueueDispatch(hctx: BlkMqHwCtx): void {
     hctx.dispatch.length = 0;
   }
   let queued = 0;
+  // dptr: null for the first request; the driver list once two or more wait after one was sent.
+  let dptr: number[] | null = null;
   while (list.length > 0) {
     const rq = list.shift()!;
-    const ret = q.mqOps!.queueRq(hctx, { rq, last: list.length === 0 });
+    const ret = q.mqOps!.queueRq(hctx, { rq, list: dptr, last: list.length === 0 });
     if (ret === BLK_MQ_RQ_QUEUE_OK) {
       queued++;
-      continue;
-    }
-    if (ret === BLK_MQ_RQ_QUEUE_BUSY) {
+    } else if (ret === BLK_MQ_RQ_QUEUE_BUSY) {
       list.unshift(rq);
       __blkMqRequeueRequest(k, rq);
       break;
+    } else {
+      if (ret !== BLK_MQ_RQ_QUEUE_ERROR) k.log.printk("err", `blk-mq: bad return on queue: ${ret}`);
+      view(k).setInt32(rq + RQ.ERRORS, EIO, true);
+      blkMqEndRequest(k, rq, EIO);
     }
-    if (ret !== BLK_MQ_RQ_QUEUE_ERROR) k.log.printk("err", `blk-mq: bad return on queue: ${ret}`);
-    view(k).setInt32(rq + RQ.ERRORS, EIO, true);
-    blkMqEndRequest(k, rq, EIO);
+    if (dptr === null && list.length >= 2) dptr = [];
   }
   if (queued === 0) hctx.dispatched[0]++;
   else if (queued < 1 << (MAX_DISPATCH_ORDER - 1)) hctx.dispatched[31 - Math.clz32(queued) + 1]++;
@@ -757,45 +788,17 @@ function blkMqIpiCompleteRequest(q: RequestQueue, rq: number): void {
 }
 
 /**
- * Mirrors `blk_mq_end_request()` (v4.4): `blk_update_request()` for all
+ * Mirrors `blk_mq_end_request()` (v4.4): {@link blkUpdateRequest} for all
  * bytes (sectors accounted, every bio advanced and ended with `bi_error` =
- * error), then `__blk_mq_end_request()`: `blk_account_io_done()` and the
- * request freed ({@link blkMqFreeRequest}).
+ * error; bytes left over are a BUG), then {@link __blkMqEndRequest}:
+ * `blk_account_io_done()` and `rq->end_io` or the request freed
+ * ({@link blkMqFreeRequest}).
  */
 export function blkMqEndRequest(k: Kernel, rq: number, error: number): void {
-  const { q, disk } = rqQueue(k, rq);
-  const dv = view(k);
-  const flags = dv.getUint32(rq + RQ.CMD_FLAGS, true);
-  const rw = flags & REQ_WRITE;
-  const bytes = dv.getUint32(rq + RQ.DATA_LEN, true);
-  const stat = disk !== null && (flags & REQ_IO_STAT) !== 0;
-  if (error !== 0 && (flags & REQ_QUIET) === 0) {
-    const sector = getU64(dv, rq + RQ.SECTOR);
-    k.log.printk("err", `blk_update_request: I/O error, dev ${disk?.diskName ?? "?"}, sector ${sector}`);
+  if (blkUpdateRequest(k, rq, error, blkRqBytes(k, rq))) {
+    k.log.bug("block/blk-mq.c:blk_mq_end_request", `request ${rq}: bytes remain after blk_update_request`);
   }
-  if (stat) disk.part0.sectors[rw] += bytes >>> 9;
-  let bio = dv.getUint32(rq + RQ.BIO, true);
-  dv.setUint32(rq + RQ.BIO, 0, true);
-  dv.setUint32(rq + RQ.BIOTAIL, 0, true);
-  dv.setUint32(rq + RQ.DATA_LEN, 0, true);
-  while (bio !== 0) {
-    const next = bioNext(k, bio);
-    bioSetField(k, bio, "bi_next", 0);
-    if (error !== 0) bioSetField(k, bio, "bi_error", error);
-    const size = bioSize(k, bio);
-    if (size > 0) bioAdvance(k, bio, size);
-    bioEndio(k, bio);
-    bio = next;
-  }
-  if (stat) {
-    const start = view(k).getFloat64(rq + RQ.START_TIME, true);
-    const duration = k.clock.jiffies() - Math.floor(start / k.clock.tickNs);
-    disk.part0.ios[rw]++;
-    disk.part0.ticks[rw] += duration;
-    partRoundStats(disk);
-    disk.part0.inFlight[rw]--;
-  }
-  blkMqFreeRequest(q, rq);
+  __blkMqEndRequest(k, rq, error);
 }
 
 /**

@@ -17,10 +17,12 @@
  * not end "done" (a hang, a thrown bug) rejects the I/Os it left
  * unfinished.
  *
- * Flush: the port has no flush machinery (no `blk_insert_flush()`), so
- * {@link Disk.flush} sends a zero-length WRITE_FLUSH bio through the
- * request path as a plain request, which the drivers complete at once; it
- * counts as a write I/O of 0 sectors in `stat` (v4.4 would not account it).
+ * Flush: {@link Disk.flush} sends a zero-length WRITE_FLUSH bio
+ * (`blkdev_issue_flush()`). On a queue that declares no cache
+ * (`blk_queue_flush()` never called: null_blk, the RAM disk) it ends at once
+ * in `generic_make_request_checks()`; on one with REQ_FLUSH (a writable
+ * file-backed disk) the flush machinery (ts/block/blk_flush.ts) sends a
+ * flush request to the driver (`fdatasync()`). Neither counts in `stat`.
  *
  * Errors: a bad argument is a RangeError / TypeError before anything is
  * queued; a failed I/O rejects with a {@link KernelError} of its errno

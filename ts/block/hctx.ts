@@ -22,6 +22,7 @@ import { Kobject } from "../kernel/kobject.ts";
 import { Spinlock } from "../kernel/spinlock.ts";
 import { DelayedWork, WORK_CPU_UNBOUND } from "../kernel/workqueue.ts";
 import { BLK_MQ_MAX_DISPATCH_ORDER } from "../sysfs/sysfs.ts";
+import type { BlkFlushQueue } from "./blk_flush.ts";
 import type { BlkMqCtx } from "./ctx.ts";
 import type { RequestQueue } from "./request_queue.ts";
 import type { BlkMqRqMap } from "./tag_set.ts";
@@ -65,11 +66,7 @@ export interface BlkMqCpuNotifier {
   readonly data: BlkMqHwCtx;
 }
 
-/** Mirrors `struct blk_flush_queue` (block/blk.h), the part that exists before I/O: its flush request. */
-export interface BlkFlushQueue {
-  /** Address of the flush request record (REQUEST_SIZE + cmd_size, rounded to 64). */
-  readonly flushRq: number;
-}
+export type { BlkFlushQueue };
 
 /**
  * Mirrors `struct blk_mq_hw_ctx` (include/linux/blk-mq.h, v4.4).
@@ -333,4 +330,27 @@ function blkMqRunWorkFn(hctx: BlkMqHwCtx): void {
 function blkMqDelayWorkFn(hctx: BlkMqHwCtx): void {
   hctx.setStopped(false);
   __blkMqRunHwQueue(hctx);
+}
+
+/**
+ * Mirrors `blk_mq_stop_hw_queue()` (block/blk-mq.c, v4.4): the pending run
+ * and delay works are cancelled (not waited for) and STOPPED is set; a
+ * driver that returns BUSY usually calls this first.
+ */
+export function blkMqStopHwQueue(hctx: BlkMqHwCtx): void {
+  const wqs = hctx.queue.kernel.workqueues;
+  wqs.cancelDelayedWork(hctx.runWork);
+  wqs.cancelDelayedWork(hctx.delayWork);
+  hctx.setStopped(true);
+}
+
+/** Mirrors `blk_mq_start_hw_queue()` (v4.4): STOPPED cleared, then a synchronous run. */
+export function blkMqStartHwQueue(hctx: BlkMqHwCtx): void {
+  hctx.setStopped(false);
+  blkMqRunHwQueue(hctx, false);
+}
+
+/** Mirrors `blk_mq_start_hw_queues()` (v4.4): {@link blkMqStartHwQueue} on every hctx, stopped or not. */
+export function blkMqStartHwQueues(q: RequestQueue): void {
+  for (const hctx of q.queueHwCtx) blkMqStartHwQueue(hctx);
 }

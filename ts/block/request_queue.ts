@@ -205,6 +205,8 @@ export class RequestQueue {
   nrQueues = 0;
   /** `q->nr_hw_queues`. */
   nrHwQueues = 0;
+  /** `q->flush_flags`: REQ_FLUSH / REQ_FUA the device honours (`blk_queue_flush()`, ts/block/blk_flush.ts). */
+  flushFlags = 0;
   /** `q->requeue_work`. */
   requeueWork: WorkStruct | null = null;
   /** `q->requeue_list`: request record addresses. */

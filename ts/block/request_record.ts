@@ -36,7 +36,9 @@
  *   84   4  end_io_data        end_io_data
  *   88   4  next_rq            next_rq (bidi)
  *   92   4  hctx               the hctx's queue_num (the port's; v4.4 maps mq_ctx again)
- *   96  32  (reserved for the I/O path)
+ *   96   4  flush.seq          flush.seq (REQ_FSEQ_* steps done)
+ *  100   4  flush.saved_end_io flush.saved_end_io
+ *  104  24  (reserved for the I/O path)
  *  128  ..  driver payload     blk_mq_rq_to_pdu(rq)
  * ```
  *
@@ -76,6 +78,8 @@ export const RQ = {
   END_IO_DATA: 84,
   NEXT_RQ: 88,
   HCTX: 92,
+  FLUSH_SEQ: 96,
+  FLUSH_SAVED_END_IO: 100,
 } as const;
 
 /** Mirrors `round_up(sizeof(struct request) + cmd_size, cache_line_size())`. */

@@ -37,6 +37,13 @@ const U32_MAX = 0xffffffff;
 export interface BlkMqQueueData {
   /** The request record. */
   rq: number;
+  /**
+   * `bd->list`: null for the first request of a run (and for a direct
+   * issue); once at least two requests still waited after one was sent, the
+   * run's local driver list for every later request. v4.4 hands it out but
+   * never looks at it again, and neither does the port.
+   */
+  list: number[] | null;
   /** Nothing more follows in this run. */
   last: boolean;
 }

@@ -8,7 +8,7 @@ import { KernelError } from "../errors.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { GFP_NOIO } from "../kernel/mempool.ts";
 import { Completion, type Sleepable } from "../kernel/sched.ts";
-import { bioAddPage, bioAlloc, bioExit, bioField, bioPut, bioSetDev, bioSetField, fsBioSet, REQ_FLUSH, REQ_WRITE, registerBioEndIo } from "../block/bio.ts";
+import { bioAddPage, bioAlloc, bioExit, bioField, bioPut, bioSetDev, bioSetField, fsBioSet, REQ_FLUSH, REQ_FUA, REQ_WRITE, registerBioEndIo } from "../block/bio.ts";
 import { submitBio } from "../block/blk_mq_request.ts";
 import { openDisk } from "../block/disk_io.ts";
 import { boot } from "../block/_testkit.ts";
@@ -53,7 +53,7 @@ async function codeOfAsync(p: Promise<unknown>): Promise<string> {
   }
 }
 
-type Op = { op: "read"; sector: number; length: number } | { op: "write" | "flush"; sector: number; data: Uint8Array };
+type Op = { op: "read"; sector: number; length: number } | { op: "write" | "flush" | "fua"; sector: number; data: Uint8Array };
 type Res = { error: number; data?: Uint8Array };
 type EndIo = (bio: number, k: Kernel) => void;
 /** One end_io function per machine (a name registers to one function); it calls the current run's handler. */
@@ -91,7 +91,7 @@ async function submitAll(k: Kernel, lo: FileDisk, ops: readonly Op[]): Promise<R
       const bio = yield* bioAlloc(fsBioSet(k), GFP_NOIO, 1);
       if (len > 0) bioAddPage(k, bio, page, len, 0);
       bioSetField(k, bio, "bi_sector", o.sector);
-      bioSetField(k, bio, "bi_rw", o.op === "read" ? 0 : o.op === "write" ? REQ_WRITE : REQ_WRITE | REQ_FLUSH);
+      bioSetField(k, bio, "bi_rw", o.op === "read" ? 0 : o.op === "write" ? REQ_WRITE : o.op === "fua" ? REQ_WRITE | REQ_FUA : REQ_WRITE | REQ_FLUSH);
       bioSetField(k, bio, "bi_end_io", endIo);
       bioSetDev(k, bio, q.id);
       const c = new Completion(k.sched, `io${i}`);
@@ -191,6 +191,32 @@ test("host bytes written to the file show through a read, and a flush is an fdat
   const [f] = await submitAll(k, lo, [{ op: "flush", sector: 0, data: new Uint8Array(0) }]);
   assert.is(f.error, 0);
   assert.is(lo.hostOps - ops0, 1, "one host operation: the fdatasync");
+  await finish(k, lo);
+});
+
+test("a writable file disk declares REQ_FLUSH only: a FUA write is the write, then an fdatasync (POSTFLUSH)", async () => {
+  const k = boot({ clock: "real" });
+  const path = tempFile(16 * 512);
+  const lo = await inTaskAsync(k, () => fileDiskCreate(k, { path }));
+  assert.is(lo.q!.flushFlags, REQ_FLUSH);
+  const ops0 = lo.hostOps;
+  const data = new Uint8Array(1024).fill(0x5a);
+  const [w] = await submitAll(k, lo, [{ op: "fua", sector: 2, data }]);
+  assert.is(w.error, 0);
+  assert.is(lo.hostOps - ops0, 2, "the write, then the fdatasync of the flush request");
+  assert.equal(new Uint8Array(readFileSync(path)).subarray(1024, 2048), data);
+  await finish(k, lo);
+});
+
+test("a read-only file disk declares no flush: an empty flush ends before the driver", async () => {
+  const k = boot({ clock: "real" });
+  const path = tempFile(16 * 512);
+  const lo = await inTaskAsync(k, () => fileDiskCreate(k, { path, readOnly: true }));
+  assert.is(lo.q!.flushFlags, 0);
+  const ops0 = lo.hostOps;
+  const [f] = await submitAll(k, lo, [{ op: "flush", sector: 0, data: new Uint8Array(0) }]);
+  assert.is(f.error, 0);
+  assert.is(lo.hostOps - ops0, 0);
   await finish(k, lo);
 });
 

@@ -28,8 +28,12 @@
  *   ends the request -EIO; the port names the cause).
  * - a read past the end of the file zero-fills the rest, as loop's
  *   `lo_read_simple()` does (`zero_fill_bio()` on a short read).
- * - REQ_FLUSH: `fdatasync()` before the request's data (loop:
- *   `lo_req_flush()` → `vfs_fsync()`); a zero-length flush is only that.
+ * - flush: a writable disk declares REQ_FLUSH (`blk_queue_flush()`, as
+ *   `loop_set_fd()` does; no REQ_FUA, so FUA writes get a POSTFLUSH from
+ *   the flush machinery). A REQ_FLUSH request — in practice the data-less
+ *   flush request of ts/block/blk_flush.ts — is an `fdatasync()` (loop:
+ *   `lo_req_flush()` → `vfs_fsync()`), before any data it might carry. A
+ *   read-only disk declares nothing: flushes to it end before the driver.
  * - a host I/O error ends the request with that errno (EIO when unknown).
  *
  * @module
@@ -40,6 +44,7 @@ import { ERRNO, type ErrnoCode, KernelError } from "../errors.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { Completion, type Sleepable } from "../kernel/sched.ts";
 import { REQ_FLUSH, REQ_WRITE } from "../block/bio.ts";
+import { blkQueueFlush } from "../block/blk_flush.ts";
 import { blkMqInitQueue } from "../block/blk_mq.ts";
 import { blkMqCompleteRequest, blkMqEndRequest, blkMqStartRequest } from "../block/blk_mq_request.ts";
 import { addDisk, allocDisk, delGendisk, type Gendisk, GENHD_FL_EXT_DEVT, putDisk, setCapacity } from "../block/genhd.ts";
@@ -222,7 +227,8 @@ function fileQueueRq(hctx: BlkMqHwCtx, bd: BlkMqQueueData): number {
     blkMqEndRequest(k, rq, EROFS);
     return BLK_MQ_RQ_QUEUE_OK;
   }
-  if (sector + BigInt(len >>> SECTOR_SHIFT) > (lo.disk?.capacity ?? 0n)) {
+  // A zero-length request has no range (the flush request's __sector is (sector_t)-1).
+  if (len !== 0 && sector + BigInt(len >>> SECTOR_SHIFT) > (lo.disk?.capacity ?? 0n)) {
     blkMqEndRequest(k, rq, EIO);
     return BLK_MQ_RQ_QUEUE_OK;
   }
@@ -301,6 +307,8 @@ export function* fileDiskCreate(k: Kernel, opts: FileDiskOptions): Sleepable<Fil
     q.queuedata = lo;
     lo.q = q;
     q.clearFlag(QUEUE_FLAG_ADD_RANDOM);
+    // loop_set_fd(): a writable backing file can be fsync()ed; no FUA (emulated by a POSTFLUSH).
+    if (!lo.readOnly) blkQueueFlush(q, REQ_FLUSH);
     const disk = allocDisk(k.block, 0);
     disk.major = LOOP_MAJOR;
     disk.firstMinor = lo.number;

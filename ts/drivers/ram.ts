@@ -15,9 +15,11 @@
  * partitions. A queue_rq beyond the capacity ends the request with -EIO
  * (brd: `bio_end_sector() > get_capacity()` → `bio_io_error()`); a write
  * whose pages cannot be allocated ends with -EIO before any byte is copied
- * (brd: `copy_to_brd_setup()` -ENOSPC → `bio_io_error()`). A zero-length
- * REQ_FLUSH request (the port has no flush machinery) completes at once:
- * RAM has no volatile cache.
+ * (brd: `copy_to_brd_setup()` -ENOSPC → `bio_io_error()`). As brd, the
+ * queue declares no write cache (`blk_queue_flush()` is not called), so
+ * flushes end before the driver; a zero-length request (a flush request,
+ * should a user give the queue REQ_FLUSH) completes at once: RAM has no
+ * volatile cache.
  *
  * @module
  */
