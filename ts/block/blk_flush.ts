@@ -37,7 +37,7 @@
  */
 
 import type { Kernel } from "../kernel/kernel.ts";
-import { bioEndio, bioField, bioSectors, bioSetField, REQ_FLUSH, REQ_FLUSH_SEQ, REQ_FUA, REQ_NOIDLE, REQ_SYNC, REQ_WRITE } from "./bio.ts";
+import { bioEndio, bioRw, bioSectors, bioSetField, REQ_FLUSH, REQ_FLUSH_SEQ, REQ_FUA, REQ_NOIDLE, REQ_SYNC, REQ_WRITE } from "./bio.ts";
 import { blkMqEndRequest, blkMqInsertRequest, rqQueue } from "./blk_mq_request.ts";
 import { blkMqAddToRequeueList, blkMqKickRequeueList } from "./blk_mq_requeue.ts";
 import { type BlkMqHwCtx, blkMqRunHwQueue } from "./hctx.ts";
@@ -113,7 +113,7 @@ export function blkQueueFlush(q: RequestQueue, flush: number): void {
  */
 export function blkFlushCheckBio(q: RequestQueue, bio: number): boolean {
   const k = q.kernel;
-  const rw = bioField(k, bio, "bi_rw");
+  const rw = bioRw(k, bio);
   if ((rw & (REQ_FLUSH | REQ_FUA)) === 0 || q.flushFlags !== 0) return false;
   bioSetField(k, bio, "bi_rw", rw & ~(REQ_FLUSH | REQ_FUA));
   if (bioSectors(k, bio) !== 0) return false;
