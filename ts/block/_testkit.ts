@@ -9,7 +9,10 @@
 
 import { KernelError } from "../errors.ts";
 import { Kernel, type KernelOptions } from "../kernel/kernel.ts";
+import { GFP_NOIO } from "../kernel/mempool.ts";
 import type { Sleepable } from "../kernel/sched.ts";
+import { bioAddPage, bioAlloc, bioSetDev, bioSetField, fsBioSet, REQ_WRITE } from "./bio.ts";
+import { submitBio } from "./blk_mq_request.ts";
 import { blkMqInitQueue } from "./blk_mq.ts";
 import { addDisk, allocDisk, delGendisk, type Gendisk, putDisk } from "./genhd.ts";
 import { blkCleanupQueue, type RequestQueue } from "./request_queue.ts";
@@ -123,4 +126,32 @@ export function writeSysfs(k: Kernel, path: string, value: string): number | str
     if (e instanceof KernelError) return e.code;
     throw e;
   }
+}
+
+/**
+ * One 4 KiB write bio per sector (over `page`: a driver that moves no data,
+ * like null_blk, never reads it) with end_io `endIo`, all allocated and
+ * then submitted in order from one task bound to CPU 0; the machine runs
+ * until it is done.
+ *
+ * @returns the bios, in submission order
+ * @throws {Error} when the run does not end "done"
+ */
+export function submitWrites(k: Kernel, q: RequestQueue, sectors: readonly number[], endIo: number, page = 0x100000): number[] {
+  const bios: number[] = [];
+  k.sched.spawn("writer", function* () {
+    for (const s of sectors) {
+      const bio = yield* bioAlloc(fsBioSet(k), GFP_NOIO, 1);
+      bioAddPage(k, bio, page, 4096, 0);
+      bioSetField(k, bio, "bi_sector", s);
+      bioSetField(k, bio, "bi_rw", REQ_WRITE);
+      bioSetField(k, bio, "bi_end_io", endIo);
+      bioSetDev(k, bio, q.id);
+      bios.push(bio);
+    }
+    for (const b of bios) yield* submitBio(k, b);
+  }, { cpu: 0, bound: true });
+  const r = k.run();
+  if (r.kind !== "done") throw new Error(`submitWrites: the run ended "${r.kind}"\n${k.log.text()}`);
+  return bios;
 }

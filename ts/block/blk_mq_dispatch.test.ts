@@ -2,14 +2,11 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { Kernel } from "../kernel/kernel.ts";
-import { GFP_NOIO } from "../kernel/mempool.ts";
 import { nullBlkDevices, nullBlkModule } from "../drivers/null_blk.ts";
-import { boot, inTask } from "./_testkit.ts";
-import { bioAddPage, bioAlloc, bioExit, bioPut, bioSetDev, bioSetField, fsBioSet, REQ_WRITE, registerBioEndIo } from "./bio.ts";
-import { submitBio } from "./blk_mq_request.ts";
+import { boot, inTask, submitWrites } from "./_testkit.ts";
+import { bioExit, bioPut, registerBioEndIo } from "./bio.ts";
 import { BLK_MQ_RQ_QUEUE_ERROR } from "./tag_set.ts";
 
-const PAGE = 0x100000;
 
 interface Seen {
   run: number;
@@ -19,22 +16,8 @@ interface Seen {
 
 /** Async 4 KiB writes at `sectors` (far apart: no merges) from one task on CPU 0, then the machine runs idle. */
 function writeAll(k: Kernel, sectors: number[]): void {
-  const q = nullBlkDevices(k)[0].q!;
   const endIo = registerBioEndIo(k, "dispatch_test_end_io", (bio, kk) => bioPut(kk, bio));
-  k.sched.spawn("writer", function* () {
-    const bios: number[] = [];
-    for (const s of sectors) {
-      const bio = yield* bioAlloc(fsBioSet(k), GFP_NOIO, 1);
-      bioAddPage(k, bio, PAGE, 4096, 0);
-      bioSetField(k, bio, "bi_sector", s);
-      bioSetField(k, bio, "bi_rw", REQ_WRITE);
-      bioSetField(k, bio, "bi_end_io", endIo);
-      bioSetDev(k, bio, q.id);
-      bios.push(bio);
-    }
-    for (const b of bios) yield* submitBio(k, b);
-  }, { cpu: 0, bound: true });
-  assert.is(k.run().kind, "done", k.log.text());
+  submitWrites(k, nullBlkDevices(k)[0].q!, sectors, endIo);
 }
 
 /** null_blk (one hw queue, irqmode=0) whose queue_rq records what it is handed; `answer` may override the result. */

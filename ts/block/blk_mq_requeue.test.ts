@@ -2,18 +2,16 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { Kernel } from "../kernel/kernel.ts";
-import { GFP_NOIO } from "../kernel/mempool.ts";
 import { nullBlkDevices, nullBlkModule } from "../drivers/null_blk.ts";
-import { boot, inTask } from "./_testkit.ts";
-import { bioAddPage, bioAlloc, bioExit, bioField, bioPut, bioSetDev, bioSetField, fsBioSet, REQ_SOFTBARRIER, REQ_WRITE, registerBioEndIo } from "./bio.ts";
-import { blkMqRequestStarted, blkMqStartRequest, rqField, submitBio } from "./blk_mq_request.ts";
+import { boot, inTask, submitWrites } from "./_testkit.ts";
+import { bioExit, bioField, bioPut, REQ_SOFTBARRIER, registerBioEndIo } from "./bio.ts";
+import { blkMqRequestStarted, blkMqStartRequest, rqField } from "./blk_mq_request.ts";
 import { blkMqAddToRequeueList, blkMqCancelRequeueWork, blkMqKickRequeueList, blkMqRequeueRequest } from "./blk_mq_requeue.ts";
 import { blkMqStopHwQueue } from "./hctx.ts";
 import { RQ } from "./request_record.ts";
 import type { RequestQueue } from "./request_queue.ts";
 import { BLK_MQ_RQ_QUEUE_OK } from "./tag_set.ts";
 
-const PAGE = 0x100000;
 
 interface Seen {
   bio: number;
@@ -40,21 +38,7 @@ function writeAll(k: Kernel, q: RequestQueue, sectors: number[], ended: number[]
     ended.push(bio);
     bioPut(kk, bio);
   });
-  const bios: number[] = [];
-  k.sched.spawn("writer", function* () {
-    for (const s of sectors) {
-      const bio = yield* bioAlloc(fsBioSet(k), GFP_NOIO, 1);
-      bioAddPage(k, bio, PAGE, 4096, 0);
-      bioSetField(k, bio, "bi_sector", s);
-      bioSetField(k, bio, "bi_rw", REQ_WRITE);
-      bioSetField(k, bio, "bi_end_io", endIo);
-      bioSetDev(k, bio, q.id);
-      bios.push(bio);
-    }
-    for (const b of bios) yield* submitBio(k, b);
-  }, { cpu: 0, bound: true });
-  assert.is(k.run().kind, "done", k.log.text());
-  return bios;
+  return submitWrites(k, q, sectors, endIo);
 }
 
 /**

@@ -2,16 +2,14 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { Kernel } from "../kernel/kernel.ts";
-import { GFP_NOIO } from "../kernel/mempool.ts";
 import { nullBlkDevices, nullBlkModule } from "../drivers/null_blk.ts";
-import { boot, inTask, readSysfs } from "./_testkit.ts";
-import { bioAddPage, bioAlloc, bioExit, bioField, bioPut, bioSetDev, bioSetField, fsBioSet, REQ_WRITE, registerBioEndIo } from "./bio.ts";
-import { blkMqEndRequest, blkMqStartRequest, rqField, submitBio } from "./blk_mq_request.ts";
+import { boot, inTask, readSysfs, submitWrites } from "./_testkit.ts";
+import { bioExit, bioField, bioPut, registerBioEndIo } from "./bio.ts";
+import { blkMqEndRequest, blkMqStartRequest, rqField } from "./blk_mq_request.ts";
 import { blkRqBytes, blkUpdateRequest } from "./blk_update_request.ts";
 import { RQ } from "./request_record.ts";
 import { BLK_MQ_RQ_QUEUE_OK } from "./tag_set.ts";
 
-const PAGE = 0x100000;
 const EIO = -5;
 
 interface Ended {
@@ -32,26 +30,11 @@ function finish(k: Kernel): void {
 
 /** Async 4 KiB writes at `sectors` from one task on CPU 0: adjacent ones merge in the ctx. */
 function writeMerged(k: Kernel, sectors: number[], ended: Ended[]): number[] {
-  const q = nullBlkDevices(k)[0].q!;
   const endIo = registerBioEndIo(k, "update_test_end_io", (bio, kk) => {
     ended.push({ bio, error: bioField(kk, bio, "bi_error"), size: bioField(kk, bio, "bi_size") });
     bioPut(kk, bio);
   });
-  const bios: number[] = [];
-  k.sched.spawn("writer", function* () {
-    for (const s of sectors) {
-      const bio = yield* bioAlloc(fsBioSet(k), GFP_NOIO, 1);
-      bioAddPage(k, bio, PAGE, 4096, 0);
-      bioSetField(k, bio, "bi_sector", s);
-      bioSetField(k, bio, "bi_rw", REQ_WRITE);
-      bioSetField(k, bio, "bi_end_io", endIo);
-      bioSetDev(k, bio, q.id);
-      bios.push(bio);
-    }
-    for (const b of bios) yield* submitBio(k, b);
-  }, { cpu: 0, bound: true });
-  assert.is(k.run().kind, "done", k.log.text());
-  return bios;
+  return submitWrites(k, nullBlkDevices(k)[0].q!, sectors, endIo);
 }
 
 test("blkUpdateRequest() completes a 3-bio request in two steps; each bio ends once with its own bi_error", () => {
