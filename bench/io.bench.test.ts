@@ -13,6 +13,7 @@ test("the io bench's run() returns its three cases, well formed, and leaves the 
     }
   }
   assert.type(rs[0].iops, "number");
+  assert.type(rs[0].debug_config_iops, "number");
   assert.type(rs[0].ratio, "number");
   assert.type(rs[1].ratio_vs_pqueue, "number");
   assert.type(rs[1].fastq_rate, "number");

@@ -86,4 +86,26 @@ test("k.dv and k.u8 follow linear memory across memory.grow and stay the same ob
   k.assertClean();
 });
 
+test("lockdep: false boots without lock validation: an AB-BA order is not reported; by default it is", () => {
+  for (const lockdep of [true, false]) {
+    const k = new Kernel({ cpus: 1, lockdep });
+    const a = new Mutex(k.sched, "lock_a");
+    const b = new Mutex(k.sched, "lock_b");
+    k.sched.spawn("ab", function* () {
+      yield* a.lock();
+      yield* b.lock();
+      b.unlock();
+      a.unlock();
+      yield* b.lock();
+      yield* a.lock();
+      a.unlock();
+      b.unlock();
+    });
+    assert.is(k.run().kind, "done");
+    assert.is(k.log.text().includes("possible circular locking dependency"), lockdep, `lockdep ${lockdep}`);
+  }
+  // @ts-expect-error: deliberately wrong type
+  assert.throws(() => new Kernel({ lockdep: "no" }), (e: unknown) => e instanceof TypeError);
+});
+
 test.run();

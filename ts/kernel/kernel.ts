@@ -52,6 +52,13 @@ export interface KernelOptions {
   /** Record a scheduler trace. Default false. */
   trace?: boolean;
   /**
+   * Lock validation (CONFIG_PROVE_LOCKING): the scheduler's locks report
+   * to {@link Kernel.lockdep}. Default true; false is the production
+   * configuration the speed benchmarks use (locks still track owners and
+   * report misuse such as recursion or a bad unlock).
+   */
+  lockdep?: boolean;
+  /**
    * An existing core instance to boot on instead of a fresh one of `variant`
    * (the fuzzer restores one instance from a snapshot for every run). It must
    * hold no live allocations, like a fresh instance; the caller vouches that it
@@ -116,7 +123,7 @@ export class Kernel {
       clock,
       timers: this.timers,
       log: this.log,
-      lockdep: this.lockdep,
+      lockdep: o.lockdep ? this.lockdep : undefined,
       softirq: this.softirq,
       seed: o.seed,
       choices: opts.choices,
@@ -190,6 +197,9 @@ function positiveInt(name: string, v: unknown, fallback: number): number {
 
 function withDefaults(o: KernelOptions): Readonly<Required<Omit<KernelOptions, "choices" | "core">>> {
   if (o === null || typeof o !== "object") throw new TypeError("Kernel: options must be an object");
+  if (o.lockdep !== undefined && typeof o.lockdep !== "boolean") {
+    throw new TypeError(`Kernel: lockdep must be a boolean, got ${String(o.lockdep)}`);
+  }
   const clock = o.clock ?? "virtual";
   if (clock !== "virtual" && clock !== "real") {
     throw new RangeError(`Kernel: clock must be "virtual" or "real", got ${String(clock)}`);
@@ -205,5 +215,6 @@ function withDefaults(o: KernelOptions): Readonly<Required<Omit<KernelOptions, "
     rcuGpNs: o.rcuGpNs ?? 1_000_000,
     hungTaskTimeoutSecs: positiveInt("hungTaskTimeoutSecs", o.hungTaskTimeoutSecs, 120),
     trace: o.trace ?? false,
+    lockdep: o.lockdep ?? true,
   };
 }
