@@ -59,11 +59,6 @@ export interface KnownIssue {
 
 const TAGS_KNOWN: readonly KnownIssue[] = [
   {
-    title: "^INFO: task hung in __blk_mq_get_reserved_tag$",
-    note: "getTagWait() sleeps for a reserved tag of a map that has none; v4.4 " +
-      "__blk_mq_get_reserved_tag() WARNs and fails at once (ts/block/tags.ts)",
-  },
-  {
     title: "^kernel BUG at asm/tags\\.ts: __bt_get: last_tag is past bt->map",
     note: "a resize to a normal depth of 0 (nr_requests = BLKDEV_MIN_RQ on a map with as many " +
       "reserved tags) leaves a hint past the map; v4.4 reads out of bounds, DEBUG builds BUG (docs/MAPPING.md)",

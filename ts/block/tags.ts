@@ -759,6 +759,8 @@ export interface TagWaitHooks<Y> {
    * of the CPU the task now runs on (it may have migrated).
    */
   remap(): TagAllocData;
+  /** `WARN_ON_ONCE()` into the kernel log (`where` is "file:function"); default none. */
+  warnOnce?(where: string, msg: string): void;
 }
 
 /**
@@ -787,7 +789,13 @@ export interface TagWaitHooks<Y> {
  * its queue before the task runs, as `autoremove_wake_function` does, so
  * `finishWait` after a wake-up only drops the modern `ws_active` count.
  *
- * @returns the tag (or -1 only with `nowait`) and where it was allocated
+ * A reserved tag asked of a map without reserved tags fails at once, sleeping
+ * or not, with a `WARN_ON_ONCE(1)`: v4.4 `__blk_mq_get_reserved_tag()` and
+ * v6.18 `blk_mq_get_tag()` both check `nr_reserved_tags` first (there is
+ * nothing a wait could bring).
+ *
+ * @returns the tag (or -1 with `nowait`, or for a reserved tag of a map
+ *   without any) and where it was allocated
  */
 export function* getTagWait<Y>(
   data: TagAllocData,
@@ -795,6 +803,11 @@ export function* getTagWait<Y>(
   hooks: TagWaitHooks<Y>,
 ): Generator<Y, TagAllocData & { tag: number }, unknown> {
   const reserved = options.reserved === true;
+  if (reserved && data.tags.nrReserved === 0) {
+    const where = data.tags.era === "modern" ? "block/blk-mq-tag.c:blk_mq_get_tag" : "block/blk-mq-tag.c:__blk_mq_get_reserved_tag";
+    hooks.warnOnce?.(where, "WARN_ON_ONCE(1)");
+    return { ...data, tag: BLK_MQ_TAG_FAIL };
+  }
   const tryGet = () => data.tags.getTag(data.ctx, { hctx: data.hctx, reserved });
   let tag = tryGet();
   if (tag !== BLK_MQ_TAG_FAIL || options.nowait === true) return { ...data, tag };
