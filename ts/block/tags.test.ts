@@ -744,6 +744,20 @@ test("resize() rejects a depth above nr_tags or above the depth the map was buil
   s.done();
 });
 
+test("resize() of a modern map rejects leaving no normal tag (v4.11+ tdepth <= nr_reserved_tags)", () => {
+  const s = setup();
+  const t = s.make({ depth: 8, reserved: 4, era: "modern" });
+  assert.throws(() => t.resize(4), isKernelError("EINVAL"));
+  assert.throws(() => t.resize(0), isKernelError("EINVAL"));
+  assert.is(t.depth, 4, "state unchanged");
+  assert.is(t.resize(5), 0);
+  assert.is(t.depth, 1);
+  const tag = t.getTag(0);
+  assert.is(tag, 4, "the one normal tag is still there");
+  t.putTag(0, tag);
+  s.done();
+});
+
 test("resize() wakes every waiter and leaves each wait_cnt as it was", () => {
   const s = setup();
   const { t, held, waiters } = fullWithWaiters(s, 64);

@@ -601,17 +601,27 @@ export class BlkMqTags {
    * Mirrors `blk_mq_tag_update_depth()` for an `nr_requests` write: the
    * normal depth becomes `nrRequests - nrReserved`. v4.4 recomputes word
    * depths and `wake_cnt` (map_nr, shift and every `wait_cnt` stay) and wakes
-   * every normal waiter; modern resizes the sbitmap and wakes nobody.
+   * every normal waiter; modern resizes the sbitmap and wakes nobody (v6.18
+   * resizes under a queue freeze, when nobody can sleep on the map).
+   *
+   * Modern rejects `nrRequests <= nrReserved` first, as v4.11+
+   * `blk_mq_tag_update_depth()` does (`if (tdepth <= tags->nr_reserved_tags)
+   * return -EINVAL`): a zero-depth sbitmap would leave every later sleeper
+   * asleep for good. v4.4 has no such check (a depth of 0 is its bug).
    *
    * @returns the wake mask
    * @throws {RangeError} when nrRequests is not an integer in [0, 2^32)
    * @throws {KernelError} EINVAL when the new depth exceeds nr_tags (v4.4) or
    *   the depth the map was built with (the port: no words exist beyond it),
-   *   including nrRequests < nrReserved (the u32 difference wraps)
+   *   including nrRequests < nrReserved (the u32 difference wraps); modern
+   *   also when no normal tag would be left
    */
   resize(nrRequests: number): number {
     this.#check();
     checkInt("nrRequests", nrRequests, 0, U32_MAX);
+    if (this.era === "modern" && nrRequests <= this.nrReserved) {
+      throw new KernelError("EINVAL", "blk_mq_tag_update_depth");
+    }
     const r = this.core.blk_mq_tag_update_depth(this.addr, nrRequests);
     if (r < 0) throw new KernelError(errnoName(r), "blk_mq_tag_update_depth");
     this.#deliver(r);
