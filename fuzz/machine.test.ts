@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { decodeBase64 } from "../ts/wasm/_base64.ts";
-import coverageB64 from "../ts/wasm/_core_coverage.ts";
+import { coreBytes } from "../ts/wasm/core.ts";
 import { PrngChoices } from "../ts/kernel/sched.ts";
 import { exportMutableGlobals, SNAPSHOT_GLOBAL_PREFIX } from "./_wasm_globals.ts";
 import { FuzzMachine, SnapshotCore } from "./machine.ts";
 
 test("exportMutableGlobals() exports every mutable global and keeps the module valid", () => {
-  const { bytes, globals } = exportMutableGlobals(decodeBase64(coverageB64));
+  const { bytes, globals } = exportMutableGlobals(coreBytes("coverage"));
   assert.ok(globals.length > 5);
   const mod = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
   const names = WebAssembly.Module.exports(mod).map((e) => e.name);

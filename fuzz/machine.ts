@@ -23,9 +23,7 @@
 import { KernelBug } from "../ts/errors.ts";
 import type { ChoiceSource } from "../ts/kernel/sched.ts";
 import { Kernel } from "../ts/kernel/kernel.ts";
-import { decodeBase64 } from "../ts/wasm/_base64.ts";
-import coverageB64 from "../ts/wasm/_core_coverage.ts";
-import type { CoverageExports } from "../ts/wasm/core.ts";
+import { coreBytes, type CoverageExports } from "../ts/wasm/core.ts";
 import { exportMutableGlobals } from "./_wasm_globals.ts";
 
 /** Boot parameters of one run. */
@@ -52,7 +50,7 @@ let patched: { module: WebAssembly.Module; globals: string[] } | null = null;
 /** The coverage module with its mutable globals exported, compiled once per process. */
 function patchedModule(): { module: WebAssembly.Module; globals: string[] } {
   if (patched === null) {
-    const { bytes, globals } = exportMutableGlobals(decodeBase64(coverageB64));
+    const { bytes, globals } = exportMutableGlobals(coreBytes("coverage"));
     patched = { module: new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), globals };
   }
   return patched;
