@@ -77,6 +77,14 @@ const BLK_KNOWN: readonly KnownIssue[] = [
     note: "v4.4 uses hctx->tags after another queue of a shared set freed set->tags[i] in a hotplug " +
       "remap; reproduced on purpose (hctxLiveTags(), docs/MAPPING.md)",
   },
+  {
+    title: "^invariant: blk-mq queue state: hctx N: hctx->tags is not set->tags\\[N\\]$",
+    note: "v4.4 blk_mq_init_allocated_queue() builds q->mq_map from cpu_online_mask before " +
+      "get_online_cpus(): a CPU going down in between leaves a stale map, and on a shared set the " +
+      "queues disagree on which hctx keeps set->tags[i] (faithful; fixed upstream in v4.9 by per-set maps " +
+      "over possible CPUs). Reproducer: `ts0 = blk_mq_alloc_tag_set(hw_queues=3, depth=1, " +
+      "reserved=0, era=v4.4)`, `q0 = blk_mq_init_queue(ts0)`, `q1 = blk_mq_init_queue(ts0)`, `@task 2 cpu_down(cpu=3)`",
+  },
 ];
 
 const TAGS_OPS = [
