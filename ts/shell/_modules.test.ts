@@ -4,7 +4,7 @@ import * as assert from "uvu/assert";
 import type { KernelModule } from "../drivers/module.ts";
 import { KernelError } from "../errors.ts";
 import { Kernel } from "../kernel/kernel.ts";
-import { sleep } from "../kernel/sched.ts";
+import { type Sleepable, sleep } from "../kernel/sched.ts";
 import { ModuleList } from "./_modules.ts";
 
 /** A module whose init and exit sleep 1 ms; counts how often each ran and can fail its init. */
@@ -30,7 +30,7 @@ function slowModule(failInit = false) {
 }
 
 /** Runs `bodies` as tasks, task i starting after i µs; returns each one's error code or "ok". */
-function race(k: Kernel, bodies: (() => Generator<unknown, void>)[]): string[] {
+function race(k: Kernel, bodies: (() => Sleepable<void>)[]): string[] {
   const out: string[] = bodies.map(() => "");
   bodies.forEach((b, i) =>
     k.sched.spawn(`t${i}`, function* () {
