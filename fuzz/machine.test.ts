@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { decodeBase64 } from "../ts/wasm/_base64.ts";
-import coverageB64 from "../ts/wasm/_core_coverage.ts";
+import { coreBytes } from "../ts/wasm/core.ts";
 import { PrngChoices } from "../ts/kernel/sched.ts";
 import { exportMutableGlobals, SNAPSHOT_GLOBAL_PREFIX } from "./_wasm_globals.ts";
-import { FuzzMachine, SnapshotCore } from "./machine.ts";
+import { FuzzMachine, MAX_WARM_BYTES, SnapshotCore } from "./machine.ts";
 
 test("exportMutableGlobals() exports every mutable global and keeps the module valid", () => {
-  const { bytes, globals } = exportMutableGlobals(decodeBase64(coverageB64));
+  const { bytes, globals } = exportMutableGlobals(coreBytes("coverage"));
   assert.ok(globals.length > 5);
   const mod = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
   const names = WebAssembly.Module.exports(mod).map((e) => e.name);
@@ -51,6 +50,21 @@ test("a run that outgrows the image gets a bigger instance, and boots stay clean
   assert.is(k2.core.page_alloc_nr_used(), 0);
   k2.kmemleak.clear();
   assert.is(k2.kmemleak.count(), 0);
+});
+
+test("a run past MAX_WARM_BYTES gets a fresh instance of the old image size, not a bigger image", () => {
+  const m = new FuzzMachine();
+  const image = m.imageBytes;
+  const k = m.boot({ cpus: 2, choices: new PrngChoices(1) });
+  // 2 MiB blocks (order 9) until memory is past the cap.
+  while (m.core.memory.buffer.byteLength <= MAX_WARM_BYTES) k.slab.allocPages(9);
+  const k2 = m.boot({ cpus: 2, choices: new PrngChoices(1) });
+  assert.is(m.rebuilds, 1);
+  assert.is(m.imageBytes, image);
+  assert.is(m.core.memory.buffer.byteLength, image);
+  assert.is(k2.core.page_alloc_nr_used(), 0);
+  m.boot({ cpus: 2, choices: new PrngChoices(1) });
+  assert.is(m.rebuilds, 1, "restored, not rebuilt");
 });
 
 test.run();

@@ -15,7 +15,11 @@
  * Linear memory cannot shrink. When a run grows it past the image, the
  * restored allocator would not know the new pages and would grow memory
  * again on every later run, so the machine instead replaces the instance
- * with one warmed to the larger size (rare: sizes converge after a few runs).
+ * with one warmed to a quarter more than that size (rare: sizes converge
+ * after a few runs), but never past {@link MAX_WARM_BYTES}: a restore copies
+ * the whole image, and one run that took 100 MB (null_blk at depth 10240)
+ * would otherwise make every later run copy 100 MB. A run past the cap gets
+ * a fresh instance of the current image size instead.
  *
  * @module
  */
@@ -23,9 +27,7 @@
 import { KernelBug } from "../ts/errors.ts";
 import type { ChoiceSource } from "../ts/kernel/sched.ts";
 import { Kernel } from "../ts/kernel/kernel.ts";
-import { decodeBase64 } from "../ts/wasm/_base64.ts";
-import coverageB64 from "../ts/wasm/_core_coverage.ts";
-import type { CoverageExports } from "../ts/wasm/core.ts";
+import { coreBytes, type CoverageExports } from "../ts/wasm/core.ts";
 import { exportMutableGlobals } from "./_wasm_globals.ts";
 
 /** Boot parameters of one run. */
@@ -44,6 +46,11 @@ export interface BootOptions {
  * 11 µs per 512 KiB), so the machine only grows the image when a run needs it.
  */
 const DEFAULT_WARM_BYTES = 1 << 19;
+/**
+ * The largest image the machine keeps (4 MiB, about 90 µs a restore). Runs
+ * that need more pay for a fresh instance (about 0.3 ms) and their own growth.
+ */
+export const MAX_WARM_BYTES = 1 << 22;
 /** Order of the blocks the warm-up allocates (64 KiB). */
 const WARM_ORDER = 4;
 
@@ -52,7 +59,7 @@ let patched: { module: WebAssembly.Module; globals: string[] } | null = null;
 /** The coverage module with its mutable globals exported, compiled once per process. */
 function patchedModule(): { module: WebAssembly.Module; globals: string[] } {
   if (patched === null) {
-    const { bytes, globals } = exportMutableGlobals(decodeBase64(coverageB64));
+    const { bytes, globals } = exportMutableGlobals(coreBytes("coverage"));
     patched = { module: new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), globals };
   }
   return patched;
@@ -151,11 +158,17 @@ export class FuzzMachine {
     return this.#snap.core;
   }
 
+  /** Bytes of linear memory each run starts from (the image). */
+  get imageBytes(): number {
+    return this.#snap.imageBytes;
+  }
+
   /** Restores the snapshot (replacing an outgrown instance first) and boots a Kernel on it. */
   boot(o: BootOptions): Kernel {
     if (this.#snap.grown) {
       const size = this.#snap.core.memory.buffer.byteLength;
-      this.#snap = new SnapshotCore(size + (size >>> 2));
+      const next = size + (size >>> 2);
+      this.#snap = new SnapshotCore(next <= MAX_WARM_BYTES ? next : this.#snap.imageBytes);
       this.rebuilds++;
     } else {
       this.#snap.restore();

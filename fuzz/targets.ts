@@ -59,11 +59,6 @@ export interface KnownIssue {
 
 const TAGS_KNOWN: readonly KnownIssue[] = [
   {
-    title: "^INFO: task hung in __blk_mq_get_reserved_tag$",
-    note: "getTagWait() sleeps for a reserved tag of a map that has none; v4.4 " +
-      "__blk_mq_get_reserved_tag() WARNs and fails at once (ts/block/tags.ts)",
-  },
-  {
     title: "^kernel BUG at asm/tags\\.ts: __bt_get: last_tag is past bt->map",
     note: "a resize to a normal depth of 0 (nr_requests = BLKDEV_MIN_RQ on a map with as many " +
       "reserved tags) leaves a hint past the map; v4.4 reads out of bounds, DEBUG builds BUG (docs/MAPPING.md)",
@@ -81,6 +76,14 @@ const BLK_KNOWN: readonly KnownIssue[] = [
     title: "^KASAN: use-after-free in blk_mq_tag_wakeup_all$",
     note: "v4.4 uses hctx->tags after another queue of a shared set freed set->tags[i] in a hotplug " +
       "remap; reproduced on purpose (hctxLiveTags(), docs/MAPPING.md)",
+  },
+  {
+    title: "^invariant: blk-mq queue state: hctx N: hctx->tags is not set->tags\\[N\\]$",
+    note: "v4.4 blk_mq_init_allocated_queue() builds q->mq_map from cpu_online_mask before " +
+      "get_online_cpus(): a CPU going down in between leaves a stale map, and on a shared set the " +
+      "queues disagree on which hctx keeps set->tags[i] (faithful; fixed upstream in v4.9 by per-set maps " +
+      "over possible CPUs). Reproducer: `ts0 = blk_mq_alloc_tag_set(hw_queues=3, depth=1, " +
+      "reserved=0, era=v4.4)`, `q0 = blk_mq_init_queue(ts0)`, `q1 = blk_mq_init_queue(ts0)`, `@task 2 cpu_down(cpu=3)`",
   },
 ];
 

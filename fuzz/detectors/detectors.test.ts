@@ -34,6 +34,11 @@ test("KASAN reports the planted short kmalloc when memset reaches the end of the
   assert.is(run(text, [], programProfile("mm")).finding, null);
 });
 
+test("a KASAN report ignored as known does not come back through the klog catch-all", () => {
+  const o = runProg(parseProg("test_overflow()\n"), { profile: TEST_PROFILE, ignore: [/^KASAN: slab-out-of-bounds in test_overflow$/] });
+  assert.is(o.finding, null);
+});
+
 test("lockdep reports the planted all_q_mutex / cpu_hotplug.lock inversion with a stable title", () => {
   const text = "aq0 = mq_init()\n@task 1 cpu_down(cpu=1)\n@task 1 cpu_up(cpu=1)\n";
   fires(text, "lockdep", "possible deadlock in mutex_lock (all_q_mutex / cpu_hotplug.lock)", ["all_q_mutex_inversion"], programProfile("kernel"));

@@ -19,10 +19,15 @@ interface PageBlock {
   readonly order: number;
 }
 
-/** Mirrors `get_order()`: the smallest order whose block holds `bytes`. */
+/**
+ * Mirrors `get_order()`: the smallest order whose block holds `bytes`. In
+ * floating point, not `PAGE_SIZE << order`: the 32-bit shift wraps from
+ * order 20 on, so a size past 2 GiB (a 64-bit `size_t` product) never fit
+ * and the loop never ended.
+ */
 export function getOrder(bytes: number): number {
   let order = 0;
-  while ((PAGE_SIZE << order) < bytes) order++;
+  while (PAGE_SIZE * 2 ** order < bytes) order++;
   return order;
 }
 

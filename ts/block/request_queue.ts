@@ -227,7 +227,7 @@ export class RequestQueue {
     this.queueLock = new Spinlock(k.sched, "&(&q->__queue_lock)->rlock");
     this.mqFreezeWq = new WaitQueue(k.sched, "&q->mq_freeze_wq");
     this.qUsageCounter = new PercpuRef(
-      { sched: k.sched, rcu: k.rcu, kmemleak: k.kmemleak },
+      { sched: k.sched, rcu: k.rcu, kmemleak: k.kmemleak, switchWaitq: k.percpuRefSwitchWaitq },
       () => this.mqFreezeWq.wakeUpAll(),
       PERCPU_REF_INIT_ATOMIC,
       { name: "blk_queue_usage_counter_release", site: "blk_alloc_queue_node" },

@@ -456,6 +456,28 @@ test("getTag() and getTagWait() with nowait fail at once when the map is full", 
   s.done();
 });
 
+test("getTagWait() fails at once with a WARN for a reserved tag of a map without any, in both eras", () => {
+  for (const era of ["v4.4", "modern"] as const) {
+    for (const nowait of [false, true]) {
+      const s = setup();
+      const t = s.make({ depth: 4, era });
+      const warns: string[] = [];
+      const gen = getTagWait({ tags: t, ctx: 0, hctx: null }, { reserved: true, nowait }, {
+        runHwQueue: () => never("must not run the queue"),
+        ioSchedule: () => never("must not sleep"),
+        remap: () => never("must not remap"),
+        warnOnce: (where) => warns.push(where),
+      });
+      const r = gen.next();
+      assert.ok(r.done, `${era}: no sleep`);
+      assert.is((r.value as { tag: number }).tag, BLK_MQ_TAG_FAIL);
+      assert.equal(warns, [era === "v4.4" ? "block/blk-mq-tag.c:__blk_mq_get_reserved_tag" : "block/blk-mq-tag.c:blk_mq_get_tag"]);
+      assert.is(t.bitmap(true).waiting, 0);
+      s.done();
+    }
+  }
+});
+
 test("getTagWait() sleeps on a wait queue and gets the tag a later putTag() frees", () => {
   for (const era of ["v4.4", "modern"] as const) {
     const sched = toyScheduler();
@@ -719,6 +741,20 @@ test("resize() rejects a depth above nr_tags or above the depth the map was buil
   assert.is(t.depth, 60, "state unchanged");
   assert.is(t.resize(64), 0);
   assert.throws(() => t.resize(-1), isRangeError);
+  s.done();
+});
+
+test("resize() of a modern map rejects leaving no normal tag (v4.11+ tdepth <= nr_reserved_tags)", () => {
+  const s = setup();
+  const t = s.make({ depth: 8, reserved: 4, era: "modern" });
+  assert.throws(() => t.resize(4), isKernelError("EINVAL"));
+  assert.throws(() => t.resize(0), isKernelError("EINVAL"));
+  assert.is(t.depth, 4, "state unchanged");
+  assert.is(t.resize(5), 0);
+  assert.is(t.depth, 1);
+  const tag = t.getTag(0);
+  assert.is(tag, 4, "the one normal tag is still there");
+  t.putTag(0, tag);
   s.done();
 });
 

@@ -601,17 +601,27 @@ export class BlkMqTags {
    * Mirrors `blk_mq_tag_update_depth()` for an `nr_requests` write: the
    * normal depth becomes `nrRequests - nrReserved`. v4.4 recomputes word
    * depths and `wake_cnt` (map_nr, shift and every `wait_cnt` stay) and wakes
-   * every normal waiter; modern resizes the sbitmap and wakes nobody.
+   * every normal waiter; modern resizes the sbitmap and wakes nobody (v6.18
+   * resizes under a queue freeze, when nobody can sleep on the map).
+   *
+   * Modern rejects `nrRequests <= nrReserved` first, as v4.11+
+   * `blk_mq_tag_update_depth()` does (`if (tdepth <= tags->nr_reserved_tags)
+   * return -EINVAL`): a zero-depth sbitmap would leave every later sleeper
+   * asleep for good. v4.4 has no such check (a depth of 0 is its bug).
    *
    * @returns the wake mask
    * @throws {RangeError} when nrRequests is not an integer in [0, 2^32)
    * @throws {KernelError} EINVAL when the new depth exceeds nr_tags (v4.4) or
    *   the depth the map was built with (the port: no words exist beyond it),
-   *   including nrRequests < nrReserved (the u32 difference wraps)
+   *   including nrRequests < nrReserved (the u32 difference wraps); modern
+   *   also when no normal tag would be left
    */
   resize(nrRequests: number): number {
     this.#check();
     checkInt("nrRequests", nrRequests, 0, U32_MAX);
+    if (this.era === "modern" && nrRequests <= this.nrReserved) {
+      throw new KernelError("EINVAL", "blk_mq_tag_update_depth");
+    }
     const r = this.core.blk_mq_tag_update_depth(this.addr, nrRequests);
     if (r < 0) throw new KernelError(errnoName(r), "blk_mq_tag_update_depth");
     this.#deliver(r);
@@ -759,6 +769,8 @@ export interface TagWaitHooks<Y> {
    * of the CPU the task now runs on (it may have migrated).
    */
   remap(): TagAllocData;
+  /** `WARN_ON_ONCE()` into the kernel log (`where` is "file:function"); default none. */
+  warnOnce?(where: string, msg: string): void;
 }
 
 /**
@@ -787,7 +799,13 @@ export interface TagWaitHooks<Y> {
  * its queue before the task runs, as `autoremove_wake_function` does, so
  * `finishWait` after a wake-up only drops the modern `ws_active` count.
  *
- * @returns the tag (or -1 only with `nowait`) and where it was allocated
+ * A reserved tag asked of a map without reserved tags fails at once, sleeping
+ * or not, with a `WARN_ON_ONCE(1)`: v4.4 `__blk_mq_get_reserved_tag()` and
+ * v6.18 `blk_mq_get_tag()` both check `nr_reserved_tags` first (there is
+ * nothing a wait could bring).
+ *
+ * @returns the tag (or -1 with `nowait`, or for a reserved tag of a map
+ *   without any) and where it was allocated
  */
 export function* getTagWait<Y>(
   data: TagAllocData,
@@ -795,6 +813,11 @@ export function* getTagWait<Y>(
   hooks: TagWaitHooks<Y>,
 ): Generator<Y, TagAllocData & { tag: number }, unknown> {
   const reserved = options.reserved === true;
+  if (reserved && data.tags.nrReserved === 0) {
+    const where = data.tags.era === "modern" ? "block/blk-mq-tag.c:blk_mq_get_tag" : "block/blk-mq-tag.c:__blk_mq_get_reserved_tag";
+    hooks.warnOnce?.(where, "WARN_ON_ONCE(1)");
+    return { ...data, tag: BLK_MQ_TAG_FAIL };
+  }
   const tryGet = () => data.tags.getTag(data.ctx, { hctx: data.hctx, reserved });
   let tag = tryGet();
   if (tag !== BLK_MQ_TAG_FAIL || options.nowait === true) return { ...data, tag };

@@ -180,6 +180,15 @@ test("a negative hw_queue_depth is a huge unsigned depth: capped at 10240", () =
   k.assertClean();
 });
 
+test("queue_mode=0 with hw_queue_depth=-1 fails at once with ENOMEM (v4.4 setup_commands(): a kzalloc past MAX_ORDER)", () => {
+  const k = boot({ cpus: 1 });
+  assert.is(load(k, { queue_mode: "0", nr_devices: "1", hw_queue_depth: "-1" }), "ENOMEM");
+  assert.is(nullBlkParams(k), null, "not loaded");
+  assert.equal(k.sysfs.ls("/sys/block"), []);
+  k.run();
+  assert.is(k.liveObjects(), 0);
+});
+
 test("nr_devices=0 loads a module without devices", () => {
   const k = boot();
   assert.is(load(k, { nr_devices: "0" }), "ok");

@@ -21,7 +21,7 @@ import { KobjectTree } from "./kobject.ts";
 import { Lockdep } from "./lockdep.ts";
 import { Rcu } from "./rcu.ts";
 import type { RunResult } from "./_sched_types.ts";
-import { Scheduler } from "./sched.ts";
+import { Scheduler, WaitQueue } from "./sched.ts";
 import { Slab } from "./slab.ts";
 import { Softirq } from "./softirq.ts";
 import { TimerBase } from "./timer.ts";
@@ -92,6 +92,8 @@ export class Kernel {
   readonly rcu: Rcu;
   readonly hotplug: CpuHotplug;
   readonly workqueues: Workqueues;
+  /** The static `percpu_ref_switch_waitq` (lib/percpu-refcount.c), one per machine. */
+  readonly percpuRefSwitchWaitq: WaitQueue;
   /** The virtual /sys: kobject directories, attribute files, /sys/devices/system/cpu. */
   readonly sysfs: Sysfs;
   /** The block layer: all_q_list, the blk-mq hotplug notifiers, /sys/block, majors. */
@@ -133,6 +135,7 @@ export class Kernel {
     this.rcu = new Rcu({ sched: this.sched, gpNs: o.rcuGpNs });
     this.hotplug = new CpuHotplug({ sched: this.sched, rcu: this.rcu });
     this.workqueues = new Workqueues({ sched: this.sched });
+    this.percpuRefSwitchWaitq = new WaitQueue(this.sched, "percpu_ref_switch_waitq");
     // Last: sysfs installs the kobject hooks and registers the cpu devices (hotplug, sched).
     this.sysfs = new Sysfs(this);
     // After sysfs, so /sys/block has its directory from boot.

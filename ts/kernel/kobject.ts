@@ -51,7 +51,13 @@ export interface KobjectOptions<C> {
   site?: string;
 }
 
-const ROOTS = new WeakMap<KobjectTree, Map<string, Kobject>>();
+/**
+ * The top-level directory of a tree, for {@link Kobject} only. A field of the
+ * tree rather than a module-level WeakMap: a WeakMap keyed by machines keeps
+ * every short-lived machine's objects alive through minor GCs (a fuzzer boots
+ * one per run).
+ */
+let rootsOf: (tree: KobjectTree) => Map<string, Kobject>;
 
 /**
  * The kobjects of one simulated kernel: their log, kmemleak, top-level
@@ -61,11 +67,15 @@ export class KobjectTree {
   readonly log: Klog;
   readonly kmemleak: Kmemleak;
   #hooks: KobjectHooks = {};
+  readonly #roots = new Map<string, Kobject>();
+
+  static {
+    rootsOf = (tree) => tree.#roots;
+  }
 
   constructor(log: Klog, kmemleak: Kmemleak) {
     this.log = log;
     this.kmemleak = kmemleak;
-    ROOTS.set(this, new Map());
   }
 
   /** The installed hooks (an empty object when none). */
@@ -83,7 +93,7 @@ export class KobjectTree {
 
   /** Added kobjects without a parent, in the order they were added. */
   roots(): readonly Kobject[] {
-    return [...ROOTS.get(this)!.values()];
+    return [...this.#roots.values()];
   }
 
   /**
@@ -95,7 +105,7 @@ export class KobjectTree {
   lookup(path: string): Kobject | undefined {
     const parts = path.split("/").filter((p) => p !== "");
     if (parts.length === 0) return undefined;
-    let kobj = ROOTS.get(this)!.get(parts[0]);
+    let kobj = this.#roots.get(parts[0]);
     for (let i = 1; kobj && i < parts.length; i++) kobj = kobj.child(parts[i]);
     return kobj;
   }
@@ -280,7 +290,7 @@ export class Kobject<C = unknown> {
     this.#name = fixed;
     this.#parent = parent;
     parent?.get();
-    const dir = parent ? parent.#children : ROOTS.get(this.tree)!;
+    const dir = parent ? parent.#children : rootsOf(this.tree);
     let code: ErrnoCode | undefined;
     if (parent && !parent.#inSysfs) code = "ENOENT";
     else if (dir.has(fixed)) {
@@ -411,7 +421,7 @@ export class Kobject<C = unknown> {
   /** Mirrors `__kobject_del()`: sysfs removal and leaving the parent, without the parent put. */
   #unlink(): void {
     this.tree.hooks.onDel?.(this);
-    const dir = this.#parent ? this.#parent.#children : ROOTS.get(this.tree)!;
+    const dir = this.#parent ? this.#parent.#children : rootsOf(this.tree);
     if (dir.get(this.#name!) === this) dir.delete(this.#name!);
     this.#inSysfs = false;
     this.#parent = null;

@@ -50,6 +50,12 @@ export interface PercpuRefContext {
   rcu: Rcu;
   /** When given, the per-CPU counters are tracked as an allocation until `exit()`. */
   kmemleak?: Kmemleak;
+  /**
+   * The machine's `percpu_ref_switch_waitq` (`Kernel.percpuRefSwitchWaitq`),
+   * shared by every ref of the machine as the kernel's static one is. Without
+   * it the ref waits on a queue of its own (fewer spurious wake-ups, same outcome).
+   */
+  switchWaitq?: WaitQueue;
 }
 
 /** Options of {@link PercpuRef}. */
@@ -61,14 +67,6 @@ export interface PercpuRefOptions {
 }
 
 const FILE = "lib/percpu-refcount.c";
-const SWITCH_WAITQ = new WeakMap<Scheduler, WaitQueue>();
-
-/** Mirrors the static `percpu_ref_switch_waitq`: one per machine. */
-function switchWaitq(sched: Scheduler): WaitQueue {
-  let wq = SWITCH_WAITQ.get(sched);
-  if (wq === undefined) SWITCH_WAITQ.set(sched, (wq = new WaitQueue(sched, "percpu_ref_switch_waitq")));
-  return wq;
-}
 
 const noopConfirmSwitch: PercpuRefFunc = () => {};
 
@@ -89,6 +87,8 @@ export class PercpuRef {
   readonly #sched: Scheduler;
   readonly #rcu: Rcu;
   readonly #kmemleak: Kmemleak | null;
+  /** The static `percpu_ref_switch_waitq` (one per machine, from the context). */
+  readonly #switchWaitq: WaitQueue;
   readonly #site: string;
   readonly #release: PercpuRefFunc;
   /** The shared count, without PERCPU_COUNT_BIAS. */
@@ -123,6 +123,7 @@ export class PercpuRef {
     this.#sched = ctx.sched;
     this.#rcu = ctx.rcu;
     this.#kmemleak = ctx.kmemleak ?? null;
+    this.#switchWaitq = ctx.switchWaitq ?? new WaitQueue(ctx.sched, "percpu_ref_switch_waitq");
     this.#release = release;
     this.name = opts.name ?? "release";
     this.#site = opts.site ?? "percpu_ref_init";
@@ -379,7 +380,7 @@ export class PercpuRef {
       return;
     }
     if (confirm === null) return;
-    yield* switchWaitq(this.#sched).waitEvent(() => this.#confirmSwitch === null, "wait_event(percpu_ref_switch_waitq)");
+    yield* this.#switchWaitq.waitEvent(() => this.#confirmSwitch === null, "wait_event(percpu_ref_switch_waitq)");
     this.#confirmSwitch = confirm;
     this.get(); // put after confirmation
     this.#rcu.callRcuSched(() => this.#callConfirm());
@@ -412,7 +413,7 @@ export class PercpuRef {
     const confirm = this.#confirmSwitch!;
     confirm(this);
     this.#confirmSwitch = null;
-    switchWaitq(this.#sched).wakeUpAll();
+    this.#switchWaitq.wakeUpAll();
     this.put(); // the reference taken when the switch started
   }
 
@@ -420,7 +421,7 @@ export class PercpuRef {
   *#switchToPercpu(): Sleepable {
     if (this.#percpu === null) this.#sched.log.bug(`${FILE}:__percpu_ref_switch_to_percpu`, "BUG_ON(!percpu_count)");
     if (this.mode === "percpu") return;
-    yield* switchWaitq(this.#sched).waitEvent(() => this.#confirmSwitch === null, "wait_event(percpu_ref_switch_waitq)");
+    yield* this.#switchWaitq.waitEvent(() => this.#confirmSwitch === null, "wait_event(percpu_ref_switch_waitq)");
     this.#biased = true;
     this.#percpu!.fill(0);
     this.#flags &= ~__PERCPU_REF_ATOMIC;

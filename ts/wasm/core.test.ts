@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { CORE_FUNCTIONS, CORE_VARIANTS, coreModule, instantiateCore } from "./core.ts";
+import { CORE_FUNCTIONS, CORE_VARIANTS, coreBytes, coreModule, instantiateCore } from "./core.ts";
 
 test("every variant exports each function that CoreExports declares, and its memory", () => {
   for (const v of CORE_VARIANTS) {
@@ -13,6 +13,20 @@ test("every variant exports each function that CoreExports declares, and its mem
 
 test("coreModule() compiles a variant once and caches it", () => {
   assert.is(coreModule("debug"), coreModule("debug"));
+});
+
+test("coreBytes() returns a fresh copy of the binary coreModule() compiles", () => {
+  for (const v of CORE_VARIANTS) {
+    const a = coreBytes(v);
+    assert.equal([...a.subarray(0, 4)], [0x00, 0x61, 0x73, 0x6d], "\\0asm");
+    assert.ok(WebAssembly.validate(a));
+    a[0] = 1;
+    assert.is(coreBytes(v)[0], 0, "a copy per call");
+    const names = (b: Uint8Array<ArrayBuffer>) => WebAssembly.Module.exports(new WebAssembly.Module(b)).map((e) => e.name);
+    assert.equal(names(coreBytes(v)), WebAssembly.Module.exports(coreModule(v)).map((e) => e.name));
+  }
+  // @ts-expect-error: not a variant
+  assert.throws(() => coreBytes("fast"), (e: unknown) => e instanceof RangeError);
 });
 
 test("coreModule() rejects an unknown variant with a RangeError", () => {

@@ -422,6 +422,24 @@ const EMBEDDED: Record<CoreVariant, string> = {
 const compiled = new Map<CoreVariant, WebAssembly.Module>();
 
 /**
+ * The embedded WebAssembly binary of a variant, decoded (a fresh copy each
+ * call): for tools that patch the module before compiling it, such as the
+ * fuzzer's snapshot machine.
+ *
+ * @throws {RangeError} for an unknown variant
+ * @example
+ * const bytes = coreBytes("coverage");
+ * new WebAssembly.Module(bytes); // what coreModule("coverage") compiles
+ */
+export function coreBytes(variant: CoreVariant = "release"): Uint8Array<ArrayBuffer> {
+  const b64 = EMBEDDED[variant];
+  if (b64 === undefined) {
+    throw new RangeError(`coreBytes: variant must be one of ${CORE_VARIANTS.join(", ")}, got ${variant}`);
+  }
+  return decodeBase64(b64) as Uint8Array<ArrayBuffer>;
+}
+
+/**
  * The compiled module of a variant, compiled on first use and cached.
  *
  * @throws {RangeError} for an unknown variant

@@ -63,7 +63,8 @@ registerArea({
     for (const r of x.state<QueueState>(AREA).queues) {
       if (!r.alive) continue;
       const v = blkMqQueueInvariantViolations(r.q);
-      if (v.length > 0) return { title: "blk-mq queue state", report: v.join("\n") };
+      // The first violation, numbers as N, names the finding: one title per kind, not per hctx.
+      if (v.length > 0) return { title: `blk-mq queue state: ${v[0].replace(/\d+/g, "N")}`, report: v.join("\n") };
     }
     return null;
   },

@@ -5,10 +5,10 @@
  * Their text is exactly the shell line (formatCommand/parseCommand), so a
  * program made of them runs as-is with `blkmq sh`.
  *
- * Each line runs inside the program task that holds it, through the
- * shell's command (so it interleaves with the other tasks), with the
- * shell's redirection semantics: the output of `echo` is written to the file
- * once the command ends. A failing command (a typed error, a non-zero
+ * Each line runs inside the program task that holds it (so it interleaves
+ * with the other tasks) through `KernelShell.exec()`, the shell's own
+ * command runner: the output of `echo` is written to the file once the
+ * command ends, as in a script. A failing command (a typed error, a non-zero
  * status) is a refusal; what `cat` prints is measured for the sysfs
  * detector.
  *
@@ -21,7 +21,7 @@
 import { KernelError } from "../../../ts/errors.ts";
 import { NULL_BLK_PARAM_NAMES } from "../../../ts/drivers/null_blk_params.ts";
 import { formatCommand, parseCommand } from "../../../ts/shell/parse.ts";
-import { type CommandContext, KernelShell } from "../../../ts/shell/shell.ts";
+import { KernelShell } from "../../../ts/shell/shell.ts";
 import { CPU_ROOT_ATTRS, CPU_SYSFS_PATH, CTX_ATTR_NAMES, HCTX_ATTR_NAMES, QUEUE_ATTRS } from "../../../ts/sysfs/sysfs.ts";
 import type { Sleepable } from "../../../ts/kernel/sched.ts";
 import { type ExecCtx, registerArea, registerOp } from "../registry.ts";
@@ -126,35 +126,15 @@ function shellOf(x: ExecCtx): KernelShell {
 }
 
 /**
- * Runs one command line in the current task as the shell runs it, with `>`
- * written after the command. @returns what it printed on stdout
+ * Runs one command line in the current task exactly as the shell runs a
+ * script line (`KernelShell.exec()`: redirections opened first, `>` written
+ * after the command). @returns what it printed on stdout
  * @throws {RangeError} when it failed (a refusal)
  */
 function* runLine(x: ExecCtx, line: string): Sleepable<string> {
-  const sh = shellOf(x);
-  const cmd = parseCommand(line);
-  const def = sh.command(cmd.argv[0]);
-  if (def === undefined) throw new RangeError(`${cmd.argv[0]}: command not found`);
-  let out = "";
-  let err = "";
-  const ctx: CommandContext = {
-    shell: sh,
-    kernel: x.kernel,
-    fs: sh.fs,
-    modules: sh.modules,
-    argv: cmd.argv,
-    line: 1,
-    out: (t) => void (out += t),
-    err: (t) => void (err += t),
-    diag: (t) => void (err += `sh: line 1: ${t}\n`),
-  };
-  // Shell commands are task code typed loosely (Generator<unknown>); they yield what tasks yield.
-  const status = yield* (def.run(ctx) as Sleepable<number>);
-  for (const r of cmd.redirects) {
-    if (r.fd === 1 && out !== "") yield* (sh.fs.write(r.path, out) as Sleepable<number>);
-  }
-  if (status !== 0) throw new RangeError(`${line}: exit status ${status}: ${err.trim()}`);
-  return out;
+  const r = yield* shellOf(x).exec(parseCommand(line));
+  if (r.status !== 0) throw new RangeError(`${line}: exit status ${r.status}: ${r.stderr.trim()}`);
+  return r.stdout;
 }
 
 const TEMPLATE_ARGS = (name: string, values: readonly string[]) => [{ kind: "enum", name, values }, ...PLACEHOLDERS] as const;

@@ -301,9 +301,6 @@ registerOp({
     const n = Math.max(nr as number, BLKDEV_MIN_RQ);
     if (s.tags.era === "modern") {
       if (s.waiters > 0) throw new RangeError("tags_resize: a modern map resizes under a queue freeze");
-      // A zero-depth sbitmap never wakes its sleepers again (v4.4's bt_update_count(0)
-      // keeps the old word depths instead); not what this target hunts.
-      if (n <= s.tags.nrReserved) throw new RangeError("tags_resize: no normal tags would be left");
     }
     s.tags.resize(n);
   },
