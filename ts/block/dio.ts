@@ -38,6 +38,7 @@ import {
   registerBioEndIo,
 } from "./bio.ts";
 import type { RequestQueue } from "./request_queue.ts";
+import { MachineMap } from "../kernel/machine_map.ts";
 
 /**
  * The flag of the seed's patch 1/2 ("DIO - cache a DIO structure") that
@@ -121,7 +122,7 @@ interface DioTable {
   next: number;
 }
 
-const TABLES = new WeakMap<Kernel, DioTable>();
+const TABLES = new MachineMap<DioTable>("dio table");
 
 function table(k: Kernel): DioTable {
   let t = TABLES.get(k);

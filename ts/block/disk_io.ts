@@ -56,6 +56,7 @@ import {
 } from "./bio.ts";
 import { submitBio } from "./blk_mq_request.ts";
 import type { Gendisk } from "./genhd.ts";
+import { MachineMap } from "../kernel/machine_map.ts";
 
 /** Bytes of a sector. */
 export const SECTOR_SIZE = 512;
@@ -133,7 +134,7 @@ interface Bridge {
   endIo: BioEndIo;
 }
 
-const BRIDGES = new WeakMap<Kernel, Bridge>();
+const BRIDGES = new MachineMap<Bridge>("disk_io bridge");
 
 /** Freed data pages kept for the next bios of a hand-over (a closed loop reuses one page per I/O in flight). */
 const MAX_CACHED_PAGES = 256;

@@ -54,6 +54,7 @@ import { blkCleanupQueue, QUEUE_FLAG_ADD_RANDOM, type RequestQueue } from "../bl
 import { blkMqAllocTagSet, blkMqFreeTagSet, blkMqMapQueue, type BlkMqQueueData, BLK_MQ_RQ_QUEUE_OK, type BlkMqTagSet } from "../block/tag_set.ts";
 import type { KernelModule } from "./module.ts";
 import { kstrtoint } from "./null_blk_params.ts";
+import { MachineMap } from "../kernel/machine_map.ts";
 
 /**
  * The part of `node:fs/promises`' FileHandle the driver uses. Structural, so
@@ -114,7 +115,7 @@ interface FileState {
   moduleDisk: FileDisk | null;
 }
 
-const STATE = new WeakMap<Kernel, FileState>();
+const STATE = new MachineMap<FileState>("file");
 
 function state(k: Kernel): FileState {
   let s = STATE.get(k);

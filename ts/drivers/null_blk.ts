@@ -43,6 +43,7 @@ import { RQ } from "../block/request_record.ts";
 import { Timer } from "../kernel/timer.ts";
 import type { KernelModule } from "./module.ts";
 import { NULL_IRQ_NONE, NULL_IRQ_SOFTIRQ, NULL_IRQ_TIMER, NULL_Q_MQ, NULL_Q_RQ, type NullBlkParams, parseNullBlkParams } from "./null_blk_params.ts";
+import { MachineMap } from "../kernel/machine_map.ts";
 
 /**
  * `sizeof(struct nullb_cmd)` on x86-64 in v4.4: list 16, ll_list 8, csd 32,
@@ -106,7 +107,7 @@ interface NullBlkState {
   mem: BlockMemory;
 }
 
-const STATE = new WeakMap<Kernel, NullBlkState>();
+const STATE = new MachineMap<NullBlkState>("null_blk");
 
 /** The devices of a machine's loaded null_blk, in creation order (empty when not loaded). */
 export function nullBlkDevices(k: Kernel): readonly Nullb[] {

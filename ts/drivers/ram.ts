@@ -39,6 +39,7 @@ import { blkCleanupQueue, blkQueuePhysicalBlockSize, QUEUE_FLAG_ADD_RANDOM, QUEU
 import { blkMqAllocTagSet, blkMqFreeTagSet, blkMqMapQueue, type BlkMqOps, type BlkMqQueueData, BLK_MQ_RQ_QUEUE_OK, type BlkMqTagSet } from "../block/tag_set.ts";
 import type { KernelModule } from "./module.ts";
 import { kstrtoint } from "./null_blk_params.ts";
+import { MachineMap } from "../kernel/machine_map.ts";
 
 /** Mirrors `RAMDISK_MAJOR` (include/uapi/linux/major.h). */
 export const RAMDISK_MAJOR = 1;
@@ -89,7 +90,7 @@ interface RamState {
   mem: BlockMemory;
 }
 
-const STATE = new WeakMap<Kernel, RamState>();
+const STATE = new MachineMap<RamState>("ram");
 
 /** The disks of a machine's loaded ram module, in creation order (empty when not loaded). */
 export function ramDevices(k: Kernel): readonly BrdDevice[] {

@@ -3,8 +3,9 @@
 
 import type { Kernel } from "../kernel/kernel.ts";
 import { registerBioEndIo } from "../block/bio.ts";
+import { MachineMap } from "../kernel/machine_map.ts";
 
-const HANDLERS = new WeakMap<Kernel, Map<number, (bio: number, k: Kernel) => void>>();
+const HANDLERS = new MachineMap<Map<number, (bio: number, k: Kernel) => void>>("shell bio waiters");
 
 /** The shared end_io: calls the bio's callback once, then forgets it. */
 function shellEndIo(bio: number, k: Kernel): void {
