@@ -56,7 +56,7 @@ import {
   QUEUE_FLAG_SAME_FORCE,
   type RequestQueue,
 } from "./request_queue.ts";
-import { BLK_MQ_RQ_QUEUE_BUSY, BLK_MQ_RQ_QUEUE_ERROR, BLK_MQ_RQ_QUEUE_OK } from "./tag_set.ts";
+import { BLK_MQ_RQ_QUEUE_BUSY, BLK_MQ_RQ_QUEUE_ERROR, BLK_MQ_RQ_QUEUE_OK, type BlkMqQueueData } from "./tag_set.ts";
 import { BLK_MQ_TAG_FAIL, type GetTagOptions, getTagWait, type TagWaiter } from "./tags.ts";
 import { KernelError } from "../errors.ts";
 import { getU64, setU64 } from "./_u64.ts";
@@ -699,9 +699,13 @@ export function __blkMqRunHwQueueDispatch(hctx: BlkMqHwCtx): void {
   let queued = 0;
   // dptr: null for the first request; the driver list once two or more wait after one was sent.
   let dptr: number[] | null = null;
+  const bd: BlkMqQueueData = { rq: 0, list: null, last: false };
   while (list.length > 0) {
     const rq = list.shift()!;
-    const ret = q.mqOps!.queueRq(hctx, { rq, list: dptr, last: list.length === 0 });
+    bd.rq = rq;
+    bd.list = dptr;
+    bd.last = list.length === 0;
+    const ret = q.mqOps!.queueRq(hctx, bd);
     if (ret === BLK_MQ_RQ_QUEUE_OK) {
       queued++;
     } else if (ret === BLK_MQ_RQ_QUEUE_BUSY) {

@@ -33,7 +33,11 @@ export const BLK_MQ_RQ_QUEUE_ERROR = 2;
 const RQ_MAP_MAX_ORDER = 4;
 const U32_MAX = 0xffffffff;
 
-/** Mirrors `struct blk_mq_queue_data` (v4.4): what `queue_rq` gets besides the hctx. */
+/**
+ * Mirrors `struct blk_mq_queue_data` (v4.4): what `queue_rq` gets besides
+ * the hctx. Like the kernel's (on the dispatcher's stack), it is valid only
+ * during the call: a run hands the same object, refilled, to each request.
+ */
 export interface BlkMqQueueData {
   /** The request record. */
   rq: number;
