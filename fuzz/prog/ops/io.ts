@@ -88,6 +88,8 @@ interface BioRec {
   readonly pages: number[];
   readonly dio: Dio | null;
   ends: number;
+  /** submit_bio() failed after taking it, without ending it: nobody will. */
+  lost: boolean;
 }
 
 /** The run's I/O state. */
@@ -173,7 +175,7 @@ function track(st: IoState, rec: BioRec): void {
 export function trackSubmittedBio(x: ExecCtx, bio: number, call: string): void {
   const st = ioState(x);
   bioSetField(x.kernel, bio, "bi_end_io", endIoId(st));
-  track(st, { bio, call, pages: [], dio: null, ends: 0 });
+  track(st, { bio, call, pages: [], dio: null, ends: 0, lost: false });
 }
 
 registerArea({
@@ -187,7 +189,8 @@ registerArea({
     const st = ioState(x);
     const k = x.kernel;
     // Completions already due (an hrtimer `completion_nsec` away) may still come.
-    for (let waited = 0; st.inflight.size > 0 && waited < DRAIN_NS; waited += DRAIN_STEP_NS) yield sleep(DRAIN_STEP_NS);
+    const due = () => [...st.inflight.values()].some((r) => !r.lost);
+    for (let waited = 0; due() && waited < DRAIN_NS; waited += DRAIN_STEP_NS) yield sleep(DRAIN_STEP_NS);
     if (st.inflight.size > 0) {
       x.violate({
         title: "bio never ended",
@@ -241,8 +244,13 @@ registerResource({
   kind: "dio",
   prefix: "dio",
   final: true,
-  *release(_x, v) {
+  *release(x, v) {
     const r = v as DioRes;
+    // Wait as the io teardown does; a bio that does not end is its finding, not a hang here.
+    const st = ioState(x);
+    const out = (lost: boolean) => [...st.inflight.values()].some((b) => b.dio === r.dio && b.lost === lost);
+    for (let waited = 0; out(false) && waited < DRAIN_NS; waited += DRAIN_STEP_NS) yield sleep(DRAIN_STEP_NS);
+    if (out(false) || out(true)) return;
     yield* dioAwaitCompletion(r.dio);
     dioFree(r.dio);
   },
@@ -290,7 +298,7 @@ function* submitOne(
   const bio = dio !== null ? yield* dioBioAlloc(dio, q, sector, nrVecs) : yield* bioAlloc(fsBioSet(k), GFP_NOIO, nrVecs);
   if (bio === 0) throw new KernelError("ENOMEM", "bio_alloc");
   const pages: number[] = [];
-  const rec: BioRec = { bio, call: `${kind} of ${n} sectors at ${sector} on ${disk}`, pages, dio, ends: 0 };
+  const rec: BioRec = { bio, call: `${kind} of ${n} sectors at ${sector} on ${disk}`, pages, dio, ends: 0, lost: false };
   let handed = false;
   let cookie = BLK_QC_T_NONE;
   try {
@@ -306,8 +314,18 @@ function* submitOne(
         cookie = yield* submitBio(k, b);
       } catch (e) {
         // No blk-mq queue under bi_bdev any more: generic_make_request_checks() → bio_io_error().
-        if (!(e instanceof KernelError && e.code === "ENODEV")) throw e;
-        bioIoError(k, b);
+        if (e instanceof KernelError && e.code === "ENODEV") bioIoError(k, b);
+        else {
+          // submit_bio() returns void: a bio it took must end, and this one never will.
+          if (st.inflight.get(b) === rec) {
+            rec.lost = true;
+            x.violate({
+              title: "bio never ended",
+              report: `submit_bio() of ${describe(k, rec)} threw without ending it: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}\n`,
+            });
+          }
+          throw e;
+        }
       }
       return cookie;
     };
@@ -394,9 +412,17 @@ registerOp({
   },
 });
 
+/** @throws {RangeError} when a bio of the dio was lost (its end will never come) */
+function checkNotLost(x: ExecCtx, dio: Dio): void {
+  for (const r of ioState(x).inflight.values()) {
+    if (r.dio === dio && r.lost) throw new RangeError("dio_await_completion: a bio of the dio was lost by submit_bio()");
+  }
+}
+
 /** dio_await_completion() by the dio's one waiter. */
-function* awaitDio(r: DioRes): Sleepable<void> {
+function* awaitDio(x: ExecCtx, r: DioRes): Sleepable<void> {
   if (r.waiting) throw new RangeError("dio_await_completion: another task waits on the dio");
+  checkNotLost(x, r.dio);
   r.waiting = true;
   try {
     yield* dioAwaitCompletion(r.dio);
@@ -410,9 +436,9 @@ registerOp({
   area: AREA,
   doc: "dio_await_completion(): reaps every bio of the dio (a persistent one caches one), then readies it for the next I/O",
   args: [{ kind: "res", name: "dio", res: "dio" }],
-  *exec(_x, [v]) {
+  *exec(x, [v]) {
     const r = v as DioRes;
-    yield* awaitDio(r);
+    yield* awaitDio(x, r);
     dioPrepare(r.dio);
   },
 });
@@ -422,9 +448,9 @@ registerOp({
   area: AREA,
   doc: "waits for the dio's bios, then dio_free() (puts the cached bio)",
   args: [{ kind: "res", name: "dio", res: "dio", consume: true }],
-  *exec(_x, [v]) {
+  *exec(x, [v]) {
     const r = v as DioRes;
-    yield* awaitDio(r);
+    yield* awaitDio(x, r);
     dioFree(r.dio);
   },
 });
