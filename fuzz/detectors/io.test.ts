@@ -6,6 +6,7 @@ import * as assert from "uvu/assert";
 import { bioAlloc, bioGet, bioEndio, bioPut, fsBioSet } from "../../ts/block/bio.ts";
 import { blkMqFreezeQueue, blkMqUnfreezeQueue } from "../../ts/block/request_queue.ts";
 import { GFP_NOIO } from "../../ts/kernel/mempool.ts";
+import type { Sleepable } from "../../ts/kernel/sched.ts";
 import "../_test_ops.ts";
 import { trackSubmittedBio } from "../prog/ops/io.ts";
 import type { Profile } from "../prog/profile.ts";
@@ -15,7 +16,7 @@ import { runProg } from "../runner.ts";
 import { programProfile } from "../targets.ts";
 import { detectAll } from "./index.ts";
 
-function op(name: string, exec: (x: ExecCtx) => Generator<unknown, void, unknown>): void {
+function op(name: string, exec: (x: ExecCtx) => Sleepable): void {
   if (findOp(name) === undefined) registerOp({ name, area: "test", doc: name, args: [], exec });
 }
 
