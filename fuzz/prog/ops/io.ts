@@ -218,11 +218,11 @@ registerArea({
         return { title: "part0 in_flight negative", report: `${name}: in_flight read ${inf[0]} write ${inf[1]}\n` };
       }
       const q = d.queue;
-      if (q === null || q.mqOps === null) continue;
+      if (q === null) continue;
       const v = q.qUsageCounter.invariantViolations();
       if (v.length > 0) return { title: "q_usage_counter imbalance", report: `${name}: ${v.join("\n")}\n` };
-      // Once every task has ended: the whole queue (hctx maps, request maps, freeze depth).
-      const all = full ? blkMqQueueInvariantViolations(q) : [];
+      // Once every task has ended: the whole blk-mq queue (hctx maps, request maps, freeze depth).
+      const all = full && q.mqOps !== null ? blkMqQueueInvariantViolations(q) : [];
       if (all.length > 0) return { title: "blk-mq queue state", report: `${name}: ${all.join("\n")}\n` };
     }
     return null;
