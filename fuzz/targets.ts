@@ -89,6 +89,19 @@ const BLK_KNOWN: readonly KnownIssue[] = [
       "the timer's blk_mq_end_request() BUGs; v4.4 follows rq->q. Reproducer: modprobe null_blk nr_devices=1 " +
       "irqmode=2 / ck0 = bio_submit(disk=nullb0, op=read, sector=0, sectors=8) / rmmod null_blk",
   },
+  {
+    title: "^KASAN: use-after-free in blk_mq_get_tag$",
+    note: "the hotplug remap of one queue of a shared tag set (null_blk shared_tags=1) frees set->tags[i] " +
+      "while another queue's hctx still allocates from it: the blk_mq_tag_wakeup_all entry's cause, reached " +
+      "through bio_submit (reproducer in corpus history: modprobe null_blk submit_queues=4 shared_tags=1, " +
+      "bios from two tasks, echo 0 > /sys/devices/system/cpu/cpu1/online)",
+  },
+  {
+    title: "^INFO: task hung in bt_get$",
+    note: "a tag waiter is never woken: null_blk irqmode=2 hw_queue_depth=1 submit_queues=4, sync bios " +
+      "from three tasks; every request completed, no timer left, one task still in bt_get (not with " +
+      "irqmode=0/1). Not diagnosed yet (ts/block/tags.ts wake batching or blk_mq_map_request's remap)",
+  },
 ];
 
 const TAGS_OPS = [
