@@ -98,9 +98,10 @@ const BLK_KNOWN: readonly KnownIssue[] = [
   },
   {
     title: "^INFO: task hung in bt_get$",
-    note: "a tag waiter is never woken: null_blk irqmode=2 hw_queue_depth=1 submit_queues=4, sync bios " +
-      "from three tasks; every request completed, no timer left, one task still in bt_get (not with " +
-      "irqmode=0/1). Not diagnosed yet (ts/block/tags.ts wake batching or blk_mq_map_request's remap)",
+    note: "v4.4 bt_get(): a waiter woken on hctx A that runs on another CPU afterwards remaps to hctx B and " +
+      "takes its tag there, so A's wake-up is spent and the next waiter on A sleeps with A's tag free (null_blk " +
+      "irqmode=2 hw_queue_depth=1 submit_queues=4, sync bios from three tasks). Faithful to v4.4; upstream " +
+      "later wakes the old queue when the hctx changed, as the port's modern era does (getTagWait())",
   },
 ];
 
