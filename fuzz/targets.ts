@@ -172,7 +172,7 @@ const QUEUE_OPS = [
   "blk_mq_update_nr_requests",
 ];
 const SHELL_OPS = ["sh_cat", "sh_ls", "sh_echo", "sh_modprobe", "sh_rmmod"];
-const IO_OPS = ["bio_submit", "blk_poll", "blk_start_plug", "blk_finish_plug", "dio_alloc", "dio_wait", "dio_free"];
+const IO_OPS = ["bio_submit", "blk_poll", "blk_start_plug", "blk_finish_plug", "dio_alloc", "dio_wait", "dio_free", "ram_modprobe", "ram_rmmod"];
 
 /** Every target, in the order a full campaign runs them. */
 export const TARGETS: readonly FuzzTarget[] = [

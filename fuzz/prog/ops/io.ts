@@ -52,8 +52,10 @@ import { BlkPlug, blkFinishPlug, blkStartPlug } from "../../../ts/block/blk_plug
 import { blkPoll } from "../../../ts/block/blk_poll.ts";
 import { type Dio, dioAlloc, dioAwaitCompletion, dioBioAlloc, dioBioEndIo, dioBioSubmit, dioFree, dioPrepare } from "../../../ts/block/dio.ts";
 import { blkMqQueueInvariantViolations } from "../../../ts/block/blk_mq.ts";
+import { ramModule } from "../../../ts/drivers/ram.ts";
 import type { RequestQueue } from "../../../ts/block/request_queue.ts";
 import { type ExecCtx, registerArea, registerOp, registerResource, type Violation } from "../registry.ts";
+import type { ArgValue } from "../types.ts";
 
 const AREA = "io";
 const SECTOR_SHIFT = 9;
@@ -62,8 +64,10 @@ const PAGE_SECTORS = PAGE_SIZE >> SECTOR_SHIFT;
 const DRAIN_NS = 1e9;
 const DRAIN_STEP_NS = 1e6;
 
-/** The disks a bio may name (null_blk's first four). */
-export const IO_DISKS = ["nullb0", "nullb1", "nullb2", "nullb3"] as const;
+/** The disks a bio may name: null_blk's first four and the ram module's first two. */
+export const IO_DISKS = ["nullb0", "nullb1", "nullb2", "nullb3", "ram0", "ram1"] as const;
+/** The ram module's parameters as `modprobe ram` takes them, in text order. */
+const RAM_PARAMS = ["rd_nr", "rd_size", "hw_queue_depth", "submit_queues"] as const;
 /** The request kinds of `bio_submit(op=...)` and their bi_rw bits. */
 const IO_KINDS: Readonly<Record<string, number>> = {
   read: 0,
@@ -104,6 +108,8 @@ interface IoState {
   pending: Violation | null;
   /** Bios submitted in this run. */
   submitted: number;
+  /** The ram module: loads and unloads are serialized, as module_mutex and the refcount do. */
+  ram: "unloaded" | "busy" | "loaded";
 }
 
 interface CookieRes {
@@ -131,6 +137,7 @@ function newState(k: Kernel): IoState {
     endIoId: 0,
     pending: null,
     submitted: 0,
+    ram: "unloaded",
     endIo(bio, kk) {
       const r = st.inflight.get(bio);
       if (r === undefined) {
@@ -200,6 +207,7 @@ registerArea({
       return;
     }
     if (st.pending !== null) x.violate(st.pending);
+    if (st.ram === "loaded") yield* ramModule.exit(k);
     // fs_bio_set and the biovec slabs came with this run's first bio.
     try {
       bioExit(k);
@@ -452,5 +460,59 @@ registerOp({
     const r = v as DioRes;
     yield* awaitDio(x, r);
     dioFree(r.dio);
+  },
+});
+
+registerOp({
+  name: "ram_modprobe",
+  area: AREA,
+  doc: "`modprobe ram rd_nr=N rd_size=KiB hw_queue_depth=N submit_queues=N`: RAM disks ram0.. whose requests copy data",
+  args: [
+    { kind: "int", name: "rd_nr", min: 0, max: 2, special: [1, 2] },
+    { kind: "int", name: "rd_size", min: 0, max: 256, special: [64, 4, 256] },
+    { kind: "int", name: "hw_queue_depth", min: 0, max: 64, special: [4, 1, 64] },
+    { kind: "int", name: "submit_queues", min: 0, max: 4, special: [1, 2, 4] },
+  ],
+  syntax: {
+    format: (args) => `modprobe ram ${RAM_PARAMS.map((n, i) => `${n}=${args[i]}`).join(" ")}`,
+    parse(body) {
+      const m = /^modprobe ram rd_nr=(\d+) rd_size=(\d+) hw_queue_depth=(\d+) submit_queues=(\d+)$/.exec(body);
+      if (!m) return null;
+      const v: ArgValue[] = m.slice(1).map(Number);
+      return v[0] as number > 2 || v[1] as number > 256 || v[2] as number > 64 || v[3] as number > 4 ? null : v;
+    },
+  },
+  *exec(x, args) {
+    const st = ioState(x);
+    if (st.ram !== "unloaded") throw new KernelError("EEXIST", "load_module", "ram is loaded or being loaded");
+    st.ram = "busy";
+    try {
+      yield* ramModule.init(x.kernel, Object.fromEntries(RAM_PARAMS.map((n, i) => [n, String(args[i])])));
+    } catch (e) {
+      st.ram = "unloaded";
+      throw e;
+    }
+    st.ram = "loaded";
+  },
+});
+
+registerOp({
+  name: "ram_rmmod",
+  area: AREA,
+  doc: "`rmmod ram`: its disks and their pages go",
+  args: [],
+  syntax: {
+    format: () => "rmmod ram",
+    parse: (body) => (body.trim() === "rmmod ram" ? [] : null),
+  },
+  *exec(x) {
+    const st = ioState(x);
+    if (st.ram !== "loaded") throw new KernelError("ENOENT", "delete_module", "ram is not loaded (or busy)");
+    st.ram = "busy";
+    try {
+      yield* ramModule.exit(x.kernel);
+    } finally {
+      st.ram = "unloaded";
+    }
   },
 });
