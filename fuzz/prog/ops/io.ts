@@ -207,7 +207,8 @@ registerArea({
       return;
     }
     if (st.pending !== null) x.violate(st.pending);
-    if (st.ram === "loaded") yield* ramModule.exit(k);
+    // Module code is task code typed loosely (Generator<unknown>); it yields what tasks yield.
+    if (st.ram === "loaded") yield* (ramModule.exit(k) as Sleepable);
     // fs_bio_set and the biovec slabs came with this run's first bio.
     try {
       bioExit(k);
@@ -487,7 +488,7 @@ registerOp({
     if (st.ram !== "unloaded") throw new KernelError("EEXIST", "load_module", "ram is loaded or being loaded");
     st.ram = "busy";
     try {
-      yield* ramModule.init(x.kernel, Object.fromEntries(RAM_PARAMS.map((n, i) => [n, String(args[i])])));
+      yield* (ramModule.init(x.kernel, Object.fromEntries(RAM_PARAMS.map((n, i) => [n, String(args[i])]))) as Sleepable);
     } catch (e) {
       st.ram = "unloaded";
       throw e;
@@ -510,7 +511,7 @@ registerOp({
     if (st.ram !== "loaded") throw new KernelError("ENOENT", "delete_module", "ram is not loaded (or busy)");
     st.ram = "busy";
     try {
-      yield* ramModule.exit(x.kernel);
+      yield* (ramModule.exit(x.kernel) as Sleepable);
     } finally {
       st.ram = "unloaded";
     }
