@@ -97,6 +97,12 @@ const BLK_KNOWN: readonly KnownIssue[] = [
       "bios from two tasks, echo 0 > /sys/devices/system/cpu/cpu1/online)",
   },
   {
+    title: "^invariant: bio never ended \\(submit_bio failed\\)$",
+    note: "the same shared-tag-set remap (null_blk shared_tags=1, a CPU offline) leaves an hctx without tags; " +
+      "blk_mq_map_request() then throws EIO after taking the bio, which nobody ends (ts/block/blk_mq_request.ts; " +
+      "v4.4 would dereference the freed tags, as the KASAN entry above)",
+  },
+  {
     title: "^INFO: task hung in bt_get$",
     note: "v4.4 bt_get(): a waiter woken on hctx A that runs on another CPU afterwards remaps to hctx B and " +
       "takes its tag there, so A's wake-up is spent and the next waiter on A sleeps with A's tag free (null_blk " +

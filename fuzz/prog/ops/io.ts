@@ -329,7 +329,7 @@ function* submitOne(
           if (st.inflight.get(b) === rec) {
             rec.lost = true;
             x.violate({
-              title: "bio never ended",
+              title: "bio never ended (submit_bio failed)",
               report: `submit_bio() of ${describe(k, rec)} threw without ending it: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}\n`,
             });
           }
