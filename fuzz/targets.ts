@@ -93,8 +93,9 @@ const BLK_KNOWN: readonly KnownIssue[] = [
     title: "^KASAN: use-after-free in blk_mq_get_tag$",
     note: "the hotplug remap of one queue of a shared tag set (null_blk shared_tags=1) frees set->tags[i] " +
       "while another queue's hctx still allocates from it: the blk_mq_tag_wakeup_all entry's cause, reached " +
-      "through bio_submit (reproducer in corpus history: modprobe null_blk submit_queues=4 shared_tags=1, " +
-      "bios from two tasks, echo 0 > /sys/devices/system/cpu/cpu1/online)",
+      "through bio_submit. Reproducer: modprobe null_blk submit_queues=4 shared_tags=1 / @task 2 echo 0 > " +
+      "/sys/devices/system/cpu/cpu1/online / @task 2 ck0 = bio_submit(disk=nullb0, op=read, sector=0, sectors=8) / " +
+      "@task 1 echo 0 > /sys/devices/system/cpu/cpu0/online (sched 00 00 07 a1 00)",
   },
   {
     title: "^invariant: bio never ended \\(submit_bio failed\\)$",
