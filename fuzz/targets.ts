@@ -90,10 +90,11 @@ const BLK_KNOWN: readonly KnownIssue[] = [
       "irqmode=2 / ck0 = bio_submit(disk=nullb0, op=read, sector=0, sectors=8) / rmmod null_blk",
   },
   {
-    title: "^KASAN: use-after-free in blk_mq_get_tag$",
+    // Also the klog detector's form of the same report line, seen once the kasan detector's is ignored.
+    title: "^(BUG: )?KASAN: use-after-free in (blk_mq_get_tag|blk_mq_tag_update_depth)( at addr NeN)?$",
     note: "the hotplug remap of one queue of a shared tag set (null_blk shared_tags=1) frees set->tags[i] " +
-      "while another queue's hctx still allocates from it: the blk_mq_tag_wakeup_all entry's cause, reached " +
-      "through bio_submit. Reproducer: modprobe null_blk submit_queues=4 shared_tags=1 / @task 2 echo 0 > " +
+      "while another queue's hctx still allocates from it (or an nr_requests write resizes it): the " +
+      "blk_mq_tag_wakeup_all entry's cause, reached through bio_submit. Reproducer: modprobe null_blk submit_queues=4 shared_tags=1 / @task 2 echo 0 > " +
       "/sys/devices/system/cpu/cpu1/online / @task 2 ck0 = bio_submit(disk=nullb0, op=read, sector=0, sectors=8) / " +
       "@task 1 echo 0 > /sys/devices/system/cpu/cpu0/online (sched 00 00 07 a1 00)",
   },
@@ -109,6 +110,11 @@ const BLK_KNOWN: readonly KnownIssue[] = [
       "takes its tag there, so A's wake-up is spent and the next waiter on A sleeps with A's tag free (null_blk " +
       "irqmode=2 hw_queue_depth=1 submit_queues=4, sync bios from three tasks). Faithful to v4.4; upstream " +
       "later wakes the old queue when the hctx changed, as the port's modern era does (getTagWait())",
+  },
+  {
+    title: "^INFO: task hung in blk_mq_freeze_queue_wait$",
+    note: "the bt_get entry's lost wake-up seen from CPU hotplug: blk_mq_queue_reinit_notify() freezes the " +
+      "queue and waits for the q_usage_counter reference of the task stuck in bt_get",
   },
 ];
 
