@@ -23,6 +23,8 @@ const UVU = join(ROOT, "node_modules", "uvu", "bin.js");
 const DENO = join(dirname(require.resolve("deno/package.json")), "bin.cjs");
 // uvu takes one directory; "." with an ignore list covers asm/, ts/, fuzz/, bench/, scripts/.
 // Anchored: an unanchored "corpus" also dropped fuzz/corpus.test.ts.
+/** What uvu loads: test files only. */
+const TEST_FILES = ".*\\.test\\.ts$";
 const IGNORE = ["^node_modules", "^npm/", "^build/", "^\\.git", "^corpus/", "^fuzz-out/"];
 
 /** uvu arguments for a file pattern. */
@@ -61,7 +63,8 @@ function summary(out) {
 async function main(argv) {
   const only = argv.filter((a) => a === "--node" || a === "--deno").map((a) => a.slice(2));
   const rest = argv.filter((a) => !a.startsWith("--"));
-  const pattern = rest[0] ?? "\\.test\\.ts$";
+  // A PATTERN narrows the test files; it does not replace them ('fuzz/' also matched fuzz/README.md).
+  const pattern = rest[0] === undefined ? TEST_FILES : `^(?=.*(?:${rest[0]}))${TEST_FILES}`;
   const all = runs(pattern);
   const names = only.length > 0 ? only : Object.keys(all);
   const t0 = performance.now();

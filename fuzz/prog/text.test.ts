@@ -6,7 +6,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Prng } from "../../ts/kernel/_prng.ts";
 import { TARGETS } from "../targets.ts";
-import { decodeProg } from "./decode.ts";
+import { decodeProg, encodeProg } from "./decode.ts";
 import "./ops/index.ts";
 import { formatProg, parseProg, ProgParseError } from "./text.ts";
 
@@ -68,6 +68,27 @@ test("the grammar: prefixes, resource names, flags, defaults, comments and sched
   assert.is(formatProg(p).split("\n")[1], "@task 2 @cpu 1 set0 = tags_init(depth=8, reserved=0, ctxs=2, era=v4.4, policy=fifo)");
 });
 
+test("I/O lines: an optional dio resource, enums, flags, and cookies that blk_poll takes", () => {
+  const text = [
+    "dio0 = dio_alloc(persistent)",
+    "ck0 = bio_submit(disk=nullb1, op=fua, sector=8, sectors=16, sync, quiet)",
+    "ck1 = bio_submit(dio0, disk=nullb0, op=read, sector=0, sectors=8)",
+    "@task 1 pl0 = blk_start_plug()",
+    "blk_poll(ck1)",
+    "@task 1 blk_finish_plug(pl0)",
+    "dio_wait(dio0)",
+    "dio_free(dio0)",
+    "",
+  ].join("\n");
+  const p = parseProg(text);
+  assert.equal(p.calls[1].args, [null, "nullb1", "fua", 8, 16, true, false, false, true]);
+  assert.equal(p.calls[2].args, [{ ref: 0 }, "nullb0", "read", 0, 8, false, false, false, false]);
+  assert.equal(p.calls[4].args, [{ ref: 2 }]);
+  assert.is(formatProg(p), text);
+  const blk = PROFILES.find((x) => x.name === "blk")!;
+  assert.equal(decodeProg(encodeProg(p, blk), blk), p);
+});
+
 test("bad text is a ProgParseError naming the line", () => {
   const bad = [
     "frobnicate(1)",
@@ -78,6 +99,7 @@ test("bad text is a ProgParseError naming the line", () => {
     "kmem_cache_alloc()",
     "advance 10 parsecs",
     "echo 1 > /etc/passwd",
+    "dio0 = dio_alloc()\nck0 = bio_submit(dio0, dio0, disk=nullb0)",
   ];
   for (const text of bad) {
     try {

@@ -12,3 +12,4 @@ import "./tags.ts";
 import "./time.ts";
 import "./shell.ts";
 import "./queue.ts";
+import "./io.ts";

@@ -1,0 +1,515 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/**
+ * Ops over the I/O path (ts/block/bio.ts, blk_mq_request.ts, blk_plug.ts,
+ * blk_poll.ts, dio.ts) on the disks a loaded driver registered (nullbN from
+ * `modprobe null_blk`, ramN from `modprobe ram`, whose lines are here): bios built over fresh pages and handed to
+ * `submitBio()`, optionally through a direct-I/O context (persistent or
+ * not), per-task plugs, and `blk_poll()` on a submission's cookie.
+ * Completions come from the driver (`irqmode`): at once, by softirq, or from
+ * a timer `completion_nsec` later (`advance` lets it fire). Resources:
+ * `ck` (a submission's cookie), `pl` (a plug the task holds), `dio` (a DIO
+ * context, container).
+ *
+ * The callers' side of the contracts: a bio is built completely before it
+ * is submitted, pages are freed when it ends; a plug is finished by the
+ * task that started it (or at its end); a dio has at most one waiter.
+ *
+ * Checks (area "io", reported by the invariant detector): every submitted
+ * bio ends exactly once ("bio ended twice" at the second end_io, "bio never
+ * ended" after teardown, "bio never ended (submit_bio failed)" when
+ * `submitBio()` throws after taking one), part0's in_flight counts never go
+ * negative, the disks' queues keep q_usage_counter (a percpu_ref) balanced,
+ * and, once every task has ended, their whole blk-mq state holds.
+ *
+ * @module
+ */
+
+import { KernelError } from "../../../ts/errors.ts";
+import type { Kernel } from "../../../ts/kernel/kernel.ts";
+import { GFP_NOIO } from "../../../ts/kernel/mempool.ts";
+import { sleep, type Sleepable, type Task } from "../../../ts/kernel/sched.ts";
+import { PAGE_SIZE } from "../../../ts/kernel/slab.ts";
+import {
+  bioAddPage,
+  bioAlloc,
+  bioExit,
+  bioField,
+  bioIoError,
+  bioPut,
+  bioSetDev,
+  bioSetField,
+  fsBioSet,
+  registerBioEndIo,
+  REQ_DISCARD,
+  REQ_FLUSH,
+  REQ_FUA,
+  REQ_NOIDLE,
+  REQ_NOMERGE,
+  REQ_QUIET,
+  REQ_SYNC,
+  REQ_WRITE,
+} from "../../../ts/block/bio.ts";
+import { BLK_QC_T_NONE, submitBio } from "../../../ts/block/blk_mq_request.ts";
+import { BlkPlug, blkFinishPlug, blkStartPlug } from "../../../ts/block/blk_plug.ts";
+import { blkPoll } from "../../../ts/block/blk_poll.ts";
+import { type Dio, dioAlloc, dioAwaitCompletion, dioBioAlloc, dioBioEndIo, dioBioSubmit, dioFree, dioPrepare } from "../../../ts/block/dio.ts";
+import { blkMqQueueInvariantViolations } from "../../../ts/block/blk_mq.ts";
+import { ramModule } from "../../../ts/drivers/ram.ts";
+import type { RequestQueue } from "../../../ts/block/request_queue.ts";
+import { type ExecCtx, registerArea, registerOp, registerResource, type Violation } from "../registry.ts";
+import type { ArgValue } from "../types.ts";
+
+const AREA = "io";
+const SECTOR_SHIFT = 9;
+const PAGE_SECTORS = PAGE_SIZE >> SECTOR_SHIFT;
+/** How long the teardown waits for completions still due (timers) before judging. */
+const DRAIN_NS = 1e9;
+const DRAIN_STEP_NS = 1e6;
+
+/** The disks a bio may name: null_blk's first four and the ram module's first two. */
+export const IO_DISKS = ["nullb0", "nullb1", "nullb2", "nullb3", "ram0", "ram1"] as const;
+/** The ram module's parameters as `modprobe ram` takes them, in text order. */
+const RAM_PARAMS = ["rd_nr", "rd_size", "hw_queue_depth", "submit_queues"] as const;
+/** The request kinds of `bio_submit(op=...)` and their bi_rw bits. */
+const IO_KINDS: Readonly<Record<string, number>> = {
+  read: 0,
+  write: REQ_WRITE,
+  flush: REQ_WRITE | REQ_SYNC | REQ_NOIDLE | REQ_FLUSH,
+  fua: REQ_WRITE | REQ_SYNC | REQ_FUA,
+  discard: REQ_WRITE | REQ_DISCARD,
+};
+/** `bio_submit` flags and their bi_rw bits, in argument order. */
+const IO_FLAGS: readonly [string, number][] = [
+  ["sync", REQ_SYNC],
+  ["nomerge", REQ_NOMERGE],
+  ["noidle", REQ_NOIDLE],
+  ["quiet", REQ_QUIET],
+];
+
+/** One submitted bio, from submission to its end_io. */
+interface BioRec {
+  readonly bio: number;
+  readonly disk: string;
+  /** Program call that submitted it. */
+  readonly call: string;
+  readonly pages: number[];
+  readonly dio: Dio | null;
+  ends: number;
+}
+
+/** The run's I/O state. */
+interface IoState {
+  readonly kernel: Kernel;
+  /** Submitted and not yet ended, by bio address. */
+  readonly inflight: Map<number, BioRec>;
+  /** The bi_end_io id of {@link IoState.endIo}, registered on first use. */
+  endIoId: number;
+  readonly endIo: (bio: number, k: Kernel) => void;
+  /** A violation seen outside a call (in end_io), reported by the next check. */
+  pending: Violation | null;
+  /** Bios submitted in this run. */
+  submitted: number;
+  /** The ram module: loads and unloads are serialized, as module_mutex and the refcount do. */
+  ram: "unloaded" | "busy" | "loaded";
+}
+
+interface CookieRes {
+  readonly disk: string;
+  readonly q: RequestQueue;
+  readonly cookie: number;
+}
+interface PlugRes {
+  readonly task: Task;
+}
+interface DioRes {
+  readonly dio: Dio;
+  /** A task sleeps in dio_await_completion() on it. */
+  waiting: boolean;
+}
+
+function describe(k: Kernel, r: BioRec): string {
+  return `bio ${r.bio} (${r.call}): bi_rw ${bioField(k, r.bio, "bi_rw").toString(16)} sector ${bioField(k, r.bio, "bi_sector")}`;
+}
+
+function newState(k: Kernel): IoState {
+  const st: IoState = {
+    kernel: k,
+    inflight: new Map(),
+    endIoId: 0,
+    pending: null,
+    submitted: 0,
+    ram: "unloaded",
+    endIo(bio, kk) {
+      const r = st.inflight.get(bio);
+      if (r === undefined) {
+        st.pending ??= {
+          title: "bio ended twice",
+          report: `bio_endio() ran the end_io of bio ${bio}, which had already ended (or was never submitted)\n`,
+        };
+        return;
+      }
+      st.inflight.delete(bio);
+      r.ends++;
+      for (const p of r.pages) kk.slab.freePages(p, 0);
+      r.pages.length = 0;
+      if (r.dio !== null) dioBioEndIo(bio, kk);
+      else bioPut(kk, bio);
+    },
+  };
+  return st;
+}
+
+function ioState(x: ExecCtx): IoState {
+  return x.state<IoState>(AREA);
+}
+
+/** The bi_end_io id of the run's tracking end_io, registered on first use. */
+function endIoId(st: IoState): number {
+  if (st.endIoId === 0) st.endIoId = registerBioEndIo(st.kernel, "fuzz_bio_end_io", st.endIo);
+  return st.endIoId;
+}
+
+/** Starts tracking a bio as submitted (its end_io must be the tracking one). */
+function track(st: IoState, rec: BioRec): void {
+  st.inflight.set(rec.bio, rec);
+  st.submitted++;
+}
+
+/**
+ * For detector tests: sets the tracking end_io on `bio` and records it as
+ * submitted, as `bio_submit` does just before `submit_bio()`.
+ * @internal
+ */
+export function trackSubmittedBio(x: ExecCtx, bio: number, call: string): void {
+  const st = ioState(x);
+  bioSetField(x.kernel, bio, "bi_end_io", endIoId(st));
+  track(st, { bio, disk: "", call, pages: [], dio: null, ends: 0 });
+}
+
+registerArea({
+  name: AREA,
+  boot: (kernel) => newState(kernel),
+  *taskExit(x) {
+    // blk_finish_plug() of every plug the task still holds (do_exit() flushes it too).
+    while (x.task.plug instanceof BlkPlug) blkFinishPlug(x.task);
+  },
+  *teardown(x) {
+    const st = ioState(x);
+    const k = x.kernel;
+    // Completions already due (an hrtimer `completion_nsec` away) may still come.
+    for (let waited = 0; st.inflight.size > 0 && waited < DRAIN_NS; waited += DRAIN_STEP_NS) yield sleep(DRAIN_STEP_NS);
+    if (st.pending !== null) x.violate(st.pending);
+    const out = [...st.inflight.values()];
+    if (out.length > 0) {
+      x.violate({
+        title: "bio never ended",
+        report: `${out.length} of ${st.submitted} submitted bios never ended, after every task and driver went:\n` +
+          out.map((r) => `  ${describe(k, r)}\n`).join(""),
+      });
+    }
+    // Unloading ram waits for its queues: not while a bio of a ram disk is still out.
+    // Module code is task code typed loosely (Generator<unknown>); it yields what tasks yield.
+    if (st.ram === "loaded" && !out.some((r) => r.disk.startsWith("ram"))) yield* (ramModule.exit(k) as Sleepable);
+    if (out.length > 0) return;
+    // fs_bio_set and the biovec slabs came with this run's first bio.
+    try {
+      bioExit(k);
+    } catch (e) {
+      if (!(e instanceof KernelError || e instanceof TypeError)) throw e;
+    }
+  },
+  invariants(x, full) {
+    const st = ioState(x);
+    if (st.pending !== null) return st.pending;
+    const k = x.kernel;
+    for (const name of k.block.diskNames()) {
+      const d = k.block.disk(name)!;
+      const inf = d.part0.inFlight;
+      if (inf[0] < 0 || inf[1] < 0) {
+        return { title: "part0 in_flight negative", report: `${name}: in_flight read ${inf[0]} write ${inf[1]}\n` };
+      }
+      const q = d.queue;
+      if (q === null) continue;
+      const v = q.qUsageCounter.invariantViolations();
+      if (v.length > 0) return { title: "q_usage_counter imbalance", report: `${name}: ${v.join("\n")}\n` };
+      // Once every task has ended: the whole blk-mq queue (hctx maps, request maps, freeze depth).
+      const all = full && q.mqOps !== null ? blkMqQueueInvariantViolations(q) : [];
+      if (all.length > 0) return { title: "blk-mq queue state", report: `${name}: ${all.join("\n")}\n` };
+    }
+    return null;
+  },
+});
+
+registerResource({
+  kind: "cookie",
+  prefix: "ck",
+  *release() {},
+});
+registerResource({
+  kind: "plug",
+  prefix: "pl",
+  // The plug belongs to its task, which finishes it when its calls end.
+  *release() {},
+});
+registerResource({
+  kind: "dio",
+  prefix: "dio",
+  final: true,
+  *release(x, v) {
+    const r = v as DioRes;
+    // Wait as the io teardown does; a bio that does not end is its finding, not a hang here.
+    const st = ioState(x);
+    const out = () => [...st.inflight.values()].some((b) => b.dio === r.dio);
+    for (let waited = 0; out() && waited < DRAIN_NS; waited += DRAIN_STEP_NS) yield sleep(DRAIN_STEP_NS);
+    if (out()) return;
+    yield* dioAwaitCompletion(r.dio);
+    dioFree(r.dio);
+  },
+});
+
+/** The blk-mq queue of a registered disk. @throws {KernelError} ENXIO when there is none */
+function diskQueue(k: Kernel, name: string): RequestQueue {
+  const q = k.block.disk(name)?.queue ?? null;
+  if (q === null) throw new KernelError("ENXIO", "blkdev_get", name);
+  return q;
+}
+
+/** Pages for `sectors` sectors, added to the bio. */
+function addPages(k: Kernel, bio: number, pages: number[], sectors: number): void {
+  for (let left = sectors << SECTOR_SHIFT; left > 0; left -= PAGE_SIZE) {
+    const page = k.slab.allocPages(0);
+    pages.push(page);
+    const len = Math.min(PAGE_SIZE, left);
+    if (bioAddPage(k, bio, page, len, 0) !== len) k.log.bug("fuzz/io:bio_submit", "bio_add_page refused a page");
+  }
+}
+
+/**
+ * Builds and submits one bio. Until the block layer holds it (the submit
+ * started) a failure puts the bio and frees its pages; a bio whose disk went
+ * away meanwhile ends with -EIO, as `generic_make_request_checks()` ends it.
+ */
+function* submitOne(
+  x: ExecCtx,
+  dioRes: DioRes | null,
+  disk: string,
+  kind: string,
+  sector: number,
+  sectors: number,
+  flags: number,
+): Sleepable<CookieRes> {
+  const k = x.kernel;
+  const st = ioState(x);
+  const q = diskQueue(k, disk);
+  const dio = dioRes?.dio ?? null;
+  dio?.checkLive("bio_submit");
+  const rw = (IO_KINDS[kind] | flags) >>> 0;
+  const n = kind === "flush" ? 0 : sectors;
+  const nrVecs = Math.ceil(n / PAGE_SECTORS);
+  const bio = dio !== null ? yield* dioBioAlloc(dio, q, sector, nrVecs) : yield* bioAlloc(fsBioSet(k), GFP_NOIO, nrVecs);
+  if (bio === 0) throw new KernelError("ENOMEM", "bio_alloc");
+  const pages: number[] = [];
+  const rec: BioRec = { bio, disk, call: `${kind} of ${n} sectors at ${sector} on ${disk}`, pages, dio, ends: 0 };
+  let handed = false;
+  let cookie = BLK_QC_T_NONE;
+  try {
+    addPages(k, bio, pages, n);
+    bioSetField(k, bio, "bi_sector", sector);
+    bioSetField(k, bio, "bi_rw", rw);
+    bioSetDev(k, bio, q.id);
+    bioSetField(k, bio, "bi_end_io", endIoId(st));
+    const submit = function* (b: number): Sleepable<number> {
+      handed = true;
+      track(st, rec);
+      try {
+        cookie = yield* submitBio(k, b);
+      } catch (e) {
+        // No blk-mq queue under bi_bdev any more: generic_make_request_checks() → bio_io_error().
+        if (e instanceof KernelError && e.code === "ENODEV") bioIoError(k, b);
+        else {
+          // submit_bio() returns void: a bio it took must end, and this one never would. Report it,
+          // then end it with -EIO in its stead, so the run goes on without its secondary effects
+          // (a dio waiting for ever, the bio and its bioset leaked).
+          if (st.inflight.get(b) === rec) {
+            x.violate({
+              title: "bio never ended (submit_bio failed)",
+              report: `submit_bio() of ${describe(k, rec)} threw without ending it: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}\n`,
+            });
+            bioIoError(k, b);
+          }
+          throw e;
+        }
+      }
+      return cookie;
+    };
+    if (dio !== null) yield* dioBioSubmit(dio, bio, submit);
+    else yield* submit(bio);
+  } catch (e) {
+    if (!handed) {
+      for (const p of pages) k.slab.freePages(p, 0);
+      bioPut(k, bio);
+    }
+    throw e;
+  }
+  return { disk, q, cookie };
+}
+
+registerOp({
+  name: "bio_submit",
+  area: AREA,
+  doc: "a bio (read/write/flush/fua/discard, sector, length, REQ_ flags) to a disk, optionally through a dio: submit_bio()",
+  args: [
+    { kind: "res", name: "dio", res: "dio", optional: true },
+    { kind: "enum", name: "disk", values: IO_DISKS },
+    { kind: "enum", name: "op", values: Object.keys(IO_KINDS) },
+    { kind: "int", name: "sector", min: 0, max: 1 << 24, special: [0, 1, 8, 64, 1024] },
+    { kind: "int", name: "sectors", min: 0, max: 128, special: [8, 1, 0, 16, 64, 128] },
+    ...IO_FLAGS.map(([name]) => ({ kind: "flag", name }) as const),
+  ],
+  produces: "cookie",
+  *exec(x, [d, disk, kind, sector, sectors, ...flags]) {
+    const dioRes = d as DioRes | null;
+    let rw = 0;
+    IO_FLAGS.forEach(([, bit], i) => {
+      if (flags[i] === true) rw |= bit;
+    });
+    return yield* submitOne(x, dioRes, disk as string, kind as string, sector as number, sectors as number, rw);
+  },
+});
+
+registerOp({
+  name: "blk_poll",
+  area: AREA,
+  doc: "blk_poll() on the cookie of an earlier submission (io_poll is a queue sysfs file)",
+  args: [{ kind: "res", name: "cookie", res: "cookie" }],
+  *exec(x, [v]) {
+    const c = v as CookieRes;
+    if (x.kernel.block.disk(c.disk)?.queue !== c.q) throw new RangeError(`blk_poll: ${c.disk} has another queue now`);
+    yield* blkPoll(c.q, c.cookie);
+  },
+});
+
+registerOp({
+  name: "blk_start_plug",
+  area: AREA,
+  doc: "blk_start_plug() in the task (nested plugs add to the outer one)",
+  args: [],
+  produces: "plug",
+  *exec(x) {
+    blkStartPlug(x.task);
+    return { task: x.task } satisfies PlugRes;
+  },
+});
+
+registerOp({
+  name: "blk_finish_plug",
+  area: AREA,
+  doc: "blk_finish_plug() of a plug the same task started: the outermost one flushes",
+  args: [{ kind: "res", name: "plug", res: "plug", consume: true }],
+  *exec(x, [v]) {
+    const p = v as PlugRes;
+    if (p.task !== x.task) throw new RangeError("blk_finish_plug: the plug is another task's");
+    if (!(x.task.plug instanceof BlkPlug)) return; // finished at a task exit already
+    blkFinishPlug(x.task);
+  },
+});
+
+registerOp({
+  name: "dio_alloc",
+  area: AREA,
+  doc: "a DIO context (persistent: DIO_PERSISTENT_DIO, keeps one bio cached across I/Os)",
+  args: [{ kind: "flag", name: "persistent" }],
+  produces: "dio",
+  *exec(x, [persistent]) {
+    return { dio: dioAlloc(x.kernel, { persistent: persistent as boolean }), waiting: false } satisfies DioRes;
+  },
+});
+
+/** dio_await_completion() by the dio's one waiter. */
+function* awaitDio(r: DioRes): Sleepable<void> {
+  if (r.waiting) throw new RangeError("dio_await_completion: another task waits on the dio");
+  r.waiting = true;
+  try {
+    yield* dioAwaitCompletion(r.dio);
+  } finally {
+    r.waiting = false;
+  }
+}
+
+registerOp({
+  name: "dio_wait",
+  area: AREA,
+  doc: "dio_await_completion(): reaps every bio of the dio (a persistent one caches one), then readies it for the next I/O",
+  args: [{ kind: "res", name: "dio", res: "dio" }],
+  *exec(_x, [v]) {
+    const r = v as DioRes;
+    yield* awaitDio(r);
+    dioPrepare(r.dio);
+  },
+});
+
+registerOp({
+  name: "dio_free",
+  area: AREA,
+  doc: "waits for the dio's bios, then dio_free() (puts the cached bio)",
+  args: [{ kind: "res", name: "dio", res: "dio", consume: true }],
+  *exec(_x, [v]) {
+    const r = v as DioRes;
+    yield* awaitDio(r);
+    dioFree(r.dio);
+  },
+});
+
+registerOp({
+  name: "ram_modprobe",
+  area: AREA,
+  doc: "`modprobe ram rd_nr=N rd_size=KiB hw_queue_depth=N submit_queues=N`: RAM disks ram0.. whose requests copy data",
+  args: [
+    { kind: "int", name: "rd_nr", min: 0, max: 2, special: [1, 2] },
+    { kind: "int", name: "rd_size", min: 0, max: 256, special: [64, 4, 256] },
+    { kind: "int", name: "hw_queue_depth", min: 0, max: 64, special: [4, 1, 64] },
+    { kind: "int", name: "submit_queues", min: 0, max: 4, special: [1, 2, 4] },
+  ],
+  syntax: {
+    format: (args) => `modprobe ram ${RAM_PARAMS.map((n, i) => `${n}=${args[i]}`).join(" ")}`,
+    parse(body) {
+      const m = /^modprobe ram rd_nr=(\d+) rd_size=(\d+) hw_queue_depth=(\d+) submit_queues=(\d+)$/.exec(body);
+      if (!m) return null;
+      const v: ArgValue[] = m.slice(1).map(Number);
+      return v[0] as number > 2 || v[1] as number > 256 || v[2] as number > 64 || v[3] as number > 4 ? null : v;
+    },
+  },
+  *exec(x, args) {
+    const st = ioState(x);
+    if (st.ram !== "unloaded") throw new KernelError("EEXIST", "load_module", "ram is loaded or being loaded");
+    st.ram = "busy";
+    try {
+      yield* (ramModule.init(x.kernel, Object.fromEntries(RAM_PARAMS.map((n, i) => [n, String(args[i])]))) as Sleepable);
+    } catch (e) {
+      st.ram = "unloaded";
+      throw e;
+    }
+    st.ram = "loaded";
+  },
+});
+
+registerOp({
+  name: "ram_rmmod",
+  area: AREA,
+  doc: "`rmmod ram`: its disks and their pages go",
+  args: [],
+  syntax: {
+    format: () => "rmmod ram",
+    parse: (body) => (body.trim() === "rmmod ram" ? [] : null),
+  },
+  *exec(x) {
+    const st = ioState(x);
+    if (st.ram !== "loaded") throw new KernelError("ENOENT", "delete_module", "ram is not loaded (or busy)");
+    st.ram = "busy";
+    try {
+      yield* (ramModule.exit(x.kernel) as Sleepable);
+    } finally {
+      st.ram = "unloaded";
+    }
+  },
+});
