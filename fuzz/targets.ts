@@ -86,13 +86,6 @@ const BLK_KNOWN: readonly KnownIssue[] = [
       "reserved=0, era=v4.4)`, `q0 = blk_mq_init_queue(ts0)`, `q1 = blk_mq_init_queue(ts0)`, `@task 2 cpu_down(cpu=3)`",
   },
   {
-    title: "^kernel BUG at block/blk-mq\\.c:blk_mq_rq_queue!?$",
-    note: "rmmod null_blk with a request in flight (irqmode=2): del_gendisk() unregisters the disk first, and " +
-      "the port finds a request's queue through the registered disks (lookup() in ts/block/blk_mq_request.ts), so " +
-      "the timer's blk_mq_end_request() BUGs; v4.4 follows rq->q. Reproducer: modprobe null_blk nr_devices=1 " +
-      "irqmode=2 / ck0 = bio_submit(disk=nullb0, op=read, sector=0, sectors=8) / rmmod null_blk",
-  },
-  {
     // Also the klog detector's form of the same report line, seen once the kasan detector's is ignored.
     title: "^(BUG: )?KASAN: use-after-free in (blk_mq_get_tag|blk_mq_tag_update_depth)( at addr [Na-f]+)?$",
     note: "the hotplug remap of one queue of a shared tag set (null_blk shared_tags=1) frees set->tags[i] " +
@@ -100,12 +93,6 @@ const BLK_KNOWN: readonly KnownIssue[] = [
       "blk_mq_tag_wakeup_all entry's cause, reached through bio_submit. Reproducer: modprobe null_blk submit_queues=4 shared_tags=1 / @task 2 echo 0 > " +
       "/sys/devices/system/cpu/cpu1/online / @task 2 ck0 = bio_submit(disk=nullb0, op=read, sector=0, sectors=8) / " +
       "@task 1 echo 0 > /sys/devices/system/cpu/cpu0/online (sched 00 00 07 a1 00)",
-  },
-  {
-    title: "^invariant: bio never ended \\(submit_bio failed\\)$",
-    note: "the same shared-tag-set remap (null_blk shared_tags=1, a CPU offline) leaves an hctx without tags; " +
-      "blk_mq_map_request() then throws EIO after taking the bio, which nobody ends (ts/block/blk_mq_request.ts; " +
-      "v4.4 would dereference the freed tags, as the KASAN entry above)",
   },
   {
     title: "^INFO: task hung in bt_get$",

@@ -76,11 +76,12 @@ export class BlockLayer {
   /** `blk_mq_cpu_notify_lock`: a raw spinlock around the per-hctx notifier list. */
   readonly cpuNotifyLock: Spinlock;
   /**
-   * @internal Queue id → its registered disk, cached by the request path
-   * (`bdev_get_queue()`); an entry goes when its disk name is released or
-   * its queue id freed.
+   * @internal Queue id → the queue, from `blk_alloc_queue_node()` until its
+   * id is freed (what `rq->q` and `bdev_get_queue()` find), and the disk
+   * `add_disk()` gave it (`rq->rq_disk`; kept after `del_gendisk()`, since
+   * the kernel's gendisk outlives the requests that drain afterwards).
    */
-  readonly queueLookup: ({ readonly q: RequestQueue; readonly disk: Gendisk } | undefined)[] = [];
+  readonly queueById: ({ readonly q: RequestQueue; disk: Gendisk | null } | undefined)[] = [];
   /** @internal The bio layer of ts/block/bio.ts (`init_bio()` state), made on first use; null after `bioExit()`. */
   bioState: object | null = null;
   readonly #cpuNotifyList: BlkMqCpuNotifier[] = [];
@@ -114,9 +115,14 @@ export class BlockLayer {
     return this.#queueIds.get();
   }
 
+  /** @internal blk_alloc_queue_node() records its queue under its id. */
+  registerQueue(q: RequestQueue): void {
+    this.queueById[q.id] = { q, disk: null };
+  }
+
   /** Mirrors `ida_simple_remove(&blk_queue_ida)`. */
   freeQueueId(id: number): void {
-    this.queueLookup[id] = undefined;
+    this.queueById[id] = undefined;
     this.#queueIds.remove(id);
   }
 
@@ -223,12 +229,12 @@ export class BlockLayer {
   claimDiskName(disk: Gendisk): void {
     if (this.#disks.has(disk.diskName)) throw new KernelError("EEXIST", "add_disk", disk.diskName);
     this.#disks.set(disk.diskName, disk);
+    const e = disk.queue === null ? undefined : this.queueById[disk.queue.id];
+    if (e !== undefined && e.q === disk.queue) e.disk = disk;
   }
 
   /** @internal del_gendisk() releases it. */
   releaseDiskName(disk: Gendisk): void {
     if (this.#disks.get(disk.diskName) === disk) this.#disks.delete(disk.diskName);
-    const c = this.queueLookup;
-    for (let i = 0; i < c.length; i++) if (c[i]?.disk === disk) c[i] = undefined;
   }
 }

@@ -298,6 +298,7 @@ export class RequestQueue {
  */
 export function blkAllocQueueNode(block: BlockLayer, _node = -1): RequestQueue {
   const q = new RequestQueue(block, block.allocQueueId());
+  block.registerQueue(q);
   block.kernel.kmemleak.track(q, { size: 2048, cache: "blkdev_queue", site: "blk_alloc_queue_node" });
   q.bypassDepth = 1;
   q.setFlag(QUEUE_FLAG_BYPASS);

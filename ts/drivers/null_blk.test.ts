@@ -4,7 +4,8 @@ import * as assert from "uvu/assert";
 import { KernelError } from "../errors.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { type Sleepable, sleep } from "../kernel/sched.ts";
-import { boot, inTask, readSysfs } from "../block/_testkit.ts";
+import { boot, inTask, readSysfs, submitWrites } from "../block/_testkit.ts";
+import { bioExit, bioField, bioPut, registerBioEndIo } from "../block/bio.ts";
 import { BLK_MQ_F_BLOCKING, BLK_MQ_F_SHOULD_MERGE } from "../block/hctx.ts";
 import { blkQueueEnter, blkQueueExit } from "../block/request_queue.ts";
 import { nullBlkDevices, nullBlkModule, nullBlkParams, nullCapacitySectors, NULLB_CMD_SIZE } from "./null_blk.ts";
@@ -258,6 +259,28 @@ test("loading and unloading with CPUs going and coming in between stays clean", 
   assert.is(unload(k), "ok");
   inTask(k, () => k.hotplug.cpuUp(1));
   k.run();
+  k.assertClean();
+});
+
+test("rmmod with a request in flight (irqmode=2): the request completes after del_gendisk() and nothing is left (fuzzer find)", () => {
+  const k = boot();
+  assert.is(load(k, { nr_devices: "1", irqmode: "2", completion_nsec: "1000000" }), "ok");
+  const q = nullBlkDevices(k)[0].q!;
+  const ended: number[] = [];
+  const endIo = registerBioEndIo(k, "null_test_end_io", (bio, kk) => {
+    ended.push(bioField(kk, bio, "bi_error"));
+    bioPut(kk, bio);
+  });
+  let rmmod = "";
+  k.sched.spawn("rmmod", function* () {
+    yield sleep(10_000); // 10 µs: after the write was submitted, before its timer fires
+    yield* nullBlkModule.exit(k) as Sleepable;
+    rmmod = "ok";
+  });
+  submitWrites(k, q, [0], endIo);
+  assert.equal([rmmod, ended], ["ok", [0]]);
+  assert.not.ok(logText(k).some((l) => l.includes("BUG")), k.log.text());
+  bioExit(k);
   k.assertClean();
 });
 

@@ -234,7 +234,8 @@ registerArea({
       if (v.length > 0) return { title: "q_usage_counter imbalance", report: `${name}: ${v.join("\n")}\n` };
       // Once every task has ended: the whole blk-mq queue (hctx maps, request maps, freeze depth).
       const all = full && q.mqOps !== null ? blkMqQueueInvariantViolations(q) : [];
-      if (all.length > 0) return { title: "blk-mq queue state", report: `${name}: ${all.join("\n")}\n` };
+      // Titled by the first violation as the queue ops' check does (fuzz/prog/ops/queue.ts).
+      if (all.length > 0) return { title: `blk-mq queue state: ${all[0].replace(/\d+/g, "N")}`, report: `${name}: ${all.join("\n")}\n` };
     }
     return null;
   },
