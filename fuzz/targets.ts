@@ -95,6 +95,17 @@ const BLK_KNOWN: readonly KnownIssue[] = [
       "@task 1 echo 0 > /sys/devices/system/cpu/cpu0/online (sched 00 00 07 a1 00)",
   },
   {
+    title: "^WARNING in blk_mq_map_swqueue$",
+    note: "v4.4 blk_mq_map_swqueue(): WARN_ON(!hctx->tags) when the request map of a hotplug remap cannot " +
+      "be allocated (failslab / fail_page_alloc; in the port also the hctx's tag fields); the hctx stays " +
+      "without tags until a later remap (faithful; later kernels map such an hctx's CPUs to hctx 0). " +
+      "Reproducer: modprobe null_blk submit_queues=4 / failslab(nth=4) / cpu_down(cpu=1) / cpu_up(cpu=1) / cpu_up(cpu=1)",
+  },
+  {
+    title: "^invariant: blk-mq queue state: hctx N: N ctxs but no request map$",
+    note: "the state the blk_mq_map_swqueue WARN above leaves behind, seen by the queue check",
+  },
+  {
     title: "^INFO: task hung in bt_get$",
     note: "v4.4 bt_get(): a waiter woken on hctx A that runs on another CPU afterwards remaps to hctx B and " +
       "takes its tag there, so A's wake-up is spent and the next waiter on A sleeps with A's tag free (null_blk " +

@@ -363,7 +363,15 @@ export function* blkMqMapSwqueue(q: RequestQueue, online: ReadonlyCpuMask): Slee
       return;
     }
     if (setTags[i] === null) setTags[i] = blkMqInitRqMap(set, i);
-    hctx.setTags(setTags[i]);
+    try {
+      hctx.setTags(setTags[i]);
+    } catch (e) {
+      // The port's per-hctx tag fields are an allocation the kernel does not make
+      // (`hctx->tags = set->tags[i]` cannot fail there): failing, the hctx is left
+      // without tags, as when the map itself could not be allocated.
+      if (!(e instanceof KernelError)) throw e;
+      hctx.setTags(null);
+    }
     if (hctx.tags === null) {
       q.kernel.log.warn("block/blk-mq.c:blk_mq_map_swqueue", "WARN_ON(!hctx->tags)");
       return;

@@ -180,9 +180,11 @@ export class BlkMqHwCtx {
    */
   setTags(map: BlkMqRqMap | null): void {
     if (map === this.#tags && (map === null || this.#tagHctx !== null)) return;
+    // Made first: when it fails (ENOMEM) nothing has changed.
+    const th = map === null ? null : map.tags.createHctx({ shared: (this.flags & BLK_MQ_F_TAG_SHARED) !== 0 });
     this.#dropTagHctx();
     this.#tags = map;
-    if (map !== null) this.#tagHctx = map.tags.createHctx({ shared: (this.flags & BLK_MQ_F_TAG_SHARED) !== 0 });
+    this.#tagHctx = th;
   }
 
   /** Mirrors the hctx side of `queue_set_hctx_shared()`: sets or clears BLK_MQ_F_TAG_SHARED. */

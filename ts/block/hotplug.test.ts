@@ -4,6 +4,7 @@ import * as assert from "uvu/assert";
 import { KernelError } from "../errors.ts";
 import { CPU_UP_PREPARE, notifierFromErrno, NOTIFY_OK } from "../kernel/cpu.ts";
 import type { Kernel } from "../kernel/kernel.ts";
+import { FAILSLAB } from "../kernel/slab.ts";
 import { Prng, sleep } from "../kernel/sched.ts";
 import { boot, dropDisk, inTask, makeDisk, makeSet } from "./_testkit.ts";
 import { blkMqQueueInvariantViolations } from "./blk_mq.ts";
@@ -133,6 +134,36 @@ test("registration, hotplug cycles, unregistration and cleanup leave nothing beh
   });
   k.run();
   k.assertClean();
+});
+
+test("a slab failure in the hotplug remap leaves the hctx without tags (v4.4's WARN) and all_q_mutex free: the next cpu_up works (fuzzer find)", () => {
+  let warned = 0;
+  for (let nth = 1; nth <= 16; nth++) {
+    const k = boot({ cpus: 4 });
+    const set = makeSet(k, { nrHwQueues: 4 });
+    const d = inTask(k, () => makeDisk(set, "d0"));
+    k.slab.failNth(FAILSLAB, nth);
+    for (const ev of [() => k.hotplug.cpuDown(1), () => k.hotplug.cpuUp(1)]) {
+      try {
+        inTask(k, ev);
+      } catch (e) {
+        if (!(e instanceof KernelError)) throw e; // a notifier's own allocation may veto the event
+      }
+    }
+    k.slab.failNth(FAILSLAB, 0);
+    assert.is(k.block.allQMutex.owner, null, `nth=${nth}: all_q_mutex released`);
+    inTask(k, function* () {
+      if (!k.cpus.cpuOnline(1)) yield* k.hotplug.cpuUp(1);
+      yield* k.hotplug.cpuDown(2);
+      yield* k.hotplug.cpuUp(2);
+    });
+    assert.equal(blkMqQueueInvariantViolations(d.queue!), [], `nth=${nth}: the later remaps repair the queue`);
+    if (k.log.text().includes("WARN_ON(!hctx->tags)")) warned++;
+    inTask(k, () => dropDisk(d, set));
+    k.run();
+    assert.is(k.liveObjects(), 0, `nth=${nth}`);
+  }
+  assert.ok(warned > 0, "some nth hit the remap's allocation");
 });
 
 /**
