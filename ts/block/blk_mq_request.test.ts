@@ -12,6 +12,7 @@ import { blkMqFreezeQueue, blkMqUnfreezeQueue, blkSetQueueDying, type RequestQue
 import { BLK_MQ_RQ_QUEUE_BUSY, BLK_MQ_RQ_QUEUE_ERROR, BLK_MQ_RQ_QUEUE_OK } from "./tag_set.ts";
 import { blkMqRequestStarted, blkMqStartRequest, rqField } from "./blk_mq_request.ts";
 import { RQ } from "./request_record.ts";
+import { blkFinishPlug, blkStartPlug } from "./blk_plug.ts";
 
 const PAGE = 0x100000;
 
@@ -207,6 +208,27 @@ test("a dying queue fails the bio with -EIO", () => {
   });
   assert.is(done.length, 1);
   assert.is(done[0].error, -5);
+  finish(k);
+});
+
+test("a bio without data that is no flush ends with -EINVAL; plugged after a read of the sectors before it, the read still completes (fuzzer find)", () => {
+  const k = boot({ cpus: 2 });
+  load(k, { nr_devices: "1", irqmode: "0" });
+  const q = nullBlkDevices(k)[0].q!;
+  const done: Done[] = [];
+  const endIo = recorder(k, done);
+  inTask(k, function* () {
+    const task = k.sched.current;
+    blkStartPlug(task);
+    yield* submitBio(k, yield* makeBio(k, q, 128, 0, endIo));
+    const empty = yield* bioAlloc(fsBioSet(k), GFP_NOIO, 0);
+    bioSetField(k, empty, "bi_sector", 136);
+    bioSetField(k, empty, "bi_end_io", endIo);
+    bioSetDev(k, empty, q.id);
+    assert.is(yield* submitBio(k, empty), BLK_QC_T_NONE);
+    blkFinishPlug(task);
+  });
+  assert.equal(done.map((d) => [d.sector, d.error]), [[136, -22], [136, 0]], "the empty bio at once; the read (advanced to its end) after the plug");
   finish(k);
 });
 

@@ -73,6 +73,7 @@ export const BLK_QC_T_SHIFT = 16;
 /** `BLK_MQ_MAX_DISPATCH_ORDER` (include/linux/blk-mq.h, v4.4). */
 const MAX_DISPATCH_ORDER = 10;
 const EIO = -5;
+const EINVAL = -22;
 /** Mirrors `REQ_COMMON_MASK` (include/linux/blk_types.h, v4.4): the bio flags a request takes. */
 const REQ_COMMON_MASK = REQ_WRITE | REQ_FAILFAST_DEV | REQ_FAILFAST_TRANSPORT | REQ_FAILFAST_DRIVER | REQ_SYNC |
   REQ_META | REQ_PRIO | REQ_DISCARD | REQ_WRITE_SAME | REQ_NOIDLE | REQ_FLUSH | REQ_FUA | REQ_SECURE;
@@ -153,7 +154,9 @@ function tagToCookie(tag: number, queueNum: number): number {
  * `blk_queue_enter()` (sleeping while the queue is frozen), the queue's
  * make_request (blk-mq: {@link blkMqMakeRequest} or
  * {@link blkSqMakeRequest}), `blk_queue_exit()`. When entering fails (the
- * queue is dying) the bio ends with -EIO.
+ * queue is dying) the bio ends with -EIO. A bio without data that is no
+ * flush (neither REQ_FLUSH nor REQ_FUA) ends with -EINVAL (v4.4 would
+ * BUG() once it merged behind a request).
  *
  * @returns the cookie (`tag | queue_num << 16`) or {@link BLK_QC_T_NONE}
  * @throws {KernelError} ENODEV when `bi_bdev` names no blk-mq queue
@@ -164,6 +167,14 @@ export function* submitBio(k: Kernel, bio: number): Sleepable<number> {
   const q = e.q;
   if (q.dispatchHook === null) q.dispatchHook = __blkMqRunHwQueueDispatch;
   if (blkFlushCheckBio(q, bio)) return BLK_QC_T_NONE;
+  if (bioSize(k, bio) === 0 && (bioRw(k, bio) & (REQ_FLUSH | REQ_FUA)) === 0) {
+    // A bio without data that is no flush: v4.4 takes it, and when it merges behind a request
+    // the request's bytes run out before its last bio, so blk_mq_end_request() BUG()s. The
+    // port ends it here with -EINVAL, as a check of generic_make_request_checks() would.
+    bioSetField(k, bio, "bi_error", EINVAL);
+    bioEndio(k, bio);
+    return BLK_QC_T_NONE;
+  }
   // blk_queue_enter()'s first step inline: only a frozen or dying queue needs the sleeping path.
   if (!q.qUsageCounter.trygetLive()) {
     try {
