@@ -3,7 +3,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { FuzzMachine } from "../machine.ts";
 import { programProfile } from "../targets.ts";
-import { execProg, isRefusal } from "./exec.ts";
+import { execProg, FUZZ_RAM_PAGES, isRefusal } from "./exec.ts";
 import "./ops/index.ts";
 import { parseProg } from "./text.ts";
 import { KernelBug, KernelError } from "../../ts/errors.ts";
@@ -66,6 +66,12 @@ test("isRefusal() tells API refusals from bugs", () => {
   assert.not.ok(isRefusal(new RangeError("Maximum call stack size exceeded")));
   assert.not.ok(isRefusal(new KernelBug("boom")));
   assert.not.ok(isRefusal(new Error("plain")));
+});
+
+test("the fuzz machine has FUZZ_RAM_PAGES of memory: a huge null_blk load is refused with ENOMEM and leaves the machine clean", () => {
+  const r = execProg(parseProg("modprobe null_blk nr_devices=64 hw_queue_depth=-1 submit_queues=8\n"), { profile: programProfile("blk") });
+  assert.equal([r.executed, r.refused], [0, 1]);
+  assert.is(r.kernel.slab.setPageLimit(FUZZ_RAM_PAGES), FUZZ_RAM_PAGES, "the limit was in force");
 });
 
 test.run();

@@ -355,6 +355,15 @@ class ProgRun {
 }
 
 /**
+ * The fuzz machine's memory: 32 MiB of pages (slabs included). Like a
+ * syzkaller VM's RAM it bounds what one program can allocate, so a load
+ * such as `modprobe null_blk nr_devices=64 hw_queue_depth=-1` (millions of
+ * request records: seconds of work, a Jazzer timeout) meets ENOMEM — and its
+ * unwinding paths — at once instead.
+ */
+export const FUZZ_RAM_PAGES = (32 << 20) / 4096;
+
+/**
  * Runs a program and collects everything the detectors look at. Never
  * throws for anything the program or the kernel does.
  */
@@ -362,6 +371,7 @@ export function execProg(prog: Prog, o: ExecOptions): ExecResult {
   const choices = new ProgChoices(prog.sched, o.seed ?? 0);
   const cpus = o.profile.cpus;
   const kernel = o.machine ? o.machine.boot({ cpus, choices }) : new Kernel({ cpus, variant: "coverage", choices });
+  kernel.slab.setPageLimit(FUZZ_RAM_PAGES);
   // What boot allocated lives as long as the machine: `echo clear > /sys/kernel/debug/kmemleak`,
   // as syzkaller does after boot, so only the program's allocations can be reported.
   kernel.kmemleak.clear();
