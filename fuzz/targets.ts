@@ -87,9 +87,10 @@ const BLK_KNOWN: readonly KnownIssue[] = [
   },
   {
     // Also the klog detector's form of the same report line, seen once the kasan detector's is ignored.
-    title: "^(BUG: )?KASAN: use-after-free in (blk_mq_get_tag|blk_mq_tag_update_depth)( at addr [Na-f]+)?$",
+    title: "^(BUG: )?KASAN: use-after-free in (blk_mq_get_tag|blk_mq_tag_update_depth|blk_mq_queue_tag_busy_iter)( at addr [Na-f]+)?$",
     note: "the hotplug remap of one queue of a shared tag set (null_blk shared_tags=1) frees set->tags[i] " +
-      "while another queue's hctx still allocates from it (or an nr_requests write resizes it): the " +
+      "while another queue's hctx still allocates from it (or an nr_requests write resizes it, or the timeout " +
+      "timer walks its busy tags): the " +
       "blk_mq_tag_wakeup_all entry's cause, reached through bio_submit. Reproducer: modprobe null_blk submit_queues=4 shared_tags=1 / @task 2 echo 0 > " +
       "/sys/devices/system/cpu/cpu1/online / @task 2 ck0 = bio_submit(disk=nullb0, op=read, sector=0, sectors=8) / " +
       "@task 1 echo 0 > /sys/devices/system/cpu/cpu0/online (sched 00 00 07 a1 00)",
