@@ -320,6 +320,30 @@ export class Lockdep {
     return true;
   }
 
+  /**
+   * The opening both acquire reports share (`print_circular_bug_header()`,
+   * the start of `print_deadlock_bug()`): the title between rules as wide as
+   * it, the kernel line, the lock being taken and the one held.
+   *
+   * @returns the line printer the report goes on with
+   */
+  #printAcquireHeader(title: string, task: LockTask, prev: HeldLock, next: HeldLock): (s: string) => void {
+    const log = this.#log;
+    const w = (s: string) => log.printk("warning", s);
+    w("");
+    w("=".repeat(title.length));
+    w(title);
+    w(log.kernelIdent());
+    w("-".repeat(title.length));
+    w(`${task.comm}/${task.pid} is trying to acquire lock:`);
+    w(printLock(next));
+    w("");
+    w("but task is already holding lock:");
+    w(printLock(prev));
+    w("");
+    return w;
+  }
+
   /** Mirrors `print_circular_bug()` with its header, chain entries and scenario. */
   #printCircularBug(
     task: LockTask,
@@ -329,19 +353,7 @@ export class Lockdep {
     target: PathEntry,
   ): void {
     if (!this.#off()) return;
-    const log = this.#log;
-    const w = (s: string) => log.printk("warning", s);
-    w("");
-    w("======================================================");
-    w("WARNING: possible circular locking dependency detected");
-    w(log.kernelIdent());
-    w("------------------------------------------------------");
-    w(`${task.comm}/${task.pid} is trying to acquire lock:`);
-    w(printLock(next));
-    w("");
-    w("but task is already holding lock:");
-    w(printLock(prev));
-    w("");
+    const w = this.#printAcquireHeader("WARNING: possible circular locking dependency detected", task, prev, next);
     w("which lock already depends on the new lock.");
     w("");
     w("");
@@ -386,19 +398,7 @@ export class Lockdep {
   /** Mirrors `print_deadlock_bug()`: the same class acquired twice by one task. */
   #printDeadlockBug(task: LockTask, stack: HeldLock[], prev: HeldLock, next: HeldLock): void {
     if (!this.#off()) return;
-    const log = this.#log;
-    const w = (s: string) => log.printk("warning", s);
-    w("");
-    w("============================================");
-    w("WARNING: possible recursive locking detected");
-    w(log.kernelIdent());
-    w("--------------------------------------------");
-    w(`${task.comm}/${task.pid} is trying to acquire lock:`);
-    w(printLock(next));
-    w("");
-    w("but task is already holding lock:");
-    w(printLock(prev));
-    w("");
+    const w = this.#printAcquireHeader("WARNING: possible recursive locking detected", task, prev, next);
     w("other info that might help us debug this:");
     w(" Possible unsafe locking scenario:");
     w("");
