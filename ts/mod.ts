@@ -402,6 +402,7 @@ export {
 export { BLK_QUEUE_ATTRS, blkRegisterQueue, blkUnregisterQueue } from "./block/blk_sysfs.ts";
 export {
   addDisk,
+  addDriverDisk,
   allocDisk,
   delGendisk,
   DISK_ATTRS,
@@ -417,7 +418,7 @@ export {
   putDisk,
   setCapacity,
 } from "./block/genhd.ts";
-export type { PartStats } from "./block/genhd.ts";
+export type { DriverDiskOptions, PartStats } from "./block/genhd.ts";
 export { blkMqHctxNotify, blkMqQueueReinit, blkMqQueueReinitNotify } from "./block/hotplug.ts";
 export type { KernelModule } from "./drivers/module.ts";
 export { nullBlkDevices, nullBlkModule, nullBlkParams, Nullb, NULLB_CMD_SIZE, NULLB_MAX_DEVICES, nullCapacitySectors } from "./drivers/null_blk.ts";

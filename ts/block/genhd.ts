@@ -202,6 +202,46 @@ export function* addDisk(disk: Gendisk): Sleepable {
   if (!blkGetQueue(disk.queue)) k.log.warnOnce("block/genhd.c:add_disk", "WARN_ON_ONCE(!blk_get_queue(disk->queue))");
 }
 
+/** What {@link addDriverDisk} builds a disk from. */
+export interface DriverDiskOptions {
+  /** `disk->minors` (0 with GENHD_FL_EXT_DEVT: no partitions of its own). */
+  minors: number;
+  major: number;
+  firstMinor: number;
+  /** GENHD_FL_* bits besides GENHD_FL_EXT_DEVT, which is always set. */
+  flags?: number;
+  name: string;
+  capacity: bigint;
+  privateData: unknown;
+}
+
+/**
+ * The end of a blk-mq driver's add-device (`null_add_dev()`, `brd_alloc()`,
+ * `loop_add()`): `alloc_disk()`, the disk's numbers, name, capacity and
+ * `private_data` over `q`, then `add_disk()`. When `add_disk()` fails the
+ * disk is put without its queue (it took no queue reference for
+ * `disk_release()` to drop) and the error is rethrown: the queue is still
+ * the caller's to clean up.
+ */
+export function* addDriverDisk(q: RequestQueue, o: DriverDiskOptions): Sleepable<Gendisk> {
+  const disk = allocDisk(q.block, o.minors);
+  disk.major = o.major;
+  disk.firstMinor = o.firstMinor;
+  disk.flags |= GENHD_FL_EXT_DEVT | (o.flags ?? 0);
+  disk.privateData = o.privateData;
+  disk.queue = q;
+  disk.diskName = o.name;
+  setCapacity(disk, o.capacity);
+  try {
+    yield* addDisk(disk);
+  } catch (e) {
+    disk.queue = null;
+    putDisk(disk);
+    throw e;
+  }
+  return disk;
+}
+
 /**
  * Mirrors `del_gendisk()` (block/genhd.c, v4.4): capacity 0, not up,
  * `blk_unregister_queue()`, statistics cleared, the device removed from

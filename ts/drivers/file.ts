@@ -47,7 +47,7 @@ import { REQ_FLUSH, REQ_WRITE } from "../block/bio.ts";
 import { blkQueueFlush } from "../block/blk_flush.ts";
 import { blkMqInitQueue } from "../block/blk_mq.ts";
 import { blkMqCompleteRequest, blkMqEndRequest, blkMqStartRequest } from "../block/blk_mq_request.ts";
-import { addDisk, allocDisk, delGendisk, type Gendisk, GENHD_FL_EXT_DEVT, putDisk, setCapacity } from "../block/genhd.ts";
+import { addDriverDisk, delGendisk, type Gendisk, putDisk } from "../block/genhd.ts";
 import { BLK_MQ_F_SHOULD_MERGE, type BlkMqHwCtx } from "../block/hctx.ts";
 import { RQ, rqSegments, type Segment } from "../block/request_record.ts";
 import { blkCleanupQueue, QUEUE_FLAG_ADD_RANDOM, type RequestQueue } from "../block/request_queue.ts";
@@ -310,22 +310,14 @@ export function* fileDiskCreate(k: Kernel, opts: FileDiskOptions): Sleepable<Fil
     q.clearFlag(QUEUE_FLAG_ADD_RANDOM);
     // loop_set_fd(): a writable backing file can be fsync()ed; no FUA (emulated by a POSTFLUSH).
     if (!lo.readOnly) blkQueueFlush(q, REQ_FLUSH);
-    const disk = allocDisk(k.block, 0);
-    disk.major = LOOP_MAJOR;
-    disk.firstMinor = lo.number;
-    disk.flags |= GENHD_FL_EXT_DEVT;
-    disk.privateData = lo;
-    disk.queue = q;
-    disk.diskName = name;
-    setCapacity(disk, BigInt(Math.floor(st.size / 512)));
-    try {
-      yield* addDisk(disk);
-    } catch (e) {
-      disk.queue = null;
-      putDisk(disk);
-      throw e;
-    }
-    lo.disk = disk;
+    lo.disk = yield* addDriverDisk(q, {
+      minors: 0,
+      major: LOOP_MAJOR,
+      firstMinor: lo.number,
+      name,
+      capacity: BigInt(Math.floor(st.size / 512)),
+      privateData: lo,
+    });
   } catch (e) {
     if (q !== null) yield* blkCleanupQueue(q);
     if (lo.tagSet !== null) blkMqFreeTagSet(lo.tagSet);

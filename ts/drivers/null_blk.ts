@@ -25,7 +25,7 @@ import type { Sleepable } from "../kernel/sched.ts";
 import { PAGE_SIZE } from "../kernel/slab.ts";
 import { BlockMemory } from "../block/_mem.ts";
 import { blkMqInitQueue } from "../block/blk_mq.ts";
-import { addDisk, allocDisk, delGendisk, type Gendisk, GENHD_FL_EXT_DEVT, GENHD_FL_SUPPRESS_PARTITION_INFO, putDisk, setCapacity } from "../block/genhd.ts";
+import { addDriverDisk, delGendisk, type Gendisk, GENHD_FL_SUPPRESS_PARTITION_INFO, putDisk } from "../block/genhd.ts";
 import { BLK_MQ_F_BLOCKING, BLK_MQ_F_SHOULD_MERGE, type BlkMqHwCtx } from "../block/hctx.ts";
 import {
   blkAllocQueueNode,
@@ -282,22 +282,15 @@ function* nullAddDev(k: Kernel, s: NullBlkState): Sleepable {
     blkQueuePhysicalBlockSize(q, p.bs);
     nullb.diskName = `nullb${nullb.index}`;
 
-    const disk = allocDisk(k.block, 1);
-    setCapacity(disk, nullCapacitySectors(p.gb));
-    disk.flags |= GENHD_FL_EXT_DEVT | GENHD_FL_SUPPRESS_PARTITION_INFO;
-    disk.major = s.major;
-    disk.firstMinor = nullb.index;
-    disk.privateData = nullb;
-    disk.queue = q;
-    disk.diskName = nullb.diskName;
-    try {
-      yield* addDisk(disk);
-    } catch (e) {
-      disk.queue = null; // add_disk took no queue reference for disk_release() to drop
-      putDisk(disk);
-      throw e;
-    }
-    nullb.disk = disk;
+    nullb.disk = yield* addDriverDisk(q, {
+      minors: 1,
+      major: s.major,
+      firstMinor: nullb.index,
+      flags: GENHD_FL_SUPPRESS_PARTITION_INFO,
+      name: nullb.diskName,
+      capacity: nullCapacitySectors(p.gb),
+      privateData: nullb,
+    });
   } catch (e) {
     if (q !== null) yield* blkCleanupQueue(q); // out_cleanup_blk_queue
     if (nullb.ownTagSet && nullb.tagSet !== null) blkMqFreeTagSet(nullb.tagSet); // out_cleanup_tags

@@ -32,7 +32,7 @@ import { BlockMemory } from "../block/_mem.ts";
 import { REQ_WRITE } from "../block/bio.ts";
 import { blkMqInitQueue } from "../block/blk_mq.ts";
 import { blkMqEndRequest, blkMqStartRequest } from "../block/blk_mq_request.ts";
-import { addDisk, allocDisk, delGendisk, type Gendisk, GENHD_FL_EXT_DEVT, putDisk, setCapacity } from "../block/genhd.ts";
+import { addDriverDisk, delGendisk, type Gendisk, putDisk } from "../block/genhd.ts";
 import { BLK_MQ_F_SHOULD_MERGE, type BlkMqHwCtx } from "../block/hctx.ts";
 import { RQ, rqSegments, type Segment } from "../block/request_record.ts";
 import { blkCleanupQueue, blkQueuePhysicalBlockSize, QUEUE_FLAG_ADD_RANDOM, QUEUE_FLAG_NONROT, type RequestQueue } from "../block/request_queue.ts";
@@ -254,22 +254,14 @@ function* brdAlloc(k: Kernel, s: RamState, i: number): Sleepable<BrdDevice> {
     blkQueuePhysicalBlockSize(q, PAGE_SIZE);
     q.setFlag(QUEUE_FLAG_NONROT);
     q.clearFlag(QUEUE_FLAG_ADD_RANDOM);
-    const disk = allocDisk(k.block, 0);
-    disk.major = RAMDISK_MAJOR;
-    disk.firstMinor = i;
-    disk.flags |= GENHD_FL_EXT_DEVT;
-    disk.privateData = brd;
-    disk.queue = q;
-    disk.diskName = `ram${i}`;
-    setCapacity(disk, BigInt(p.rd_size) * 2n);
-    try {
-      yield* addDisk(disk);
-    } catch (e) {
-      disk.queue = null;
-      putDisk(disk);
-      throw e;
-    }
-    brd.disk = disk;
+    brd.disk = yield* addDriverDisk(q, {
+      minors: 0,
+      major: RAMDISK_MAJOR,
+      firstMinor: i,
+      name: `ram${i}`,
+      capacity: BigInt(p.rd_size) * 2n,
+      privateData: brd,
+    });
   } catch (e) {
     if (q !== null) yield* blkCleanupQueue(q);
     if (brd.tagSet !== null) blkMqFreeTagSet(brd.tagSet);
