@@ -2,67 +2,20 @@
 // The modern era of BlkMqTags: lib/sbitmap.c (v6.18) behind asm/sbitmap.ts.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { type CoreExports, instantiateCore } from "../wasm/core.ts";
+import type { CoreExports } from "../wasm/core.ts";
 import {
   BLK_MQ_TAG_FAIL,
   BlkMqTags,
-  type BlkMqTagsOptions,
   getTagWait,
   type TagAllocData,
   type TagHctx,
   TagWaiter,
 } from "./tags.ts";
+import { getMany, tagsTestbed } from "./_tags_testkit.ts";
 
 // ---- helpers ---------------------------------------------------------------
 
-/** A core, a bump allocator over memory.grow with a live count, and a map factory. */
-function setup() {
-  const core = instantiateCore("debug");
-  let top = 0, end = 0;
-  const live = new Set<number>();
-  const memory = {
-    alloc(bytes: number): number {
-      if (top + bytes > end) {
-        const pages = Math.ceil(bytes / 65536) + 4;
-        top = core.memory.grow(pages) * 65536;
-        end = top + pages * 65536;
-      }
-      const p = top;
-      top = (top + bytes + 63) & ~63;
-      live.add(p);
-      return p;
-    },
-    free(ptr: number): void {
-      if (!live.delete(ptr)) throw new Error(`free of unknown pointer ${ptr}`);
-    },
-  };
-  const maps: BlkMqTags[] = [];
-  const woken: TagWaiter[] = [];
-  return {
-    core,
-    memory,
-    woken,
-    make(o: Partial<BlkMqTagsOptions> & { depth: number }): BlkMqTags {
-      const t = new BlkMqTags({ core, memory, era: "modern", onWake: (w) => woken.push(w), ...o });
-      maps.push(t);
-      return t;
-    },
-    done(): void {
-      for (const t of maps) {
-        assert.is(t.bitmap().used, 0, "every normal tag was put back");
-        if (t.nrReserved > 0) assert.is(t.bitmap(true).used, 0, "every reserved tag was put back");
-        t.destroy();
-      }
-      assert.is(live.size, 0, "no live allocations");
-    },
-  };
-}
-
-function getMany(t: BlkMqTags, n: number, ctx = 0): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) out.push(t.getTag(ctx));
-  return out;
-}
+const setup = () => tagsTestbed({ era: "modern" });
 
 /** Bits pending in word `index`'s `cleared` mask. */
 const clearedBits = (core: CoreExports, t: BlkMqTags, index: number) => core.blk_mq_bt_word_stat(t.addr, 0, index, 2);

@@ -13,69 +13,18 @@ import { type CoreExports, type CoreVariant, instantiateCore } from "../wasm/cor
 import {
   BLK_MQ_TAG_FAIL,
   BlkMqTags,
-  type BlkMqTagsOptions,
   getTagWait,
   kmallocTagMemory,
   type TagAllocData,
   type TagHctx,
-  type TagMemory,
   TagWaiter,
   tagSetDepth,
 } from "./tags.ts";
+import { getMany, tagsTestbed, testMemory } from "./_tags_testkit.ts";
 
 // ---- helpers ---------------------------------------------------------------
 
-/** A bump allocator over memory.grow that counts live allocations. */
-function testMemory(core: CoreExports): TagMemory & { readonly live: number } {
-  let top = 0;
-  let end = 0;
-  const live = new Set<number>();
-  return {
-    alloc(bytes: number): number {
-      if (top + bytes > end) {
-        const pages = Math.ceil(bytes / 65536) + 4;
-        top = core.memory.grow(pages) * 65536;
-        end = top + pages * 65536;
-      }
-      const p = top;
-      top = (top + bytes + 63) & ~63;
-      live.add(p);
-      return p;
-    },
-    free(ptr: number): void {
-      if (!live.delete(ptr)) throw new Error(`free of unknown pointer ${ptr}`);
-    },
-    get live() {
-      return live.size;
-    },
-  };
-}
-
-/** A core, its memory, and a map factory; `done()` destroys every map and checks for leaks. */
-function setup(variant: CoreVariant = "debug") {
-  const core = instantiateCore(variant);
-  const memory = testMemory(core);
-  const maps: BlkMqTags[] = [];
-  const woken: TagWaiter[] = [];
-  return {
-    core,
-    memory,
-    woken,
-    make(o: Partial<BlkMqTagsOptions> & { depth: number }): BlkMqTags {
-      const t = new BlkMqTags({ core, memory, onWake: (w) => woken.push(w), ...o });
-      maps.push(t);
-      return t;
-    },
-    done(): void {
-      for (const t of maps) {
-        assert.is(t.bitmap().used, 0, "every normal tag was put back");
-        if (t.nrReserved > 0) assert.is(t.bitmap(true).used, 0, "every reserved tag was put back");
-        t.destroy();
-      }
-      assert.is(memory.live, 0, "no live allocations");
-    },
-  };
-}
+const setup = (variant: CoreVariant = "debug") => tagsTestbed({ variant });
 
 /** mulberry32: a seeded PRNG for property tests. */
 function prng(seed: number): () => number {
@@ -86,13 +35,6 @@ function prng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-/** Gets `n` normal tags on ctx 0. */
-function getMany(t: BlkMqTags, n: number, ctx = 0): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) out.push(t.getTag(ctx));
-  return out;
 }
 
 /** A hook that must not run. */
