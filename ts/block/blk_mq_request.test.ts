@@ -41,6 +41,14 @@ function recorder(k: Kernel, done: Done[]): number {
   });
 }
 
+/** A machine of `cpus` CPUs with null_blk loaded with `params`: its first queue and a recording end_io. */
+function nullbWithRecorder(cpus: number, params: Record<string, string>): { k: Kernel; q: RequestQueue; done: Done[]; endIo: number } {
+  const k = boot({ cpus });
+  load(k, params);
+  const done: Done[] = [];
+  return { k, q: nullBlkDevices(k)[0].q!, done, endIo: recorder(k, done) };
+}
+
 /** A 4 KiB bio at `sector` for `q`, flags `rw`, with end_io `endIo`. */
 function* makeBio(k: Kernel, q: RequestQueue, sector: number, rw: number, endIo: number): Sleepable<number> {
   const bio = yield* bioAlloc(fsBioSet(k), GFP_NOIO, 1);
@@ -59,11 +67,7 @@ function finish(k: Kernel): void {
 }
 
 test("a sync 4 KiB read on nullb0 (irqmode=0) completes once with error 0, and the counters add up after 5 I/Os", () => {
-  const k = boot({ cpus: 4 });
-  load(k, { nr_devices: "1", irqmode: "0" });
-  const q = nullBlkDevices(k)[0].q!;
-  const done: Done[] = [];
-  const endIo = recorder(k, done);
+  const { k, q, done, endIo } = nullbWithRecorder(4, { nr_devices: "1", irqmode: "0" });
   let cpu = -1;
   const cookies = inTask(k, function* () {
     const out: number[] = [];
@@ -172,11 +176,7 @@ test("out of tags: 5 submitters on a depth-2 device all complete (waiters are wo
 });
 
 test("a frozen queue holds submitters in blk_queue_enter until it is unfrozen", () => {
-  const k = boot({ cpus: 2 });
-  load(k, { nr_devices: "1", irqmode: "0" });
-  const q = nullBlkDevices(k)[0].q!;
-  const done: Done[] = [];
-  const endIo = recorder(k, done);
+  const { k, q, done, endIo } = nullbWithRecorder(2, { nr_devices: "1", irqmode: "0" });
   inTask(k, () => blkMqFreezeQueue(q));
   let entered = false;
   const t = k.sched.spawn("submit", function* () {
@@ -195,11 +195,7 @@ test("a frozen queue holds submitters in blk_queue_enter until it is unfrozen", 
 });
 
 test("a dying queue fails the bio with -EIO", () => {
-  const k = boot({ cpus: 2 });
-  load(k, { nr_devices: "1", irqmode: "0" });
-  const q = nullBlkDevices(k)[0].q!;
-  const done: Done[] = [];
-  const endIo = recorder(k, done);
+  const { k, q, done, endIo } = nullbWithRecorder(2, { nr_devices: "1", irqmode: "0" });
   inTask(k, function* () {
     const bio = yield* makeBio(k, q, 0, 0, endIo);
     yield* blkMqFreezeQueue(q);
@@ -212,11 +208,7 @@ test("a dying queue fails the bio with -EIO", () => {
 });
 
 test("a bio without data that is no flush ends with -EINVAL; plugged after a read of the sectors before it, the read still completes (fuzzer find)", () => {
-  const k = boot({ cpus: 2 });
-  load(k, { nr_devices: "1", irqmode: "0" });
-  const q = nullBlkDevices(k)[0].q!;
-  const done: Done[] = [];
-  const endIo = recorder(k, done);
+  const { k, q, done, endIo } = nullbWithRecorder(2, { nr_devices: "1", irqmode: "0" });
   inTask(k, function* () {
     const task = k.sched.current;
     blkStartPlug(task);
@@ -296,11 +288,7 @@ function submitWrites(k: Kernel, q: RequestQueue, sectors: number[], endIo: numb
 }
 
 test("async writes merge into ctx requests at the back and the front; every bio still ends once", () => {
-  const k = boot({ cpus: 2 });
-  load(k, { nr_devices: "1", irqmode: "0" });
-  const q = nullBlkDevices(k)[0].q!;
-  const done: Done[] = [];
-  const endIo = recorder(k, done);
+  const { k, q, done, endIo } = nullbWithRecorder(2, { nr_devices: "1", irqmode: "0" });
   const sizes: number[] = [];
   const ops = q.mqOps!;
   const orig = ops.queueRq;
@@ -325,11 +313,7 @@ test("async writes merge into ctx requests at the back and the front; every bio 
 });
 
 test("blk_mq_attempt_merge() looks at the newest 8 ctx requests only", () => {
-  const k = boot({ cpus: 2 });
-  load(k, { nr_devices: "1", irqmode: "0" });
-  const q = nullBlkDevices(k)[0].q!;
-  const done: Done[] = [];
-  const endIo = recorder(k, done);
+  const { k, q, done, endIo } = nullbWithRecorder(2, { nr_devices: "1", irqmode: "0" });
   // Nine requests at 0, 100, ..., 800; 108 joins the 8th newest ([100,108)); 8 would join the 9th: no merge.
   submitWrites(k, q, [0, 100, 200, 300, 400, 500, 600, 700, 800, 108, 8], endIo);
   assert.is(done.length, 11);
@@ -339,11 +323,7 @@ test("blk_mq_attempt_merge() looks at the newest 8 ctx requests only", () => {
 });
 
 test("no merges with nomerges=2, across data directions, or past max_sectors_kb", () => {
-  const k = boot({ cpus: 2 });
-  load(k, { nr_devices: "1", irqmode: "0" });
-  const q = nullBlkDevices(k)[0].q!;
-  const done: Done[] = [];
-  const endIo = recorder(k, done);
+  const { k, q, done, endIo } = nullbWithRecorder(2, { nr_devices: "1", irqmode: "0" });
   assert.is(writeSysfs(k, "/sys/block/nullb0/queue/nomerges", "2"), 1);
   submitWrites(k, q, [0, 8], endIo);
   assert.is(readSysfs(k, "/sys/block/nullb0/mq/0/cpu0/merged"), "0\n");
