@@ -56,7 +56,7 @@ import {
   type RequestQueue,
 } from "./request_queue.ts";
 import { BLK_MQ_RQ_QUEUE_BUSY, BLK_MQ_RQ_QUEUE_ERROR, BLK_MQ_RQ_QUEUE_OK, type BlkMqQueueData } from "./tag_set.ts";
-import { BLK_MQ_TAG_FAIL, type GetTagOptions, getTagWait, type TagWaiter } from "./tags.ts";
+import { BLK_MQ_TAG_FAIL, type GetTagOptions, type TagAllocData, getTagWait, type TagWaiter } from "./tags.ts";
 import { KernelError } from "../errors.ts";
 import { getU64, setU64 } from "./_u64.ts";
 import { blkFlushCheckBio, blkInsertFlush } from "./blk_flush.ts";
@@ -265,24 +265,32 @@ function* blkMqMapRequestWait(q: RequestQueue, bio: number): Sleepable<MappedReq
     throw new KernelError("EIO", "blk_mq_map_request", "hctx has no tags");
   }
   const s = k.sched;
-  const r = yield* getTagWait({ tags, ctx: ctx.cpu, hctx: hctx.tagHctx }, {}, {
-    task: s.current,
-    runHwQueue: () => blkMqRunHwQueue(hctx, false),
-    *ioSchedule(w: TagWaiter) {
-      // io_schedule() → blk_flush_plug(current): the plug's requests (and tags) go out first.
-      const plug = currentPlug(q);
-      if (plug !== null) blkFlushPlugList(plug, false);
-      if (w.woken) return;
-      s.blockCurrent("bt_get", false);
-      yield;
-    },
-    remap() {
-      ctx = currentCtx(q);
-      hctx = q.mqOps!.mapQueue(q, ctx.cpu);
-      const t = hctxLiveTags(hctx, "bt_get")!;
-      return { tags: t, ctx: ctx.cpu, hctx: hctx.tagHctx };
-    },
-  });
+  let r: TagAllocData & { tag: number };
+  try {
+    r = yield* getTagWait({ tags, ctx: ctx.cpu, hctx: hctx.tagHctx }, {}, {
+      task: s.current,
+      runHwQueue: () => blkMqRunHwQueue(hctx, false),
+      *ioSchedule(w: TagWaiter) {
+        // io_schedule() → blk_flush_plug(current): the plug's requests (and tags) go out first.
+        const plug = currentPlug(q);
+        if (plug !== null) blkFlushPlugList(plug, false);
+        if (w.woken) return;
+        s.blockCurrent("bt_get", false);
+        yield;
+      },
+      remap() {
+        ctx = currentCtx(q);
+        hctx = q.mqOps!.mapQueue(q, ctx.cpu);
+        const t = hctxLiveTags(hctx, "bt_get");
+        // The hctx the task woke up on lost its tags (a shared set remapped under a CPU going down).
+        if (t === null) throw new KernelError("EIO", "blk_mq_map_request", "hctx has no tags");
+        return { tags: t, ctx: ctx.cpu, hctx: hctx.tagHctx };
+      },
+    });
+  } catch (e) {
+    blkQueueExit(q);
+    throw e;
+  }
   ctx = q.queueCtx[r.ctx];
   return { ...blkMqRqCtxInit(q, bio, hctx, ctx, r.tag) };
 }

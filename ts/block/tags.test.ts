@@ -398,6 +398,30 @@ test("getTag() and getTagWait() with nowait fail at once when the map is full", 
   s.done();
 });
 
+test("getTagWait(): a remap that throws after the sleep leaves no waiter behind, in both eras", () => {
+  for (const era of ["v4.4", "modern"] as const) {
+    const s = setup();
+    const t = s.make({ depth: 4, era });
+    const held = getMany(t, 4);
+    const gen = getTagWait({ tags: t, ctx: 0, hctx: null }, {}, {
+      runHwQueue: () => {},
+      *ioSchedule(w: TagWaiter) {
+        yield "sleep";
+        assert.ok(w, "slept once");
+      },
+      remap: () => {
+        throw new KernelError("EIO", "blk_mq_map_request");
+      },
+    });
+    assert.is(gen.next().done, false, `${era}: it sleeps while the map is full`);
+    assert.ok(t.bitmap().waiting > 0 || era === "modern", "a v4.4 waiter is queued while it sleeps");
+    assert.throws(() => gen.next(), (e: unknown) => e instanceof KernelError && e.code === "EIO");
+    assert.is(t.bitmap().waiting, 0, `${era}: no waiter left`);
+    for (const tag of held) t.putTag(0, tag);
+    s.done();
+  }
+});
+
 test("getTagWait() fails at once with a WARN for a reserved tag of a map without any, in both eras", () => {
   for (const era of ["v4.4", "modern"] as const) {
     for (const nowait of [false, true]) {

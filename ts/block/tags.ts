@@ -836,7 +836,12 @@ export function* getTagWait<Y>(
     const prev = data.tags;
     yield* hooks.ioSchedule(waiter);
     if (modern) prev.finishWait(waiter);
-    data = hooks.remap();
+    try {
+      data = hooks.remap();
+    } catch (e) {
+      if (!modern) prev.finishWait(waiter); // no waiter is left behind on a failed remap
+      throw e;
+    }
     if (!modern) prev.finishWait(waiter);
     if (modern && data.tags !== prev) prev.wakeUp(reserved, 1);
     queue = data.tags.waitQueue(data.hctx, reserved);
