@@ -193,6 +193,8 @@ export class CpuHotplug {
         cpus.setCpuOnline(cpu, false);
         cpus.chain.callAtomic(CPU_DYING, cpu);
       }, undefined);
+      // __cpu_die() → native_cpu_die() (arch/x86/kernel/smpboot.c, v4.4).
+      this.#s.log.printk("info", `smpboot: CPU ${cpu} is now offline`);
       yield* cpus.chain.call(CPU_DEAD, cpu);
       ok = true;
     } finally {

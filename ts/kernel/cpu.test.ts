@@ -150,7 +150,7 @@ function recorder(cpus: Cpus, specs: [string, number][]): string[] {
 }
 
 test("hotplug runs the v4.4 event sequence, notifiers by priority then registration order", () => {
-  const { sched, cpus, hotplug } = boot({ nrCpuIds: 4 });
+  const { sched, cpus, hotplug, log } = boot({ nrCpuIds: 4 });
   const seen = recorder(cpus, [["low", -1], ["a", 0], ["high", 10], ["b", 0]]);
   sched.spawn("hp", function* () {
     yield* hotplug.cpuDown(2);
@@ -169,6 +169,7 @@ test("hotplug runs the v4.4 event sequence, notifiers by priority then registrat
     "CPU_ONLINE",
   ]);
   assert.ok(cpus.cpuOnline(2));
+  assert.ok(log.text().includes("smpboot: CPU 2 is now offline"), "native_cpu_die()'s line, between CPU_DYING and CPU_DEAD");
 });
 
 test("a CPU_UP_PREPARE veto fails cpu_up() with its errno and cancels only the notifiers already called", () => {
