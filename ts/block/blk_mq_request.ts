@@ -32,7 +32,7 @@
 import type { Kernel } from "../kernel/kernel.ts";
 import type { Sleepable } from "../kernel/sched.ts";
 import { CallSingleData } from "../kernel/softirq.ts";
-import { bioDev, bioEndio, bioRw, bioSector, bioSetField, bioSize, bioVcnt, REQ_DISCARD, REQ_FAILFAST_DEV, REQ_FAILFAST_DRIVER, REQ_FAILFAST_TRANSPORT, REQ_FLUSH, REQ_FUA, REQ_META, REQ_NOIDLE, REQ_PRIO, REQ_SECURE, REQ_IO_STAT, REQ_NOMERGE, REQ_NOMERGE_FLAGS, REQ_SYNC, REQ_WRITE, REQ_WRITE_SAME } from "./bio.ts";
+import { bioDev, bioEndio, bioIoError, bioRw, bioSector, bioSetField, bioSize, bioVcnt, REQ_DISCARD, REQ_FAILFAST_DEV, REQ_FAILFAST_DRIVER, REQ_FAILFAST_TRANSPORT, REQ_FLUSH, REQ_FUA, REQ_META, REQ_NOIDLE, REQ_PRIO, REQ_SECURE, REQ_IO_STAT, REQ_NOMERGE, REQ_NOMERGE_FLAGS, REQ_SYNC, REQ_WRITE, REQ_WRITE_SAME } from "./bio.ts";
 import type { BlkMqCtx } from "./ctx.ts";
 import { GENHD_FL_UP, type Gendisk, partRoundStats } from "./genhd.ts";
 import {
@@ -181,8 +181,7 @@ export function* submitBio(k: Kernel, bio: number): Sleepable<number> {
       yield* blkQueueEnter(q);
     } catch (err) {
       if (!(err instanceof KernelError)) throw err;
-      bioSetField(k, bio, "bi_error", EIO);
-      bioEndio(k, bio);
+      bioIoError(k, bio);
       return BLK_QC_T_NONE;
     }
   }
@@ -192,9 +191,8 @@ export function* submitBio(k: Kernel, bio: number): Sleepable<number> {
     // blk_mq_map_request() met an hctx without tags (another queue of a shared set freed them in a
     // hotplug remap; v4.4 would use the freed map, which hctxLiveTags() reports as KASAN): the bio,
     // not yet in any request, ends with -EIO like one to a dying queue instead of being dropped.
-    if (!(err instanceof KernelError) || err.op !== "blk_mq_map_request") throw err;
-    bioSetField(k, bio, "bi_error", EIO);
-    bioEndio(k, bio);
+    if (!(err instanceof KernelError) || err.op !== NO_TAGS_OP) throw err;
+    bioIoError(k, bio);
     return BLK_QC_T_NONE;
   } finally {
     blkQueueExit(q);
@@ -204,6 +202,18 @@ export function* submitBio(k: Kernel, bio: number): Sleepable<number> {
 /** The ctx of the current CPU (`blk_mq_get_ctx()`; the port does not disable preemption). */
 function currentCtx(q: RequestQueue): BlkMqCtx {
   return q.queueCtx[q.kernel.sched.smpProcessorId()];
+}
+
+/** The op of the error {@link noTags} makes, which {@link submitBio} turns into -EIO on the bio. */
+const NO_TAGS_OP = "blk_mq_map_request";
+
+/**
+ * `blk_mq_map_request()` met an hctx without tags (another queue of a shared
+ * set freed them in a hotplug remap); the map drops its queue reference
+ * before the error leaves it.
+ */
+function noTags(): KernelError {
+  return new KernelError("EIO", NO_TAGS_OP, "hctx has no tags");
 }
 
 /** What {@link blkMqTryMapRequest} hands back: the request and where it was mapped. */
@@ -239,7 +249,7 @@ function blkMqTryMapRequest(q: RequestQueue, bio: number): MappedRequest | null 
   const tags = hctxLiveTags(hctx, "blk_mq_get_tag");
   if (tags === null) {
     blkQueueExit(q);
-    throw new KernelError("EIO", "blk_mq_map_request", "hctx has no tags");
+    throw noTags();
   }
   GET_TAG.hctx = hctx.tagHctx;
   const tag = tags.getTag(ctx.cpu, GET_TAG);
@@ -262,7 +272,7 @@ function* blkMqMapRequestWait(q: RequestQueue, bio: number): Sleepable<MappedReq
   const tags = hctxLiveTags(hctx, "blk_mq_get_tag");
   if (tags === null) {
     blkQueueExit(q);
-    throw new KernelError("EIO", "blk_mq_map_request", "hctx has no tags");
+    throw noTags();
   }
   const s = k.sched;
   let r: TagAllocData & { tag: number };
@@ -283,7 +293,7 @@ function* blkMqMapRequestWait(q: RequestQueue, bio: number): Sleepable<MappedReq
         hctx = q.mqOps!.mapQueue(q, ctx.cpu);
         const t = hctxLiveTags(hctx, "bt_get");
         // The hctx the task woke up on lost its tags (a shared set remapped under a CPU going down).
-        if (t === null) throw new KernelError("EIO", "blk_mq_map_request", "hctx has no tags");
+        if (t === null) throw noTags();
         return { tags: t, ctx: ctx.cpu, hctx: hctx.tagHctx };
       },
     });
@@ -292,7 +302,7 @@ function* blkMqMapRequestWait(q: RequestQueue, bio: number): Sleepable<MappedReq
     throw e;
   }
   ctx = q.queueCtx[r.ctx];
-  return { ...blkMqRqCtxInit(q, bio, hctx, ctx, r.tag) };
+  return blkMqRqCtxInit(q, bio, hctx, ctx, r.tag);
 }
 
 /** Mirrors `blk_mq_rq_ctx_init()` after a tag was had: `hctx->queued++`, the record reset and set up. */
@@ -375,7 +385,7 @@ export function* blkMqMakeRequest(q: RequestQueue, bio: number): Sleepable<numbe
   const { rq, hctx, ctx } = blkMqTryMapRequest(q, bio) ?? (yield* blkMqMapRequestWait(q, bio));
   let cookie = tagToCookie(view(k).getInt32(rq + RQ.TAG, true), hctx.queueNum);
   if (isFlushFua) return blkMqInsertFlush(q, hctx, rq, bio, disk, cookie);
-  const plug = isFlushFua ? null : currentPlug(q);
+  const plug = currentPlug(q);
   if (((plug !== null && !q.nomerges) || isSync) && (hctx.flags & BLK_MQ_F_DEFER_ISSUE) === 0) {
     blkMqBioToRequest(q, rq, bio, disk);
     let oldRq: number | null = null;
@@ -424,7 +434,7 @@ export function* blkSqMakeRequest(q: RequestQueue, bio: number): Sleepable<numbe
   const { rq, hctx, ctx } = blkMqTryMapRequest(q, bio) ?? (yield* blkMqMapRequestWait(q, bio));
   const cookie = tagToCookie(view(k).getInt32(rq + RQ.TAG, true), hctx.queueNum);
   if (isFlushFua) return blkMqInsertFlush(q, hctx, rq, bio, disk, cookie);
-  const plug = isFlushFua ? null : currentPlug(q);
+  const plug = currentPlug(q);
   if (plug !== null) {
     blkMqBioToRequest(q, rq, bio, disk);
     if (requestCount >= BLK_MAX_REQUEST_COUNT) blkFlushPlugList(plug, false);
