@@ -2,7 +2,9 @@
 /**
  * Ops over the I/O path (ts/block/bio.ts, blk_mq_request.ts, blk_plug.ts,
  * blk_poll.ts, dio.ts) on the disks a loaded driver registered (nullbN from
- * `modprobe null_blk`, ramN from `modprobe ram`, whose lines are here): bios built over fresh pages and handed to
+ * `modprobe null_blk`, ramN from `modprobe ram`, whose lines are here and run
+ * through the shell of fuzz/prog/ops/shell.ts, so a profile with these ops
+ * needs a shell op too): bios built over fresh pages and handed to
  * `submitBio()`, optionally through a direct-I/O context (persistent or
  * not), per-task plugs, and `blk_poll()` on a submission's cookie.
  * Completions come from the driver (`irqmode`): at once, by softirq, or from
@@ -54,10 +56,11 @@ import { BlkPlug, blkFinishPlug, blkStartPlug } from "../../../ts/block/blk_plug
 import { blkPoll } from "../../../ts/block/blk_poll.ts";
 import { type Dio, dioAlloc, dioAwaitCompletion, dioBioAlloc, dioBioEndIo, dioBioSubmit, dioFree, dioPrepare } from "../../../ts/block/dio.ts";
 import { blkMqQueueInvariantViolations } from "../../../ts/block/blk_mq.ts";
-import { ramModule } from "../../../ts/drivers/ram.ts";
 import type { RequestQueue } from "../../../ts/block/request_queue.ts";
 import { type ExecCtx, registerArea, registerOp, registerResource, type Violation } from "../registry.ts";
 import type { ArgValue } from "../types.ts";
+import { formatCommand } from "../../../ts/shell/parse.ts";
+import { runLine, shellIfAny } from "./shell.ts";
 
 const AREA = "io";
 const SECTOR_SHIFT = 9;
@@ -68,6 +71,8 @@ const DRAIN_STEP_NS = 1e6;
 
 /** The disks a bio may name: null_blk's first four and the ram module's first two. */
 export const IO_DISKS = ["nullb0", "nullb1", "nullb2", "nullb3", "ram0", "ram1"] as const;
+/** The RAM disk module's name. */
+const RAM = "ram";
 /** The ram module's parameters as `modprobe ram` takes them, in text order. */
 const RAM_PARAMS = ["rd_nr", "rd_size", "hw_queue_depth", "submit_queues"] as const;
 /** The request kinds of `bio_submit(op=...)` and their bi_rw bits. */
@@ -109,8 +114,6 @@ interface IoState {
   pending: Violation | null;
   /** Bios submitted in this run. */
   submitted: number;
-  /** The ram module: loads and unloads are serialized, as module_mutex and the refcount do. */
-  ram: "unloaded" | "busy" | "loaded";
 }
 
 interface CookieRes {
@@ -138,7 +141,6 @@ function newState(k: Kernel): IoState {
     endIoId: 0,
     pending: null,
     submitted: 0,
-    ram: "unloaded",
     endIo(bio, kk) {
       const r = st.inflight.get(bio);
       if (r === undefined) {
@@ -209,7 +211,8 @@ registerArea({
     }
     // Unloading ram waits for its queues: not while a bio of a ram disk is still out.
     // Module code is task code typed loosely (Generator<unknown>); it yields what tasks yield.
-    if (st.ram === "loaded" && !out.some((r) => r.disk.startsWith("ram"))) yield* (ramModule.exit(k) as Sleepable);
+    const sh = shellIfAny(x);
+    if (sh !== null && sh.modules.loaded(RAM) && !out.some((r) => r.disk.startsWith("ram"))) yield* (sh.modules.unload(RAM) as Sleepable);
     if (out.length > 0) return;
     // fs_bio_set and the biovec slabs came with this run's first bio.
     try {
@@ -480,17 +483,9 @@ registerOp({
       return v[0] as number > 2 || v[1] as number > 256 || v[2] as number > 64 || v[3] as number > 4 ? null : v;
     },
   },
+  // Through the run's shell: its module list serializes loads and unloads (module states, module_wq).
   *exec(x, args) {
-    const st = ioState(x);
-    if (st.ram !== "unloaded") throw new KernelError("EEXIST", "load_module", "ram is loaded or being loaded");
-    st.ram = "busy";
-    try {
-      yield* (ramModule.init(x.kernel, Object.fromEntries(RAM_PARAMS.map((n, i) => [n, String(args[i])]))) as Sleepable);
-    } catch (e) {
-      st.ram = "unloaded";
-      throw e;
-    }
-    st.ram = "loaded";
+    yield* runLine(x, formatCommand({ argv: ["modprobe", RAM, ...RAM_PARAMS.map((n, i) => `${n}=${args[i]}`)], redirects: [] }));
   },
 });
 
@@ -504,13 +499,6 @@ registerOp({
     parse: (body) => (body.trim() === "rmmod ram" ? [] : null),
   },
   *exec(x) {
-    const st = ioState(x);
-    if (st.ram !== "loaded") throw new KernelError("ENOENT", "delete_module", "ram is not loaded (or busy)");
-    st.ram = "busy";
-    try {
-      yield* (ramModule.exit(x.kernel) as Sleepable);
-    } finally {
-      st.ram = "unloaded";
-    }
+    yield* runLine(x, `rmmod ${RAM}`);
   },
 });

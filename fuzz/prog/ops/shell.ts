@@ -119,9 +119,15 @@ registerArea({
   },
 });
 
-/** The run's shell, created on first use. */
-function shellOf(x: ExecCtx): KernelShell {
-  const st = x.state<ShellState>(AREA);
+/** The run's shell if an op made one, else null. */
+export function shellIfAny(x: ExecCtx): KernelShell | null {
+  return x.state<ShellState | undefined>(AREA)?.shell ?? null;
+}
+
+/** The run's shell, created on first use (the I/O ops load `ram` through it too). */
+export function shellOf(x: ExecCtx): KernelShell {
+  const st = x.state<ShellState | undefined>(AREA);
+  if (st === undefined) throw new TypeError(`the profile has no "${AREA}" op: its shell is not booted`);
   return (st.shell ??= new KernelShell({ kernel: x.kernel }));
 }
 
@@ -131,7 +137,7 @@ function shellOf(x: ExecCtx): KernelShell {
  * after the command). @returns what it printed on stdout
  * @throws {RangeError} when it failed (a refusal)
  */
-function* runLine(x: ExecCtx, line: string): Sleepable<string> {
+export function* runLine(x: ExecCtx, line: string): Sleepable<string> {
   const r = yield* shellOf(x).exec(parseCommand(line));
   if (r.status !== 0) throw new RangeError(`${line}: exit status ${r.status}: ${r.stderr.trim()}`);
   return r.stdout;
