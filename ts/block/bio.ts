@@ -40,6 +40,7 @@ import type { Sleepable } from "../kernel/sched.ts";
 import { type KmemCache, SLAB_HWCACHE_ALIGN } from "../kernel/slab.ts";
 import type { CoreExports } from "../wasm/core.ts";
 import { getU64, setU64 } from "./_u64.ts";
+import { MachineMap } from "../kernel/machine_map.ts";
 
 /** Mirrors `BIO_INLINE_VECS`: bio_vecs kept inside the bio's slab object. */
 export const BIO_INLINE_VECS = 4;
@@ -316,10 +317,13 @@ export class BioLayer {
   }
 }
 
+/** The bio layer of each machine (`init_bio()` state); gone after {@link bioExit}. */
+const LAYERS = new MachineMap<BioLayer>("bio layer");
+
 /** The bio state of `k`, made on first use (mirrors `init_bio()` without `fs_bio_set`, which {@link fsBioSet} makes). */
 export function bioLayer(k: Kernel): BioLayer {
-  let l = k.block.bioState as BioLayer | null;
-  if (l === null) k.block.bioState = l = new BioLayer(k);
+  let l = LAYERS.get(k);
+  if (l === undefined) LAYERS.set(k, l = new BioLayer(k));
   return l;
 }
 
@@ -337,13 +341,13 @@ export function fsBioSet(k: Kernel): BioSet {
  * @throws {KernelError} EBUSY when bios are still out (the cache stays)
  */
 export function bioExit(k: Kernel): void {
-  const l = k.block.bioState as BioLayer | null;
-  if (l === null) return;
+  const l = LAYERS.get(k);
+  if (l === undefined) return;
   const own = l.hasFsBioSet ? 1 : 0;
   if (l.nrBiosets > own) throw new TypeError(`bioExit: ${l.nrBiosets - own} bioset(s) still live`);
   if (own) bioSetFree(l.fsBioSet);
   for (const c of l.bvecSlabs) c.destroy();
-  k.block.bioState = null;
+  LAYERS.delete(k);
 }
 
 /**

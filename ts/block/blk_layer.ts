@@ -82,8 +82,6 @@ export class BlockLayer {
    * the kernel's gendisk outlives the requests that drain afterwards).
    */
   readonly queueById: ({ readonly q: RequestQueue; disk: Gendisk | null } | undefined)[] = [];
-  /** @internal The bio layer of ts/block/bio.ts (`init_bio()` state), made on first use; null after `bioExit()`. */
-  bioState: object | null = null;
   readonly #cpuNotifyList: BlkMqCpuNotifier[] = [];
   readonly #queueIds = new Ida();
   readonly #majors = new Map<number, string>();

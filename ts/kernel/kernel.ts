@@ -98,8 +98,8 @@ export class Kernel {
   readonly sysfs: Sysfs;
   /** The block layer: all_q_list, the blk-mq hotplug notifiers, /sys/block, majors. */
   readonly block: BlockLayer;
-  /** @internal Per-machine state of modules outside this class ({@link MachineMap}). */
-  readonly slots = new Map<object, unknown>();
+  /** @internal Per-machine state of modules outside this class, one slot per {@link MachineMap}. */
+  readonly slots: unknown[] = [];
   #buf: ArrayBuffer;
   #u8: Uint8Array;
   #dv: DataView;
