@@ -71,6 +71,7 @@ test("isRefusal() tells API refusals from bugs", () => {
 test("the fuzz machine has FUZZ_RAM_PAGES of memory: a huge null_blk load is refused with ENOMEM and leaves the machine clean", () => {
   const r = execProg(parseProg("modprobe null_blk nr_devices=64 hw_queue_depth=-1 submit_queues=8\n"), { profile: programProfile("blk") });
   assert.equal([r.executed, r.refused], [0, 1]);
+  assert.equal([r.leaks.length, r.violations.length, r.hang, r.crash], [0, 0, null, null], "nothing leaked, no finding");
   assert.is(r.kernel.slab.setPageLimit(FUZZ_RAM_PAGES), FUZZ_RAM_PAGES, "the limit was in force");
 });
 
