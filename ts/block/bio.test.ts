@@ -21,7 +21,9 @@ import {
   bioAddPage,
   bioAdvance,
   bioAlloc,
+  BIO_ALLOC_WOULD_SLEEP,
   bioAllocNowait,
+  bioAllocTry,
   bioChain,
   bioDev,
   bioEndio,
@@ -274,6 +276,37 @@ test("a sleeping bio_alloc() of 16 vecs falls back to the biovec-256 pool when b
   bioPut(k, bio);
   k.slab.setFaultAttr(l.bvecSlabs[2], { probability: 0 });
   assert.is(l.bvecSlabs[BIOVEC_MAX_IDX].nrLive, 2);
+  finish(k);
+});
+
+test("bioAllocTry() gives a bio while the pool serves and BIO_ALLOC_WOULD_SLEEP, with nothing taken, where bio_alloc() would sleep", () => {
+  const k = boot();
+  const bs = fsBioSet(k);
+  const l = bioLayer(k);
+  const a = bioAllocTry(bs, GFP_NOIO, 1);
+  assert.ok(a > 0);
+  assert.is(bioField(k, a, "bi_max_vecs"), 1);
+  k.slab.setFaultAttr(bs.bioSlab, { probability: 100 });
+  const held = [bioAllocTry(bs, GFP_NOIO, 1), bioAllocTry(bs, GFP_NOIO, 1)];
+  assert.ok(held.every((b) => b > 0), "the reserve serves a blocking mask too");
+  const live = bs.bioSlab.nrLive;
+  assert.is(bioAllocTry(bs, GFP_NOIO, 1), BIO_ALLOC_WOULD_SLEEP);
+  assert.is(bioAllocTry(bs, GFP_NOWAIT, 1), 0, "a mask that cannot sleep gets NULL");
+  assert.is(bs.bioSlab.nrLive, live, "nothing was taken");
+  assert.is(bs.bioPool.nrWaiters, 0, "and nobody sleeps");
+  k.slab.setFaultAttr(bs.bioSlab, { probability: 0 });
+  // 16 vecs with biovec-16 and the biovec-256 reserve exhausted: the bio goes back before the answer.
+  k.slab.setFaultAttr(l.bvecSlabs[2], { probability: 100 });
+  k.slab.setFaultAttr(l.bvecSlabs[BIOVEC_MAX_IDX], { probability: 100 });
+  const big = [bioAllocTry(bs, GFP_NOIO, 16), bioAllocTry(bs, GFP_NOIO, 16)];
+  assert.ok(big.every((b) => b > 0), "two from the biovec-256 reserve");
+  const out = bs.bioSlab.nrLive - bs.bioPool.currNr;
+  assert.is(bioAllocTry(bs, GFP_NOIO, 16), BIO_ALLOC_WOULD_SLEEP);
+  assert.is(bs.bioSlab.nrLive - bs.bioPool.currNr, out, "the bio went back (into the bio reserve)");
+  assert.is(bioAllocTry(bs, GFP_NOIO, 257), 0, "more than BIO_MAX_PAGES: NULL, not a sleep");
+  k.slab.setFaultAttr(l.bvecSlabs[2], { probability: 0 });
+  k.slab.setFaultAttr(l.bvecSlabs[BIOVEC_MAX_IDX], { probability: 0 });
+  for (const b of [a, ...held, ...big]) bioPut(k, b);
   finish(k);
 });
 

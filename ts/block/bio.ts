@@ -512,26 +512,78 @@ function* bvecAlloc(bs: BioSet, gfp: number, nr: number): Sleepable<readonly [nu
  * k.sched.spawn("dio", function* () { const bio = yield* bioAlloc(fsBioSet(k), GFP_NOIO, 16); bioPut(k, bio); });
  */
 export function* bioAlloc(bs: BioSet, gfp: number, nrVecs: number): Sleepable<number> {
+  if (nrVecs <= BIO_INLINE_VECS) {
+    const bio = bioAllocTry(bs, gfp, nrVecs);
+    if (bio !== BIO_ALLOC_WOULD_SLEEP) return bio;
+    const p = yield* bs.bioPool.allocSlow(gfp, bs.kernel.sched);
+    return p === 0 ? 0 : bioAllocInit(bs, p, nrVecs, 0, BIO_POOL_NONE);
+  }
+  if (!bioAllocChecks(bs, gfp, nrVecs)) return 0;
+  const p = yield* bs.bioPool.allocWait(gfp, bs.kernel.sched);
+  if (p === 0) return 0;
+  const [bvl, idx] = yield* bvecAlloc(bs, gfp, nrVecs);
+  if (bvl === 0) {
+    bs.bioPool.free(p);
+    return 0;
+  }
+  return bioAllocInit(bs, p, nrVecs, bvl, idx);
+}
+
+/**
+ * {@link bioAllocTry}'s answer when the allocation must sleep (a mask with
+ * `__GFP_DIRECT_RECLAIM`, allocator and reserve exhausted): nothing was
+ * allocated; go on with {@link bioAlloc} from a task.
+ */
+export const BIO_ALLOC_WOULD_SLEEP = -1;
+
+/**
+ * {@link bioAlloc} up to where it would sleep, creating no JS object: the
+ * bio mempool's allocator then its reserve, and for more than
+ * BIO_INLINE_VECS vecs `bvec_alloc()` without sleeping. The sync batch path
+ * calls it first and falls back to `yield* bioAlloc()` only on
+ * {@link BIO_ALLOC_WOULD_SLEEP}.
+ *
+ * @returns the bio; 0 (NULL) where {@link bioAlloc} returns it (a mask that
+ *   cannot sleep and no memory, too many vecs, vecs of a nobvec set); or
+ *   {@link BIO_ALLOC_WOULD_SLEEP}
+ */
+export function bioAllocTry(bs: BioSet, gfp: number, nrVecs: number): number {
+  if (!bioAllocChecks(bs, gfp, nrVecs)) return 0;
+  const blocking = (gfp & __GFP_DIRECT_RECLAIM) !== 0;
+  const p = bs.bioPool.alloc(gfp);
+  if (p === 0) return blocking ? BIO_ALLOC_WOULD_SLEEP : 0;
+  if (nrVecs <= BIO_INLINE_VECS) return bioAllocInit(bs, p, nrVecs, 0, BIO_POOL_NONE);
+  const l = bs.layer;
+  const idx = l.core.bvec_idx(nrVecs);
+  let bvl = 0;
+  if (idx >= 0 && idx !== BIOVEC_MAX_IDX) {
+    bvl = l.core.kmem_cache_alloc(l.bvecSlabs[idx].id, l.kernel.slab.site("bvec_alloc"));
+    if (bvl !== 0) return bioAllocInit(bs, p, nrVecs, bvl, idx);
+  }
+  if (idx >= 0 && (idx === BIOVEC_MAX_IDX || blocking)) {
+    bvl = bs.bvecPool!.alloc(gfp); // bvec_alloc()'s mempool: its first attempt
+    if (bvl !== 0) return bioAllocInit(bs, p, nrVecs, bvl, BIOVEC_MAX_IDX);
+  }
+  bs.bioPool.free(p);
+  return idx >= 0 && blocking ? BIO_ALLOC_WOULD_SLEEP : 0;
+}
+
+/** The argument checks of `bio_alloc_bioset()`; false after the WARN for vecs of a nobvec set. */
+function bioAllocChecks(bs: BioSet, gfp: number, nrVecs: number): boolean {
   bs.checkLive("bio_alloc_bioset");
   checkRange(gfp, "bio_alloc_bioset", "gfp", 0, 0x7fffffff);
   checkRange(nrVecs, "bio_alloc_bioset", "nr_iovecs", 0, 0x7fffffff);
-  const k = bs.kernel;
   if (bs.bvecPool === null && nrVecs > 0) {
-    k.log.warnOnce("block/bio.c:bio_alloc_bioset", "WARN_ON_ONCE(!bs->bvec_pool && nr_iovecs > 0)");
-    return 0;
+    bs.kernel.log.warnOnce("block/bio.c:bio_alloc_bioset", "WARN_ON_ONCE(!bs->bvec_pool && nr_iovecs > 0)");
+    return false;
   }
-  const p = yield* bs.bioPool.allocWait(gfp, k.sched);
-  if (p === 0) return 0;
+  return true;
+}
+
+/** `bio_init()` of a bio_alloc_bioset(): the record at `p + front_pad` with its vecs. */
+function bioAllocInit(bs: BioSet, p: number, nrVecs: number, bvl: number, idx: number): number {
   const bio = p + bs.frontPad;
-  let bvl = 0;
-  let idx = BIO_POOL_NONE;
-  if (nrVecs > BIO_INLINE_VECS) {
-    [bvl, idx] = yield* bvecAlloc(bs, gfp, nrVecs);
-    if (bvl === 0) {
-      bs.bioPool.free(p);
-      return 0;
-    }
-  }
+  const k = bs.kernel;
   if (k.core.bio_alloc_init(bio, bs.ptr, nrVecs, bvl, idx) < 0) {
     k.log.bug("block/bio.c:bio_alloc_bioset", "bio_alloc_init failed");
   }
@@ -549,9 +601,7 @@ export function bioAllocNowait(bs: BioSet, gfp: number, nrVecs: number): number 
   if ((gfp & __GFP_DIRECT_RECLAIM) !== 0) {
     throw new RangeError("bio_alloc_bioset: a mask that may sleep needs bioAlloc() from a task");
   }
-  const r = bioAlloc(bs, gfp, nrVecs).next();
-  if (!r.done) throw new Error("bioAllocNowait: slept with a non-blocking mask");
-  return r.value;
+  return bioAllocTry(bs, gfp, nrVecs);
 }
 
 /** A KernelBug for a record call that returned -EINVAL. */

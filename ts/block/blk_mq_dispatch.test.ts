@@ -5,7 +5,8 @@ import type { Kernel } from "../kernel/kernel.ts";
 import { nullBlkDevices, nullBlkModule } from "../drivers/null_blk.ts";
 import { boot, inTask, submitWrites } from "./_testkit.ts";
 import { bioExit, bioPut, registerBioEndIo } from "./bio.ts";
-import { BLK_MQ_RQ_QUEUE_ERROR } from "./tag_set.ts";
+import { __blkMqRunHwQueueDispatch } from "./blk_mq_request.ts";
+import { BLK_MQ_RQ_QUEUE_BUSY, BLK_MQ_RQ_QUEUE_ERROR } from "./tag_set.ts";
 
 
 interface Seen {
@@ -77,6 +78,43 @@ test("__blkMqRunHwQueueDispatch(): a failed request still counts as sent for the
   inTask(k, () => nullBlkModule.exit(k), "rmmod");
   bioExit(k);
   assert.is(k.liveObjects(), 0);
+});
+
+test("__blkMqRunHwQueueDispatch(): BUSY on the 2nd of 4 puts the 2nd to 4th back on hctx->dispatch in order, and the rerun sends them", () => {
+  const k = boot({ cpus: 2 });
+  const order: number[] = [];
+  const seen = recording(k, (i) => (i === 1 ? BLK_MQ_RQ_QUEUE_BUSY : null));
+  const ops = nullBlkDevices(k)[0].q!.mqOps!;
+  const inner = ops.queueRq;
+  ops.queueRq = (hctx, bd) => {
+    order.push(bd.rq);
+    return inner(hctx, bd);
+  };
+  writeAll(k, [0, 1000, 2000, 3000]);
+  assert.is(seen.length, 5, "4 requests, the busy one sent twice");
+  assert.is(order[1], order[2], "the busy request goes first in the rerun");
+  assert.is(new Set(order).size, 4, "each request in order, none lost or doubled");
+  assert.ok(seen[2].run > seen[1].run, "the rest went out in a later run");
+  finish(k);
+});
+
+test("__blkMqRunHwQueueDispatch(): a run of the same hctx started inside queue_rq has its own list; the outer run still sends the rest once", () => {
+  const k = boot({ cpus: 2 });
+  const order: number[] = [];
+  let nested = 0;
+  const seen = recording(k);
+  const ops = nullBlkDevices(k)[0].q!.mqOps!;
+  const inner = ops.queueRq;
+  ops.queueRq = (hctx, bd) => {
+    order.push(bd.rq);
+    if (nested++ === 0) __blkMqRunHwQueueDispatch(hctx); // nothing is pending for it
+    return inner(hctx, bd);
+  };
+  writeAll(k, [0, 1000, 2000]);
+  assert.is(order.length, 3, "three requests, each sent once");
+  assert.is(new Set(order).size, 3);
+  assert.equal(seen.map((s) => s.last), [false, false, true], "the outer run's list was not disturbed");
+  finish(k);
 });
 
 test.run();

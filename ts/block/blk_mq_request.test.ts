@@ -7,7 +7,7 @@ import type { Sleepable } from "../kernel/sched.ts";
 import { nullBlkDevices, nullBlkModule } from "../drivers/null_blk.ts";
 import { boot, inTask, readSysfs, writeSysfs } from "./_testkit.ts";
 import { bioAddPage, bioAlloc, bioExit, bioField, bioPut, bioSetDev, bioSetField, fsBioSet, REQ_WRITE, registerBioEndIo } from "./bio.ts";
-import { BLK_QC_T_NONE, submitBio } from "./blk_mq_request.ts";
+import { BLK_QC_T_NONE, SUBMIT_WOULD_SLEEP, submitBio, submitBioTry } from "./blk_mq_request.ts";
 import { blkMqFreezeQueue, blkMqUnfreezeQueue, blkSetQueueDying, type RequestQueue } from "./request_queue.ts";
 import { BLK_MQ_RQ_QUEUE_BUSY, BLK_MQ_RQ_QUEUE_ERROR, BLK_MQ_RQ_QUEUE_OK } from "./tag_set.ts";
 import { blkMqRequestStarted, blkMqStartRequest, rqField } from "./blk_mq_request.ts";
@@ -191,6 +191,54 @@ test("a frozen queue holds submitters in blk_queue_enter until it is unfrozen", 
   inTask(k, () => blkMqUnfreezeQueue(q));
   assert.is(done.length, 1);
   assert.is(done[0].error, 0);
+  finish(k);
+});
+
+test("submitBioTry() returns SUBMIT_WOULD_SLEEP on a frozen queue, leaving queue and bio untouched; submitBio() then waits", () => {
+  const { k, q, done, endIo } = nullbWithRecorder(2, { nr_devices: "1", irqmode: "0" });
+  const first = inTask(k, function* () {
+    return submitBioTry(k, yield* makeBio(k, q, 0, 0, endIo));
+  });
+  assert.ok(first >= 0 && first !== SUBMIT_WOULD_SLEEP, "a free queue: the cookie");
+  assert.is(done.length, 1, "completed inside the call (irqmode=0)");
+  inTask(k, () => blkMqFreezeQueue(q));
+  const refs = q.qUsageCounter.count;
+  k.sched.spawn("submit", function* () {
+    const bio = yield* makeBio(k, q, 8, 0, endIo);
+    assert.is(submitBioTry(k, bio), SUBMIT_WOULD_SLEEP);
+    assert.is(q.qUsageCounter.count, refs, "no queue reference kept");
+    assert.is(bioField(k, bio, "bi_error"), 0);
+    assert.is(done.length, 1, "not ended");
+    yield* submitBio(k, bio);
+  });
+  k.run();
+  assert.is(done.length, 1, "the sleeping path waits in blk_queue_enter");
+  inTask(k, () => blkMqUnfreezeQueue(q));
+  assert.is(done.length, 2);
+  assert.is(done[1].error, 0);
+  assert.is(readSysfs(k, "/sys/block/nullb0/mq/0/queued"), "2\n", "each bio made one request");
+  finish(k);
+});
+
+test("submitBioTry() returns SUBMIT_WOULD_SLEEP when no tag is free, with tags and queue references unchanged", () => {
+  const { k, q, done, endIo } = nullbWithRecorder(1, { nr_devices: "1", irqmode: "2", hw_queue_depth: "1", completion_nsec: "100000" });
+  const tags = q.queueHwCtx[0].tags!.tags;
+  k.sched.spawn("submit", function* () {
+    const a = yield* makeBio(k, q, 0, 0, endIo);
+    const b = yield* makeBio(k, q, 64, 0, endIo);
+    assert.ok(submitBioTry(k, a) >= 0);
+    assert.is(tags.bitmap().used, 1);
+    const refs = q.qUsageCounter.count;
+    assert.is(submitBioTry(k, b), SUBMIT_WOULD_SLEEP);
+    assert.is(tags.bitmap().used, 1, "no tag taken");
+    assert.is(q.qUsageCounter.count, refs, "no queue reference kept");
+    assert.is(q.queueHwCtx[0].queued, 1, "no request made");
+    yield* submitBio(k, b); // sleeps in bt_get until the first completes
+    assert.ok(k.clock.now() >= 100000, "it waited for the first request's tag");
+  });
+  assert.is(k.run().kind, "done", k.log.text());
+  assert.equal(done.map((d) => [d.sector, d.error]), [[8, 0], [72, 0]], "both ended, in order (bi_sector advanced over the 8 sectors)");
+  assert.is(readSysfs(k, "/sys/block/nullb0/mq/0/queued"), "2\n");
   finish(k);
 });
 

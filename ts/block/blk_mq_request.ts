@@ -148,6 +148,14 @@ function tagToCookie(tag: number, queueNum: number): number {
 }
 
 /**
+ * {@link submitBioTry}'s answer for a bio that needs the sleeping path (its
+ * queue is frozen or dying, or no tag is free): nothing was done, the caller
+ * goes on with {@link submitBio} from a task. Never a cookie (those are
+ * >= 0) nor {@link BLK_QC_T_NONE}.
+ */
+export const SUBMIT_WOULD_SLEEP = -2;
+
+/**
  * Mirrors `generic_make_request()` (block/blk-core.c, v4.4) for one bio:
  * the flush filter of `generic_make_request_checks()` (an empty flush to a
  * queue without `flush_flags` ends here, successfully),
@@ -158,45 +166,102 @@ function tagToCookie(tag: number, queueNum: number): number {
  * flush (neither REQ_FLUSH nor REQ_FUA) ends with -EINVAL (v4.4 would
  * BUG() once it merged behind a request).
  *
+ * The common case runs as {@link submitBioTry}, which creates no JS
+ * object; only a bio that must sleep continues in a generator.
+ *
  * @returns the cookie (`tag | queue_num << 16`) or {@link BLK_QC_T_NONE}
  * @throws {KernelError} ENODEV when `bi_bdev` names no blk-mq queue
  */
 export function* submitBio(k: Kernel, bio: number): Sleepable<number> {
+  const cookie = submitBioTry(k, bio);
+  return cookie !== SUBMIT_WOULD_SLEEP ? cookie : yield* submitBioSleeping(k, bio);
+}
+
+/**
+ * {@link submitBio} without sleeping, for a caller that submits many bios
+ * from a task (the sync batch path): where `generic_make_request()` would
+ * sleep — a frozen or dying queue in `blk_queue_enter()`, no free tag in
+ * `blk_mq_map_request()` — it undoes the queue references it took and
+ * returns {@link SUBMIT_WOULD_SLEEP}, and the caller continues with
+ * `yield* submitBio(k, bio)`. Nothing else can run in between (no yield), so
+ * that retry sees the state this attempt saw.
+ *
+ * @returns the cookie, {@link BLK_QC_T_NONE} (merged, or ended), or {@link SUBMIT_WOULD_SLEEP}
+ * @throws {KernelError} ENODEV when `bi_bdev` names no blk-mq queue
+ */
+export function submitBioTry(k: Kernel, bio: number): number {
+  const q = genericMakeRequestChecks(k, bio);
+  if (q === null) return BLK_QC_T_NONE;
+  // blk_queue_enter()'s first step: only a frozen or dying queue needs the sleeping path.
+  if (!q.qUsageCounter.trygetLive()) return SUBMIT_WOULD_SLEEP;
+  try {
+    return q.nrHwQueues > 1 ? blkMqMakeRequestTry(q, bio) : blkSqMakeRequestTry(q, bio);
+  } catch (err) {
+    return noTagsIoError(k, bio, err);
+  } finally {
+    blkQueueExit(q);
+  }
+}
+
+/**
+ * The sleeping path of {@link submitBio}, after {@link submitBioTry} found it
+ * needed: `blk_queue_enter()` may wait for the queue to unfreeze, the
+ * make_request may wait for a tag.
+ */
+function* submitBioSleeping(k: Kernel, bio: number): Sleepable<number> {
+  const q = genericMakeRequestChecks(k, bio);
+  if (q === null) return BLK_QC_T_NONE;
+  try {
+    yield* blkQueueEnter(q);
+  } catch (err) {
+    if (!(err instanceof KernelError)) throw err;
+    bioIoError(k, bio);
+    return BLK_QC_T_NONE;
+  }
+  try {
+    return q.nrHwQueues > 1 ? yield* blkMqMakeRequest(q, bio) : yield* blkSqMakeRequest(q, bio);
+  } catch (err) {
+    return noTagsIoError(k, bio, err);
+  } finally {
+    blkQueueExit(q);
+  }
+}
+
+/**
+ * The checks of `generic_make_request_checks()` the port makes: a blk-mq
+ * queue behind `bi_bdev`, the flush filter, and no data without a flush.
+ *
+ * @returns the queue, or null when the bio was ended here
+ * @throws {KernelError} ENODEV when `bi_bdev` names no blk-mq queue
+ */
+function genericMakeRequestChecks(k: Kernel, bio: number): RequestQueue | null {
   const e = lookup(k, bioDev(k, bio));
   if (e === null || e.q.mqOps === null) throw new KernelError("ENODEV", "generic_make_request", `bio ${bio}: no blk-mq queue`);
   const q = e.q;
   if (q.dispatchHook === null) q.dispatchHook = __blkMqRunHwQueueDispatch;
-  if (blkFlushCheckBio(q, bio)) return BLK_QC_T_NONE;
+  if (blkFlushCheckBio(q, bio)) return null;
   if (bioSize(k, bio) === 0 && (bioRw(k, bio) & (REQ_FLUSH | REQ_FUA)) === 0) {
     // A bio without data that is no flush: v4.4 takes it, and when it merges behind a request
     // the request's bytes run out before its last bio, so blk_mq_end_request() BUG()s. The
     // port ends it here with -EINVAL, as a check of generic_make_request_checks() would.
     bioSetField(k, bio, "bi_error", EINVAL);
     bioEndio(k, bio);
-    return BLK_QC_T_NONE;
+    return null;
   }
-  // blk_queue_enter()'s first step inline: only a frozen or dying queue needs the sleeping path.
-  if (!q.qUsageCounter.trygetLive()) {
-    try {
-      yield* blkQueueEnter(q);
-    } catch (err) {
-      if (!(err instanceof KernelError)) throw err;
-      bioIoError(k, bio);
-      return BLK_QC_T_NONE;
-    }
-  }
-  try {
-    return q.nrHwQueues > 1 ? yield* blkMqMakeRequest(q, bio) : yield* blkSqMakeRequest(q, bio);
-  } catch (err) {
-    // blk_mq_map_request() met an hctx without tags (another queue of a shared set freed them in a
-    // hotplug remap; v4.4 would use the freed map, which hctxLiveTags() reports as KASAN): the bio,
-    // not yet in any request, ends with -EIO like one to a dying queue instead of being dropped.
-    if (!(err instanceof KernelError) || err.op !== NO_TAGS_OP) throw err;
-    bioIoError(k, bio);
-    return BLK_QC_T_NONE;
-  } finally {
-    blkQueueExit(q);
-  }
+  return q;
+}
+
+/**
+ * blk_mq_map_request() met an hctx without tags (another queue of a shared
+ * set freed them in a hotplug remap; v4.4 would use the freed map, which
+ * hctxLiveTags() reports as KASAN): the bio, not yet in any request, ends
+ * with -EIO like one to a dying queue instead of being dropped. Any other
+ * error is rethrown.
+ */
+function noTagsIoError(k: Kernel, bio: number, err: unknown): number {
+  if (!(err instanceof KernelError) || err.op !== NO_TAGS_OP) throw err;
+  bioIoError(k, bio);
+  return BLK_QC_T_NONE;
 }
 
 /** The ctx of the current CPU (`blk_mq_get_ctx()`; the port does not disable preemption). */
@@ -371,25 +436,60 @@ function blkMqBioToRequest(q: RequestQueue, rq: number, bio: number, disk: Gendi
  * `blk_insert_flush()` and the hw queue runs asynchronously.
  */
 export function* blkMqMakeRequest(q: RequestQueue, bio: number): Sleepable<number> {
+  if (blkMqPlugScan(q, bio, true)) return BLK_QC_T_NONE;
+  const sameQueueRq = PLUG_SCAN.sameQueueRq;
+  const m = blkMqTryMapRequest(q, bio) ?? (yield* blkMqMapRequestWait(q, bio));
+  return blkMqQueueRequest(q, bio, m, sameQueueRq);
+}
+
+/** {@link blkMqMakeRequest} without sleeping, for {@link submitBioTry}: {@link SUBMIT_WOULD_SLEEP} where the map would wait. */
+function blkMqMakeRequestTry(q: RequestQueue, bio: number): number {
+  if (blkMqPlugScan(q, bio, true)) return BLK_QC_T_NONE;
+  const sameQueueRq = PLUG_SCAN.sameQueueRq;
+  const m = blkMqTryMapRequest(q, bio);
+  if (m === null) {
+    blkQueueExit(q); // the map's reference: the retry takes it again
+    return SUBMIT_WOULD_SLEEP;
+  }
+  return blkMqQueueRequest(q, bio, m, sameQueueRq);
+}
+
+/**
+ * The plug-merge step both make_request variants begin with: unless the bio
+ * is FLUSH/FUA or the queue has `nomerges`, {@link blkAttemptPlugMerge}
+ * (its counts left in {@link PLUG_SCAN}, zeroed otherwise).
+ *
+ * @returns whether the bio merged into a plugged request
+ */
+function blkMqPlugScan(q: RequestQueue, bio: number, mq: boolean): boolean {
+  if ((bioRw(q.kernel, bio) & (REQ_FLUSH | REQ_FUA)) !== 0 || q.nomerges) {
+    PLUG_SCAN.requestCount = 0;
+    PLUG_SCAN.sameQueueRq = null;
+    return false;
+  }
+  return blkAttemptPlugMerge(q, bio, blkDisk(q), mq);
+}
+
+/** The disk of `q` while it is added, else null (accounting skips it). */
+function blkDisk(q: RequestQueue): Gendisk | null {
+  return q.kernel.block.queueById[q.id]?.disk ?? null;
+}
+
+/** What {@link blkMqMakeRequest} does once the request is mapped. */
+function blkMqQueueRequest(q: RequestQueue, bio: number, m: MappedRequest, sameQueueRq: PluggedRequest | null): number {
+  const { rq, hctx, ctx } = m;
   const k = q.kernel;
   const birw = bioRw(k, bio);
   const isSync = rwIsSync(birw);
-  const isFlushFua = (birw & (REQ_FLUSH | REQ_FUA)) !== 0;
-  const disk = k.block.queueById[q.id]?.disk ?? null;
-  let sameQueueRq: PluggedRequest | null = null;
-  if (!isFlushFua && !q.nomerges) {
-    const m = blkAttemptPlugMerge(q, bio, disk, true);
-    if (m.merged) return BLK_QC_T_NONE;
-    sameQueueRq = m.sameQueueRq;
-  }
-  const { rq, hctx, ctx } = blkMqTryMapRequest(q, bio) ?? (yield* blkMqMapRequestWait(q, bio));
+  const disk = blkDisk(q);
   let cookie = tagToCookie(view(k).getInt32(rq + RQ.TAG, true), hctx.queueNum);
-  if (isFlushFua) return blkMqInsertFlush(q, hctx, rq, bio, disk, cookie);
+  if ((birw & (REQ_FLUSH | REQ_FUA)) !== 0) return blkMqInsertFlush(q, hctx, rq, bio, disk, cookie);
   const plug = currentPlug(q);
   if (((plug !== null && !q.nomerges) || isSync) && (hctx.flags & BLK_MQ_F_DEFER_ISSUE) === 0) {
     blkMqBioToRequest(q, rq, bio, disk);
     let oldRq: number | null = null;
     if (plug !== null) {
+      // The plug may have been flushed while the map slept: then same_queue_rq is gone and the list empty.
       if (sameQueueRq !== null && plug.mqList.length > 0) {
         const i = plug.mqList.indexOf(sameQueueRq);
         if (i >= 0) plug.mqList.splice(i, 1);
@@ -420,20 +520,32 @@ export function* blkMqMakeRequest(q: RequestQueue, bio: number): Sleepable<numbe
  * FLUSH/FUA bios go to `blk_insert_flush()`, as in the mq variant.
  */
 export function* blkSqMakeRequest(q: RequestQueue, bio: number): Sleepable<number> {
+  if (blkMqPlugScan(q, bio, false)) return BLK_QC_T_NONE;
+  const requestCount = PLUG_SCAN.requestCount;
+  const m = blkMqTryMapRequest(q, bio) ?? (yield* blkMqMapRequestWait(q, bio));
+  return blkSqQueueRequest(q, bio, m, requestCount);
+}
+
+/** {@link blkSqMakeRequest} without sleeping, for {@link submitBioTry}: {@link SUBMIT_WOULD_SLEEP} where the map would wait. */
+function blkSqMakeRequestTry(q: RequestQueue, bio: number): number {
+  if (blkMqPlugScan(q, bio, false)) return BLK_QC_T_NONE;
+  const requestCount = PLUG_SCAN.requestCount;
+  const m = blkMqTryMapRequest(q, bio);
+  if (m === null) {
+    blkQueueExit(q); // the map's reference: the retry takes it again
+    return SUBMIT_WOULD_SLEEP;
+  }
+  return blkSqQueueRequest(q, bio, m, requestCount);
+}
+
+/** What {@link blkSqMakeRequest} does once the request is mapped. */
+function blkSqQueueRequest(q: RequestQueue, bio: number, m: MappedRequest, requestCount: number): number {
+  const { rq, hctx, ctx } = m;
   const k = q.kernel;
   const birw = bioRw(k, bio);
-  const isSync = rwIsSync(birw);
-  const isFlushFua = (birw & (REQ_FLUSH | REQ_FUA)) !== 0;
-  const disk = k.block.queueById[q.id]?.disk ?? null;
-  let requestCount = 0;
-  if (!isFlushFua && !q.nomerges) {
-    const m = blkAttemptPlugMerge(q, bio, disk, false);
-    if (m.merged) return BLK_QC_T_NONE;
-    requestCount = m.requestCount;
-  }
-  const { rq, hctx, ctx } = blkMqTryMapRequest(q, bio) ?? (yield* blkMqMapRequestWait(q, bio));
+  const disk = blkDisk(q);
   const cookie = tagToCookie(view(k).getInt32(rq + RQ.TAG, true), hctx.queueNum);
-  if (isFlushFua) return blkMqInsertFlush(q, hctx, rq, bio, disk, cookie);
+  if ((birw & (REQ_FLUSH | REQ_FUA)) !== 0) return blkMqInsertFlush(q, hctx, rq, bio, disk, cookie);
   const plug = currentPlug(q);
   if (plug !== null) {
     blkMqBioToRequest(q, rq, bio, disk);
@@ -441,7 +553,7 @@ export function* blkSqMakeRequest(q: RequestQueue, bio: number): Sleepable<numbe
     plug.mqList.push({ rq, q });
     return cookie;
   }
-  if (!blkMqMergeQueueIo(q, hctx, ctx, rq, bio, disk)) blkMqRunHwQueue(hctx, !isSync);
+  if (!blkMqMergeQueueIo(q, hctx, ctx, rq, bio, disk)) blkMqRunHwQueue(hctx, !rwIsSync(birw));
   return cookie;
 }
 
@@ -468,14 +580,18 @@ function blkMqInsertFlush(q: RequestQueue, hctx: BlkMqHwCtx, rq: number, bio: nu
  * ({@link bioAttemptMerge}). A refused merge does not end the scan. Plug
  * merges do not count in the ctx's `rq_merged` (the disk counts them).
  * Without a plug the mq variant's count is `blk_plug_queued_count()` (0).
+ *
+ * @returns whether the bio merged; the counts are left in {@link PLUG_SCAN}
  */
-function blkAttemptPlugMerge(q: RequestQueue, bio: number, disk: Gendisk | null, mq: boolean): { merged: boolean; requestCount: number; sameQueueRq: PluggedRequest | null } {
+function blkAttemptPlugMerge(q: RequestQueue, bio: number, disk: Gendisk | null, mq: boolean): boolean {
   const k = q.kernel;
   const plug = currentPlug(q);
-  const out = { merged: false, requestCount: 0, sameQueueRq: null as PluggedRequest | null };
+  const out = PLUG_SCAN;
+  out.requestCount = 0;
+  out.sameQueueRq = null;
   if (plug === null) {
     if (mq) out.requestCount = blkPlugQueuedCount(q);
-    return out;
+    return false;
   }
   const sector = bioSector(k, bio);
   const nrSectors = bioSize(k, bio) >>> 9;
@@ -489,19 +605,19 @@ function blkAttemptPlugMerge(q: RequestQueue, bio: number, disk: Gendisk | null,
     const pos = getU64(dv, e.rq + RQ.SECTOR);
     const rqSectors = dv.getUint32(e.rq + RQ.DATA_LEN, true) >>> 9;
     if (pos + rqSectors === sector) {
-      if (bioAttemptMerge(q, e.rq, bio, disk, true)) {
-        out.merged = true;
-        break;
-      }
+      if (bioAttemptMerge(q, e.rq, bio, disk, true)) return true;
     } else if (pos - nrSectors === sector) {
-      if (bioAttemptMerge(q, e.rq, bio, disk, false)) {
-        out.merged = true;
-        break;
-      }
+      if (bioAttemptMerge(q, e.rq, bio, disk, false)) return true;
     }
   }
-  return out;
+  return false;
 }
+
+/**
+ * The counts of the last plug scan ({@link blkAttemptPlugMerge}), one reused
+ * object read by the make_request before anything else can run.
+ */
+const PLUG_SCAN = { requestCount: 0, sameQueueRq: null as PluggedRequest | null };
 
 /**
  * Mirrors `blk_mq_merge_queue_io()` (v4.4): when the hctx allows merges
@@ -707,10 +823,33 @@ function flushBusyCtxs(hctx: BlkMqHwCtx, list: number[]): void {
     const bit = 1 << (i % m.bitsPerWord);
     if ((m.words[w] & bit) === 0) continue;
     m.words[w] &= ~bit;
-    const ctx = hctx.ctxs[i];
-    for (const rq of ctx.rqList) list.push(rq);
-    ctx.rqList.length = 0;
+    spliceTail(hctx.ctxs[i].rqList, list);
   }
+}
+
+/**
+ * Moves every element of `from` onto the tail of `to`, in order, leaving
+ * `from` empty. Emptied by pop(), not `length = 0`: V8 frees an array's
+ * backing store when its length is set to 0, and the next push() allocates
+ * a new one — one allocation per I/O on the ctx list.
+ */
+function spliceTail(from: number[], to: number[]): void {
+  for (let j = 0; j < from.length; j++) to.push(from[j]);
+  while (from.length > 0) from.pop();
+}
+
+/**
+ * The run's local request list and `queue_rq` argument, kept on the hctx
+ * and reused by the next run (the sync path then allocates nothing per
+ * run). A run inside a run of the same hctx (a driver restarting the queue
+ * from queue_rq) gets fresh ones.
+ */
+function dispatchScratch(hctx: BlkMqHwCtx): NonNullable<BlkMqHwCtx["runScratch"]> {
+  const sc = hctx.runScratch;
+  if (sc !== null && !sc.busy) return sc;
+  const fresh = { list: [], bd: { rq: 0, list: null, last: false }, busy: false };
+  if (sc === null) hctx.runScratch = fresh;
+  return fresh;
 }
 
 /**
@@ -726,40 +865,47 @@ export function __blkMqRunHwQueueDispatch(hctx: BlkMqHwCtx): void {
   const q = hctx.queue;
   const k = q.kernel;
   hctx.run++;
-  const list: number[] = [];
-  flushBusyCtxs(hctx, list);
-  if (hctx.dispatch.length > 0) {
-    list.unshift(...hctx.dispatch);
-    hctx.dispatch.length = 0;
-  }
-  let queued = 0;
-  // dptr: null for the first request; the driver list once two or more wait after one was sent.
-  let dptr: number[] | null = null;
-  const bd: BlkMqQueueData = { rq: 0, list: null, last: false };
-  while (list.length > 0) {
-    const rq = list.shift()!;
-    bd.rq = rq;
-    bd.list = dptr;
-    bd.last = list.length === 0;
-    const ret = q.mqOps!.queueRq(hctx, bd);
-    if (ret === BLK_MQ_RQ_QUEUE_OK) {
-      queued++;
-    } else if (ret === BLK_MQ_RQ_QUEUE_BUSY) {
-      list.unshift(rq);
-      __blkMqRequeueRequest(k, rq);
-      break;
-    } else {
-      if (ret !== BLK_MQ_RQ_QUEUE_ERROR) k.log.printk("err", `blk-mq: bad return on queue: ${ret}`);
-      view(k).setInt32(rq + RQ.ERRORS, EIO, true);
-      blkMqEndRequest(k, rq, EIO);
+  const sc = dispatchScratch(hctx);
+  sc.busy = true;
+  const list = sc.list;
+  try {
+    if (hctx.dispatch.length > 0) spliceTail(hctx.dispatch, list);
+    flushBusyCtxs(hctx, list);
+    let queued = 0;
+    // dptr: null for the first request; the driver list once two or more wait after one was sent.
+    let dptr: number[] | null = null;
+    const bd = sc.bd;
+    let i = 0;
+    for (; i < list.length; i++) {
+      const rq = list[i];
+      bd.rq = rq;
+      bd.list = dptr;
+      bd.last = i === list.length - 1;
+      const ret = q.mqOps!.queueRq(hctx, bd);
+      if (ret === BLK_MQ_RQ_QUEUE_OK) {
+        queued++;
+      } else if (ret === BLK_MQ_RQ_QUEUE_BUSY) {
+        __blkMqRequeueRequest(k, rq);
+        break;
+      } else {
+        if (ret !== BLK_MQ_RQ_QUEUE_ERROR) k.log.printk("err", `blk-mq: bad return on queue: ${ret}`);
+        view(k).setInt32(rq + RQ.ERRORS, EIO, true);
+        blkMqEndRequest(k, rq, EIO);
+      }
+      if (dptr === null && list.length - i - 1 >= 2) dptr = [];
     }
-    if (dptr === null && list.length >= 2) dptr = [];
-  }
-  if (queued === 0) hctx.dispatched[0]++;
-  else if (queued < 1 << (MAX_DISPATCH_ORDER - 1)) hctx.dispatched[31 - Math.clz32(queued) + 1]++;
-  if (list.length > 0) {
-    hctx.dispatch.unshift(...list);
-    blkMqRunHwQueue(hctx, true);
+    if (queued === 0) hctx.dispatched[0]++;
+    else if (queued < 1 << (MAX_DISPATCH_ORDER - 1)) hctx.dispatched[31 - Math.clz32(queued) + 1]++;
+    if (i < list.length) {
+      // What is left goes back to the head of hctx->dispatch, in order.
+      hctx.dispatch.unshift(...list.slice(i));
+      blkMqRunHwQueue(hctx, true);
+    }
+  } finally {
+    while (list.length > 0) list.pop();
+    sc.bd.rq = 0;
+    sc.bd.list = null;
+    sc.busy = false;
   }
 }
 

@@ -25,7 +25,7 @@ import { BLK_MQ_MAX_DISPATCH_ORDER } from "../sysfs/sysfs.ts";
 import type { BlkFlushQueue } from "./blk_flush.ts";
 import type { BlkMqCtx } from "./ctx.ts";
 import type { RequestQueue } from "./request_queue.ts";
-import type { BlkMqRqMap } from "./tag_set.ts";
+import type { BlkMqQueueData, BlkMqRqMap } from "./tag_set.ts";
 import { BLK_MQ_F_TAG_SHARED, type BlkMqTags, type TagHctx } from "./tags.ts";
 
 export { BLK_MQ_F_TAG_SHARED };
@@ -119,6 +119,8 @@ export class BlkMqHwCtx {
   driverData: unknown = null;
   /** `hctx->fq`; null outside init_hctx .. exit_hctx. */
   fq: BlkFlushQueue | null = null;
+  /** @internal the dispatch run's reused list and `queue_rq` argument (ts/block/blk_mq_request.ts). */
+  runScratch: { list: number[]; bd: BlkMqQueueData; busy: boolean } | null = null;
   /** `hctx->run_work`. */
   readonly runWork: DelayedWork;
   /** `hctx->delay_work`. */

@@ -122,6 +122,8 @@ export class BlkMqRqMap {
   /** `blk_mq_free_rq_map()` has run: the memory is gone. */
   freed = false;
   readonly #memory: BlockMemory;
+  #rqsBuf: ArrayBuffer = new ArrayBuffer(0);
+  #rqs: Uint32Array = new Uint32Array(0);
 
   /** @internal use {@link blkMqInitRqMap} */
   constructor(tags: BlkMqTags, rqs: number, rqSize: number, nrCpuIds: number, memory: BlockMemory) {
@@ -136,12 +138,25 @@ export class BlkMqRqMap {
   /** `tags->rqs[i]`: the request record of tag `i`, 0 when none. */
   rq(i: number): number {
     if (!(Number.isInteger(i) && i >= 0 && i < this.nrTags)) throw new RangeError(`rq: tag ${i} out of range [0, ${this.nrTags})`);
-    return new Uint32Array(this.tags.core.memory.buffer, this.rqs, this.nrTags)[i];
+    return this.#rqsView()[i];
   }
 
   /** @internal */
   setRq(i: number, addr: number): void {
-    new Uint32Array(this.tags.core.memory.buffer, this.rqs, this.nrTags)[i] = addr;
+    this.#rqsView()[i] = addr;
+  }
+
+  /**
+   * `tags->rqs[]` as a view, made again only after memory.grow() detached
+   * the buffer it was made over (that buffer's byteLength is then 0): one
+   * view per map instead of one per lookup.
+   */
+  #rqsView(): Uint32Array {
+    if (this.#rqsBuf.byteLength === 0) {
+      this.#rqsBuf = this.tags.core.memory.buffer;
+      this.#rqs = new Uint32Array(this.#rqsBuf, this.rqs, this.nrTags);
+    }
+    return this.#rqs;
   }
 
   /** @internal */

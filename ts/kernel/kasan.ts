@@ -137,6 +137,9 @@ export function readKasanReports(core: CoreExports): KasanRecord[] {
   return out;
 }
 
+/** What {@link Kasan.drain} returns when no report is pending (one frozen array). */
+const NO_REPORTS: readonly KasanRecord[] = Object.freeze([]);
+
 /** Where `addr` lies relative to the region [start, start + size). */
 function locate(
   addr: bigint,
@@ -368,7 +371,9 @@ export class Kasan {
    * Logs every pending report (taints the kernel with B) and returns them.
    * Reports filed by WASM code outside the TS wrappers surface here too.
    */
-  drain(): KasanRecord[] {
+  drain(): readonly KasanRecord[] {
+    // The common case, checked on every mempool_free() and slab free: nothing pending, nothing made.
+    if (this.core.kasan_report_peek() === 0) return NO_REPORTS;
     const recs = readKasanReports(this.core);
     for (const r of recs) this.#log(r);
     return recs;

@@ -124,17 +124,20 @@ export class Mempool {
 
   /** `pool->min_nr`. */
   get minNr(): number {
-    return this.#call("mempool_min_nr", () => this.slab.core.mempool_min_nr(this.ptr));
+    this.#checkLive("mempool_min_nr");
+    return this.slab.core.mempool_min_nr(this.ptr);
   }
 
   /** `pool->curr_nr`: elements in the reserve now. */
   get currNr(): number {
-    return this.#call("mempool_curr_nr", () => this.slab.core.mempool_curr_nr(this.ptr));
+    this.#checkLive("mempool_curr_nr");
+    return this.slab.core.mempool_curr_nr(this.ptr);
   }
 
   /** Allocations the reserve has served. */
   get nrReserveUsed(): number {
-    return this.#call("mempool_nr_reserve_used", () => this.slab.core.mempool_nr_reserve_used(this.ptr));
+    this.#checkLive("mempool_nr_reserve_used");
+    return this.slab.core.mempool_nr_reserve_used(this.ptr);
   }
 
   /**
@@ -148,13 +151,15 @@ export class Mempool {
    */
   alloc(gfp: number = GFP_NOIO): number {
     checkInt(gfp, "mempool_alloc", "gfp", 0, 0x7fffffff);
-    return this.#call("mempool_alloc", () => this.slab.core.mempool_alloc(this.ptr, gfp));
+    this.#checkLive("mempool_alloc");
+    return this.slab.core.mempool_alloc(this.ptr, gfp);
   }
 
   /** The retry after a sleep: mempool_alloc()'s loop resumes with the full mask. Returns as {@link Mempool.alloc}. */
   allocAgain(gfp: number = GFP_NOIO): number {
     checkInt(gfp, "mempool_alloc", "gfp", 0, 0x7fffffff);
-    return this.#call("mempool_alloc", () => this.slab.core.mempool_alloc_again(this.ptr, gfp));
+    this.#checkLive("mempool_alloc");
+    return this.slab.core.mempool_alloc_again(this.ptr, gfp);
   }
 
   /**
@@ -168,8 +173,23 @@ export class Mempool {
    * sched.spawn("dio", function* () { const bio = yield* pool.allocWait(GFP_NOIO, sched); });
    */
   *allocWait(gfp: number, sched: Scheduler): Sleepable<number> {
+    this.#waitQueue(sched);
+    const e = this.alloc(gfp);
+    return e !== 0 || !gfpflagsAllowBlocking(gfp) ? e : yield* this.allocSlow(gfp, sched);
+  }
+
+  /**
+   * The rest of {@link Mempool.allocWait} after its first attempt
+   * ({@link Mempool.alloc}) failed: for a mask that may block, sleep until a
+   * refill or the timeout, then {@link Mempool.allocAgain}, until an element
+   * is had. A caller that tried {@link Mempool.alloc} without sleeping goes
+   * on here, so the pool sees the same attempts as one allocWait().
+   *
+   * @returns the element, or 0 for a mask that cannot block
+   */
+  *allocSlow(gfp: number, sched: Scheduler): Sleepable<number> {
     const wq = this.#waitQueue(sched);
-    let e = this.alloc(gfp);
+    let e = 0;
     while (e === 0 && gfpflagsAllowBlocking(gfp)) {
       const seen = this.#wakeups;
       yield* wq.waitEventTimeout(() => this.#wakeups !== seen, WAIT_SECS * sched.clock.HZ, "mempool_alloc");
@@ -190,7 +210,8 @@ export class Mempool {
     }
     const k = this.slab.kasan;
     k.drain();
-    const rc = this.#call("mempool_free", () => this.slab.core.mempool_free(element, this.ptr));
+    this.#checkLive("mempool_free");
+    const rc = this.slab.core.mempool_free(element, this.ptr);
     k.raise();
     if (rc === 1) this.#wakeUp();
   }
@@ -241,8 +262,9 @@ export class Mempool {
     return this.#wq;
   }
 
-  #call(op: string, fn: () => number): number {
+  /** @throws {TypeError} once the pool was destroyed (its memory is gone). */
+  #checkLive(op: string): void {
     if (this.#destroyed) throw new TypeError(`${op}: pool was destroyed`);
-    return fn();
   }
+
 }
