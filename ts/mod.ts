@@ -458,8 +458,10 @@ export {
   BIO_USER_MAPPED,
   bioAddPage,
   bioAdvance,
+  BIO_ALLOC_WOULD_SLEEP,
   bioAlloc,
   bioAllocNowait,
+  bioAllocTry,
   bioChain,
   bioDev,
   bioEndio,
@@ -555,7 +557,9 @@ export {
   REQ_ATOM_STARTED,
   rqField,
   rwIsSync,
+  SUBMIT_WOULD_SLEEP,
   submitBio,
+  submitBioTry,
 } from "./block/blk_mq_request.ts";
 export {
   BLK_MAX_REQUEST_COUNT,
@@ -587,6 +591,8 @@ export { BrdDevice, parseRamParams, RAM_DEFAULTS, RAM_MAX_DEVICES, RAM_MAX_SIZE_
 export type { RamParams } from "./drivers/ram.ts";
 export { Disk, openDisk, SECTOR_SIZE } from "./block/disk_io.ts";
 export type { BatchOp, BatchResult } from "./block/disk_io.ts";
+export { AIO_MAX_EVENTS, AioContext, IOCB_CMD_PREAD, IOCB_CMD_PWRITE, ioSetup } from "./block/aio.ts";
+export type { AioOptions } from "./block/aio.ts";
 export {
   BLK_EH_HANDLED,
   BLK_EH_NOT_HANDLED,
