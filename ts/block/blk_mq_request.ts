@@ -495,7 +495,7 @@ function blkMqQueueRequest(q: RequestQueue, bio: number, m: MappedRequest, sameQ
         if (i >= 0) plug.mqList.splice(i, 1);
         oldRq = sameQueueRq.rq;
       }
-      plug.mqList.push({ rq, q });
+      plug.add(rq, q);
     } else {
       oldRq = rq;
     }
@@ -550,7 +550,7 @@ function blkSqQueueRequest(q: RequestQueue, bio: number, m: MappedRequest, reque
   if (plug !== null) {
     blkMqBioToRequest(q, rq, bio, disk);
     if (requestCount >= BLK_MAX_REQUEST_COUNT) blkFlushPlugList(plug, false);
-    plug.mqList.push({ rq, q });
+    plug.add(rq, q);
     return cookie;
   }
   if (!blkMqMergeQueueIo(q, hctx, ctx, rq, bio, disk)) blkMqRunHwQueue(hctx, !rwIsSync(birw));

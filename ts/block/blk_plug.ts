@@ -33,10 +33,24 @@ export interface PluggedRequest {
 export class BlkPlug implements TaskPlug {
   /** `plug->mq_list`, oldest first. */
   readonly mqList: PluggedRequest[] = [];
+  /** Entries of flushed requests, reused by {@link BlkPlug.add} (a plug's requests then allocate nothing). */
+  readonly spare: PluggedRequest[] = [];
   /** Nested `blk_start_plug()` calls: only the outermost plug is installed and flushed. */
   depth = 1;
 
   constructor(readonly task: Task) {}
+
+  /** Appends `rq` of `q` to `mq_list` (`list_add_tail(&rq->queuelist, &plug->mq_list)`). */
+  add(rq: number, q: RequestQueue): void {
+    const e = this.spare.pop();
+    if (e === undefined) {
+      this.mqList.push({ rq, q });
+      return;
+    }
+    e.rq = rq;
+    e.q = q;
+    this.mqList.push(e);
+  }
 
   needsFlush(): boolean {
     return this.mqList.length > 0;
@@ -104,36 +118,66 @@ export function blkFlushPlugList(plug: BlkPlug, fromSchedule: boolean): void {
  * (ctx, start sector) — ctx address order is queue then CPU order here — and
  * each run sharing a ctx inserted with `blk_mq_insert_requests()`.
  * (`list_sort()` with v4.4's `plug_ctx_cmp()` may reorder requests with the same
- * ctx and sector; this sort keeps them in plug order.)
+ * ctx and sector; this sort, stable, keeps them in plug order.) The entries
+ * go back to the plug's spares for the next requests.
  */
 export function blkMqFlushPlugList(plug: BlkPlug, fromSchedule: boolean): void {
   const list = plug.mqList.splice(0);
-  const key = list.map((e) => {
-    const dv = e.q.kernel.dv;
-    return { e, cpu: dv.getInt32(e.rq + RQ.MQ_CTX, true), pos: getU64(dv, e.rq + RQ.SECTOR) };
-  });
-  key.sort((a, b) => a.e.q.id - b.e.q.id || a.cpu - b.cpu || a.pos - b.pos);
+  sortPlugList(list);
   let i = 0;
-  while (i < key.length) {
+  while (i < list.length) {
+    const q = list[i].q;
+    const cpu = q.kernel.dv.getInt32(list[i].rq + RQ.MQ_CTX, true);
     let j = i + 1;
-    while (j < key.length && key[j].e.q === key[i].e.q && key[j].cpu === key[i].cpu) j++;
-    blkMqInsertRequests(key[i].e.q, key[i].cpu, key.slice(i, j).map((x) => x.e.rq), fromSchedule);
+    while (j < list.length && list[j].q === q && q.kernel.dv.getInt32(list[j].rq + RQ.MQ_CTX, true) === cpu) j++;
+    blkMqInsertRequests(q, cpu, list, i, j, fromSchedule);
     i = j;
   }
+  for (const e of list) plug.spare.push(e);
 }
 
 /**
- * Mirrors `blk_mq_insert_requests()` (v4.4): onto the tail of the ctx of
- * `cpu` (the current CPU's when that one is offline, `rq->mq_ctx` updated),
- * marked pending, then the hw queue runs (`async = from_schedule`).
+ * Sorts by {@link plugCtxCmp}, stably. A plug rarely holds more than
+ * BLK_MAX_REQUEST_COUNT requests: an insertion sort then, which allocates
+ * nothing (Array.prototype.sort copies into a work array on every call).
  */
-function blkMqInsertRequests(q: RequestQueue, cpu: number, rqs: number[], fromSchedule: boolean): void {
+function sortPlugList(list: PluggedRequest[]): void {
+  if (list.length > 4 * BLK_MAX_REQUEST_COUNT) {
+    list.sort(plugCtxCmp);
+    return;
+  }
+  for (let i = 1; i < list.length; i++) {
+    const e = list[i];
+    let j = i - 1;
+    while (j >= 0 && plugCtxCmp(list[j], e) > 0) {
+      list[j + 1] = list[j];
+      j--;
+    }
+    list[j + 1] = e;
+  }
+}
+
+/** v4.4's `plug_ctx_cmp()`: by ctx (queue, then CPU), then by start sector. */
+function plugCtxCmp(a: PluggedRequest, b: PluggedRequest): number {
+  if (a.q !== b.q) return a.q.id - b.q.id;
+  const dv = a.q.kernel.dv;
+  return dv.getInt32(a.rq + RQ.MQ_CTX, true) - dv.getInt32(b.rq + RQ.MQ_CTX, true) || getU64(dv, a.rq + RQ.SECTOR) - getU64(dv, b.rq + RQ.SECTOR);
+}
+
+/**
+ * Mirrors `blk_mq_insert_requests()` (v4.4) for `list[from..to)`: onto the
+ * tail of the ctx of `cpu` (the current CPU's when that one is offline,
+ * `rq->mq_ctx` updated), marked pending, then the hw queue runs
+ * (`async = from_schedule`).
+ */
+function blkMqInsertRequests(q: RequestQueue, cpu: number, list: readonly PluggedRequest[], from: number, to: number, fromSchedule: boolean): void {
   const k = q.kernel;
   let ctx = q.queueCtx[cpu];
   if (!k.cpus.cpuOnline(ctx.cpu)) ctx = q.queueCtx[k.sched.smpProcessorId()];
   const hctx = q.mqOps!.mapQueue(q, ctx.cpu);
   ctx.lock.lock("blk_mq_insert_requests");
-  for (const rq of rqs) {
+  for (let i = from; i < to; i++) {
+    const rq = list[i].rq;
     k.dv.setInt32(rq + RQ.MQ_CTX, ctx.cpu, true);
     ctx.rqList.push(rq);
   }
