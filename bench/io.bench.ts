@@ -36,10 +36,12 @@ import type { Sleepable } from "../ts/kernel/sched.ts";
 import { PAGE_SIZE } from "../ts/kernel/slab.ts";
 import { BlockMemory } from "../ts/block/_mem.ts";
 import {
+  BIO_ALLOC_WOULD_SLEEP,
   BIO_INLINE_VECS,
   BIO_SIZE,
   bioAddPage,
   bioAlloc,
+  bioAllocTry,
   bioExit,
   bioPut,
   bioSetCreate,
@@ -49,7 +51,8 @@ import {
   BVEC_SIZE,
   registerBioEndIo,
 } from "../ts/block/bio.ts";
-import { submitBio } from "../ts/block/blk_mq_request.ts";
+import { SUBMIT_WOULD_SLEEP, submitBio, submitBioTry } from "../ts/block/blk_mq_request.ts";
+import { IOCB_CMD_PREAD, ioSetup } from "../ts/block/aio.ts";
 import { openDisk } from "../ts/block/disk_io.ts";
 import { requestRecordSize } from "../ts/block/request_record.ts";
 import { NULLB_CMD_SIZE } from "../ts/drivers/null_blk.ts";
@@ -57,7 +60,7 @@ import { KernelShell } from "../ts/shell/shell.ts";
 import { round2 } from "./_timing.ts";
 
 /** One result line. */
-export type IoBenchResult = Record<string, string | number>;
+export type IoBenchResult = Record<string, string | number | null>;
 
 const LOAD = "modprobe null_blk nr_devices=1 queue_mode=2 irqmode=0 hw_queue_depth=128 submit_queues=1\n";
 
@@ -104,15 +107,16 @@ function syncLoop(k: Kernel, n: number, submit: boolean, perIo: boolean): SyncLo
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
       const s = perIo ? performance.now() : 0;
-      const bio = yield* bioAlloc(set, GFP_NOIO, 1);
+      let bio = bioAllocTry(set, GFP_NOIO, 1);
+      if (bio === BIO_ALLOC_WOULD_SLEEP) bio = yield* bioAlloc(set, GFP_NOIO, 1);
       if (bio === 0) throw new Error("io bench: bio_alloc failed");
       bioAddPage(k, bio, page, PAGE_SIZE, 0);
       bioSetField(k, bio, "bi_sector", (prng.next() % blocks) * 8);
       bioSetField(k, bio, "bi_rw", 0);
       bioSetField(k, bio, "bi_end_io", endIo);
       bioSetDev(k, bio, qid);
-      if (submit) yield* submitBio(k, bio);
-      else bioPut(k, bio);
+      if (!submit) bioPut(k, bio);
+      else if (submitBioTry(k, bio) === SUBMIT_WOULD_SLEEP) yield* submitBio(k, bio);
       if (lat !== null) lat.push((performance.now() - s) * 1e6);
     }
     return (performance.now() - t0) * 1e6;
@@ -121,6 +125,55 @@ function syncLoop(k: Kernel, n: number, submit: boolean, perIo: boolean): SyncLo
   bioSetFree(set);
   mem.freePages(page);
   return { ns, lat };
+}
+
+/**
+ * `n` random 4 KiB reads through the batch API: io_submit() of `batch`
+ * prepared iocbs (one task, one plug), then io_getevents() of all of them.
+ * @returns wall ns for all `n`
+ */
+function batchLoop(k: Kernel, n: number, batch: number): number {
+  const ctx = ioSetup(k, "nullb0", { nrEvents: batch });
+  const blocks = Math.floor(Number(k.block.disk("nullb0")!.capacity) / 8);
+  const prng = new Prng(3);
+  const out = new Int32Array(batch);
+  let done = 0;
+  const t0 = performance.now();
+  while (done < n) {
+    const m = Math.min(batch, n - done);
+    for (let i = 0; i < m; i++) ctx.prep(IOCB_CMD_PREAD, (prng.next() % blocks) * 8, 4096);
+    ctx.submit();
+    const got = ctx.getEvents(out);
+    if (got !== m) throw new Error(`io bench: ${got} of ${m} batched reads ended`);
+    for (let i = 0; i < got; i++) if (ctx.res[out[i]] !== 4096) throw new Error(`io bench: a batched read ended with ${ctx.res[out[i]]}`);
+    done += got;
+  }
+  const ns = (performance.now() - t0) * 1e6;
+  ctx.destroy();
+  return ns;
+}
+
+/**
+ * Counts V8 garbage collections while `body` runs (Node's `gc` performance
+ * entries, delivered after the synchronous body); null where the runtime
+ * has none (Deno).
+ */
+async function countGcs<T>(body: () => T): Promise<{ value: T; gcs: number | null }> {
+  let gcs = 0;
+  let obs: { disconnect(): void } | null = null;
+  try {
+    const { PerformanceObserver } = await import("node:perf_hooks");
+    const o = new PerformanceObserver((list) => void (gcs += list.getEntries().length));
+    o.observe({ entryTypes: ["gc"] });
+    obs = o;
+  } catch {
+    obs = null;
+  }
+  const value = body();
+  if (obs === null) return { value, gcs: null };
+  await new Promise((r) => setTimeout(r, 20));
+  obs.disconnect();
+  return { value, gcs };
 }
 
 function pct(sorted: number[], p: number): number {
@@ -199,7 +252,8 @@ export async function run(scale = 1): Promise<IoBenchResult[]> {
   const k = shell.kernel;
   syncLoop(k, Math.min(syncN, 20_000), true, false); // warm-up
   syncLoop(k, Math.min(syncN, 20_000), false, false);
-  const io = syncLoop(k, syncN, true, false);
+  const counted = await countGcs(() => syncLoop(k, syncN, true, false));
+  const io = counted.value;
   const base = syncLoop(k, syncN, false, false);
   const lat = syncLoop(k, Math.max(16, syncN >> 2), true, true).lat!.sort((a, b) => a - b);
   const results: IoBenchResult[] = [];
@@ -213,6 +267,21 @@ export async function run(scale = 1): Promise<IoBenchResult[]> {
     baseline_ns: round2(base.ns / syncN),
     ratio: round2(base.ns / io.ns),
     debug_config_iops: Math.round(syncN / (dbg.ns / 1e9)),
+    gcs: counted.gcs,
+  });
+  batchLoop(k, Math.min(syncN, 20_000), 128); // warm-up
+  const batched = await countGcs(() => batchLoop(k, syncN, 128));
+  results.push({
+    bench: "io",
+    case: "sync_batch_randread",
+    ios: syncN,
+    batch: 128,
+    iops: Math.round(syncN / (batched.value / 1e9)),
+    io_ns: round2(batched.value / syncN),
+    baseline: "sync_randread (one bio per call) in the same run",
+    baseline_ns: round2(io.ns / syncN),
+    ratio: round2(io.ns / batched.value),
+    gcs: batched.gcs,
   });
   results.push(await asyncCase(shell, asyncN, 128));
   const bioBytes = BIO_SIZE + BIO_INLINE_VECS * BVEC_SIZE;

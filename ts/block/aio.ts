@@ -37,10 +37,11 @@ import {
   bioAddPage,
   bioAlloc,
   bioAllocTry,
-  bioField,
+  bioError,
+  bioPrivate,
   bioPut,
   bioSetDev,
-  bioSetField,
+  bioSetIo,
   fsBioSet,
   registerBioEndIo,
   REQ_WRITE,
@@ -82,10 +83,10 @@ const AIO = new MachineMap<AioMachine>("aio");
 
 /** The slot's bio's end_io (`aio_complete()` via `dio_bio_end_aio()`, in spirit). */
 function aioEndIo(bio: number, k: Kernel): void {
-  const priv = bioField(k, bio, "bi_private");
+  const priv = bioPrivate(k, bio);
   const ctx = AIO.get(k)?.ctxs[priv >>> 16];
   if (ctx === undefined) return k.log.bug("block/aio:end_io", `bio ${bio}: bi_private ${priv} names no aio context`);
-  ctx._complete(priv & 0xffff, bioField(k, bio, "bi_error"));
+  ctx._complete(priv & 0xffff, bioError(k, bio));
   bioPut(k, bio);
 }
 
@@ -121,6 +122,8 @@ export class AioContext {
   #head = 0;
   #nrDone = 0;
   #inFlight = 0;
+  /** The end_io id of aioEndIo, registered by each submitFromTask(). */
+  #endIo = 0;
   /** What the last submitFromTask() took (submit() reports it when its task is still asleep). */
   #lastTaken = 0;
   #destroyed = false;
@@ -252,6 +255,7 @@ export class AioContext {
     this.#inFlight += n;
     const k = this.kernel;
     const task = k.sched.current;
+    this.#endIo = registerBioEndIo(k, "aio_end_io", aioEndIo); // per batch: bioExit() drops the table
     let i = 0;
     blkStartPlug(task);
     try {
@@ -307,10 +311,7 @@ export class AioContext {
       const len = Math.min(PAGE_SIZE, bytes - off);
       if (bioAddPage(k, bio, buf + off, len, 0) !== len) k.log.bug("block/aio:io_submit", "bio_add_page refused a page");
     }
-    bioSetField(k, bio, "bi_sector", this.#sector[slot]);
-    bioSetField(k, bio, "bi_rw", this.#op[slot] === IOCB_CMD_PWRITE ? REQ_WRITE : 0);
-    bioSetField(k, bio, "bi_end_io", registerBioEndIo(k, "aio_end_io", aioEndIo));
-    bioSetField(k, bio, "bi_private", this.#id * 0x10000 + slot);
+    bioSetIo(k, bio, this.#sector[slot], this.#op[slot] === IOCB_CMD_PWRITE ? REQ_WRITE : 0, this.#endIo, this.#id * 0x10000 + slot);
     bioSetDev(k, bio, this.#disk.queue!.id);
     return bio;
   }

@@ -851,6 +851,34 @@ export function bioNext(k: Kernel, bio: number): number {
   return k.dv.getUint32(bio + BIO.bi_next, true);
 }
 
+/** `bio->bi_error`. */
+export function bioError(k: Kernel, bio: number): number {
+  return k.dv.getInt32(bio + BIO.bi_error, true);
+}
+
+/** `bio->bi_private`. */
+export function bioPrivate(k: Kernel, bio: number): number {
+  return k.dv.getUint32(bio + BIO.bi_private, true);
+}
+
+/**
+ * The fields a submitter sets before `submit_bio()` (`bi_iter.bi_sector`,
+ * `bi_rw`, `bi_end_io`, `bi_private`), as the hot path writes them: one
+ * call, fixed offsets, the same range checks as {@link bioSetField}.
+ * @throws {RangeError} for a value a field cannot hold
+ */
+export function bioSetIo(k: Kernel, bio: number, sector: number, rw: number, endIo: number, priv: number): void {
+  checkRange(sector, "bio", "bi_sector", 0, Number.MAX_SAFE_INTEGER);
+  checkU32(rw, "bio", "bi_rw");
+  checkU32(endIo, "bio", "bi_end_io");
+  checkU32(priv, "bio", "bi_private");
+  const dv = k.dv;
+  setU64(dv, bio + BIO.bi_sector, sector);
+  dv.setUint32(bio + BIO.bi_rw, rw, true);
+  dv.setUint32(bio + BIO.bi_end_io, endIo, true);
+  dv.setUint32(bio + BIO.bi_private, priv, true);
+}
+
 /**
  * Writes one `struct bio` field.
  * @throws {RangeError} for a value the field cannot hold

@@ -595,12 +595,13 @@ function blkAttemptPlugMerge(q: RequestQueue, bio: number, disk: Gendisk | null,
   }
   const sector = bioSector(k, bio);
   const nrSectors = bioSize(k, bio) >>> 9;
+  const rw = bioRw(k, bio);
   for (let i = plug.mqList.length - 1; i >= 0; i--) {
     const e = plug.mqList[i];
     if (e.q !== q) continue;
     out.requestCount++;
     if (mq) out.sameQueueRq = e;
-    if (!blkRqMergeOk(k, e.rq, bio)) continue;
+    if (!blkRqMergeOk(k, e.rq, rw)) continue;
     const dv = view(k);
     const pos = getU64(dv, e.rq + RQ.SECTOR);
     const rqSectors = dv.getUint32(e.rq + RQ.DATA_LEN, true) >>> 9;
@@ -667,10 +668,11 @@ function blkMqAttemptMerge(q: RequestQueue, ctx: BlkMqCtx, bio: number, disk: Ge
   let checked = BLK_MQ_MERGE_CHECKED;
   const sector = bioSector(k, bio);
   const nrSectors = bioSize(k, bio) >>> 9;
+  const rw = bioRw(k, bio);
   for (let i = ctx.rqList.length - 1; i >= 0; i--) {
     if (!checked--) break;
     const rq = ctx.rqList[i];
-    if (!blkRqMergeOk(k, rq, bio)) continue;
+    if (!blkRqMergeOk(k, rq, rw)) continue;
     const dv = view(k);
     const pos = getU64(dv, rq + RQ.SECTOR);
     const rqSectors = dv.getUint32(rq + RQ.DATA_LEN, true) >>> 9;
@@ -694,11 +696,10 @@ function blkMqAttemptMerge(q: RequestQueue, ctx: BlkMqCtx, bio: number, disk: Ge
 /**
  * Mirrors `blk_rq_merge_ok()` (block/blk-merge.c, v4.4): both mergeable,
  * the same discard / write-same kind, the same data direction (the same
- * disk holds: the bio came to this queue).
+ * disk holds: the bio came to this queue). `rw` is the bio's `bi_rw`.
  */
-function blkRqMergeOk(k: Kernel, rq: number, bio: number): boolean {
+function blkRqMergeOk(k: Kernel, rq: number, rw: number): boolean {
   const flags = view(k).getUint32(rq + RQ.CMD_FLAGS, true);
-  const rw = bioRw(k, bio);
   if ((flags & REQ_NOMERGE_FLAGS) !== 0 || (rw & REQ_NOMERGE_FLAGS) !== 0) return false;
   if (((flags ^ rw) & (REQ_DISCARD | REQ_WRITE_SAME)) !== 0) return false;
   return ((flags ^ rw) & REQ_WRITE) === 0;
