@@ -187,7 +187,21 @@ const QUEUE_OPS = [
   "blk_mq_update_nr_requests",
 ];
 const SHELL_OPS = ["sh_cat", "sh_ls", "sh_echo", "sh_modprobe", "sh_rmmod"];
-const IO_OPS = ["bio_submit", "blk_poll", "blk_start_plug", "blk_finish_plug", "dio_alloc", "dio_wait", "dio_free", "ram_modprobe", "ram_rmmod"];
+const IO_OPS = [
+  "bio_submit",
+  "blk_poll",
+  "blk_start_plug",
+  "blk_finish_plug",
+  "dio_alloc",
+  "dio_wait",
+  "dio_free",
+  "ram_modprobe",
+  "ram_rmmod",
+  "aio_setup",
+  "aio_submit",
+  "aio_getevents",
+  "aio_destroy",
+];
 
 /** Every target, in the order a full campaign runs them. */
 export const TARGETS: readonly FuzzTarget[] = [

@@ -5,6 +5,9 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { bioAlloc, bioGet, bioEndio, bioPut, fsBioSet } from "../../ts/block/bio.ts";
 import { blkMqFreezeQueue, blkMqUnfreezeQueue } from "../../ts/block/request_queue.ts";
+import type { AioContext } from "../../ts/block/aio.ts";
+import { blkMqStartRequest } from "../../ts/block/blk_mq_request.ts";
+import { BLK_MQ_RQ_QUEUE_OK } from "../../ts/block/tag_set.ts";
 import { GFP_NOIO } from "../../ts/kernel/mempool.ts";
 import type { Sleepable } from "../../ts/kernel/sched.ts";
 import "../_test_ops.ts";
@@ -58,10 +61,30 @@ op("test_io_queue_rebalance", function* (x) {
   yield* blkMqUnfreezeQueue(q);
 });
 
+// A driver that loses requests: queue_rq starts them and never completes them.
+op("test_io_lose_requests", function* (x) {
+  nullb0(x).queue!.mqOps!.queueRq = (_hctx, bd) => {
+    blkMqStartRequest(x.kernel, bd.rq);
+    return BLK_MQ_RQ_QUEUE_OK;
+  };
+});
+// A completion that reports a byte count no iocb asked for.
+if (findOp("test_aio_bad_result") === undefined) {
+  registerOp({
+    name: "test_aio_bad_result",
+    area: "test",
+    doc: "test_aio_bad_result",
+    args: [{ kind: "res", name: "aio", res: "aio" }],
+    *exec(_x, [v]) {
+      (v as AioContext).res.fill(3);
+    },
+  });
+}
+
 const IO_OPS = programProfile("blk").ops.filter((o) => findOp(o)!.area === "io");
 const PROFILE: Profile = {
   name: "io-test",
-  ops: [...IO_OPS, "sh_modprobe", "sh_rmmod", "sh_echo", "advance", "test_io_end_twice", "test_io_lose_bio", "test_io_inflight_underflow", "test_io_queue_exit_unbalanced", "test_io_queue_rebalance"],
+  ops: [...IO_OPS, "sh_modprobe", "sh_rmmod", "sh_echo", "advance", "test_io_end_twice", "test_io_lose_bio", "test_io_inflight_underflow", "test_io_queue_exit_unbalanced", "test_io_queue_rebalance", "test_io_lose_requests", "test_aio_bad_result"],
   cpus: 2,
 };
 const LOAD = "modprobe null_blk nr_devices=1 irqmode=2 completion_nsec=4096";
@@ -94,6 +117,19 @@ test("a put too many on a disk's q_usage_counter is a finding", () => {
   fires([LOAD, "test_io_queue_exit_unbalanced()", "test_io_queue_rebalance()"], "invariant: q_usage_counter imbalance");
 });
 
+test("an aio iocb whose request the driver loses is 'aio iocb never ended' (beside the hang of the rmmod that waits for it)", () => {
+  const o = run([LOAD, "test_io_lose_requests()", "aio0 = aio_setup(disk=nullb0, nr_events=4, buffer_kib=4)", "aio_submit(aio0, op=read, sector=0, sectors=8, n=2, stride=64)"]);
+  const titles = detectAll(o.exec).map((f) => f.title);
+  assert.ok(titles.includes("invariant: aio iocb never ended"), titles.join("\n"));
+});
+
+test("an aio result that is neither the iocb's bytes nor an errno is 'aio result out of range'", () => {
+  fires(
+    ["modprobe null_blk nr_devices=1 irqmode=0", "aio0 = aio_setup(disk=nullb0, nr_events=4, buffer_kib=4)", "aio_submit(aio0, op=read, sector=0, sectors=8, n=2, stride=64)", "test_aio_bad_result(aio0)", "aio_getevents(aio0)"],
+    "invariant: aio result out of range",
+  );
+});
+
 test("the I/O checks stay silent on clean programs: every irqmode, plugs, polls, DIOs, bios left in flight", () => {
   for (const irqmode of [0, 1, 2]) {
     const o = run([
@@ -114,6 +150,10 @@ test("the I/O checks stay silent on clean programs: every irqmode, plugs, polls,
       "@task 1 ck6 = bio_submit(disk=nullb1, op=flush, sector=0, sectors=0)",
       "dio1 = dio_alloc()",
       "ck7 = bio_submit(dio1, disk=nullb0, op=read, sector=0, sectors=1)",
+      "aio0 = aio_setup(disk=nullb1, nr_events=8, buffer_kib=4)",
+      "aio_submit(aio0, op=write, sector=0, sectors=8, n=8, stride=8)",
+      "aio_getevents(aio0)",
+      "@task 1 aio_submit(aio0, op=read, sector=0, sectors=8, n=4, stride=8)",
       "",
     ]);
     assert.equal(detectAll(o.exec), [], `irqmode=${irqmode}`);

@@ -6,11 +6,13 @@
  * through the shell of fuzz/prog/ops/shell.ts, so a profile with these ops
  * needs a shell op too): bios built over fresh pages and handed to
  * `submitBio()`, optionally through a direct-I/O context (persistent or
- * not), per-task plugs, and `blk_poll()` on a submission's cookie.
+ * not), per-task plugs, `blk_poll()` on a submission's cookie, and the
+ * batch API (ts/block/aio.ts: `io_setup()`, `io_submit()` of several
+ * iocbs under one plug, `io_getevents()`, `io_destroy()`).
  * Completions come from the driver (`irqmode`): at once, by softirq, or from
  * a timer `completion_nsec` later (`advance` lets it fire). Resources:
  * `ck` (a submission's cookie), `pl` (a plug the task holds), `dio` (a DIO
- * context, container).
+ * context, container), `aio` (an aio context, container).
  *
  * The callers' side of the contracts: a bio is built completely before it
  * is submitted, pages are freed when it ends; a plug is finished by the
@@ -21,7 +23,9 @@
  * ended" after teardown, "bio never ended (submit_bio failed)" when
  * `submitBio()` throws after taking one), part0's in_flight counts never go
  * negative, the disks' queues keep q_usage_counter (a percpu_ref) balanced,
- * and, once every task has ended, their whole blk-mq state holds.
+ * and, once every task has ended, their whole blk-mq state holds; every aio
+ * iocb ends ("aio iocb never ended") with its byte count or a negative errno
+ * ("aio result out of range").
  *
  * @module
  */
@@ -54,6 +58,7 @@ import {
 import { BLK_QC_T_NONE, submitBio } from "../../../ts/block/blk_mq_request.ts";
 import { BlkPlug, blkFinishPlug, blkStartPlug } from "../../../ts/block/blk_plug.ts";
 import { blkPoll } from "../../../ts/block/blk_poll.ts";
+import { type AioContext, IOCB_CMD_PREAD, IOCB_CMD_PWRITE, ioSetup } from "../../../ts/block/aio.ts";
 import { type Dio, dioAlloc, dioAwaitCompletion, dioBioAlloc, dioBioEndIo, dioBioSubmit, dioFree, dioPrepare } from "../../../ts/block/dio.ts";
 import { blkMqQueueInvariantViolations } from "../../../ts/block/blk_mq.ts";
 import type { RequestQueue } from "../../../ts/block/request_queue.ts";
@@ -114,6 +119,8 @@ interface IoState {
   pending: Violation | null;
   /** Bios submitted in this run. */
   submitted: number;
+  /** The run's aio contexts not yet destroyed, with the bytes each slot asked for. */
+  readonly aios: Map<AioContext, Int32Array>;
 }
 
 interface CookieRes {
@@ -141,6 +148,7 @@ function newState(k: Kernel): IoState {
     endIoId: 0,
     pending: null,
     submitted: 0,
+    aios: new Map(),
     endIo(bio, kk) {
       const r = st.inflight.get(bio);
       if (r === undefined) {
@@ -200,7 +208,17 @@ registerArea({
     const k = x.kernel;
     // Completions already due (an hrtimer `completion_nsec` away) may still come.
     for (let waited = 0; st.inflight.size > 0 && waited < DRAIN_NS; waited += DRAIN_STEP_NS) yield sleep(DRAIN_STEP_NS);
+    for (let waited = 0; [...st.aios.keys()].some((c) => c.inFlight > 0) && waited < DRAIN_NS; waited += DRAIN_STEP_NS) yield sleep(DRAIN_STEP_NS);
     if (st.pending !== null) x.violate(st.pending);
+    for (const c of [...st.aios.keys()]) {
+      if (c.inFlight > 0) {
+        x.violate({ title: "aio iocb never ended", report: `${c.inFlight} iocbs of the aio context on ${c.name} never ended\n` });
+        continue;
+      }
+      reapAio(st, c);
+      c.destroy();
+      st.aios.delete(c);
+    }
     const out = [...st.inflight.values()];
     if (out.length > 0) {
       x.violate({
@@ -212,8 +230,9 @@ registerArea({
     // Unloading ram waits for its queues: not while a bio of a ram disk is still out.
     // Module code is task code typed loosely (Generator<unknown>); it yields what tasks yield.
     const sh = shellIfAny(x);
-    if (sh !== null && sh.modules.loaded(RAM) && !out.some((r) => r.disk.startsWith("ram"))) yield* (sh.modules.unload(RAM) as Sleepable);
-    if (out.length > 0) return;
+    const aioOut = [...st.aios.keys()].some((c) => c.name.startsWith("ram"));
+    if (sh !== null && sh.modules.loaded(RAM) && !aioOut && !out.some((r) => r.disk.startsWith("ram"))) yield* (sh.modules.unload(RAM) as Sleepable);
+    if (out.length > 0 || st.aios.size > 0) return;
     // fs_bio_set and the biovec slabs came with this run's first bio.
     try {
       bioExit(k);
@@ -255,6 +274,22 @@ registerResource({
   // The plug belongs to its task, which finishes it when its calls end.
   *release() {},
 });
+registerResource({
+  kind: "aio",
+  prefix: "aio",
+  final: true,
+  *release(x, v) {
+    // io_destroy() once its iocbs ended; one that never ends is the teardown's finding.
+    const c = v as AioContext;
+    const st = ioState(x);
+    for (let waited = 0; c.inFlight > 0 && waited < DRAIN_NS; waited += DRAIN_STEP_NS) yield sleep(DRAIN_STEP_NS);
+    if (c.inFlight > 0 || !st.aios.has(c)) return;
+    reapAio(st, c);
+    c.destroy();
+    st.aios.delete(c);
+  },
+});
+
 registerResource({
   kind: "dio",
   prefix: "dio",
@@ -461,6 +496,111 @@ registerOp({
     const r = v as DioRes;
     yield* awaitDio(r);
     dioFree(r.dio);
+  },
+});
+
+/**
+ * io_getevents() of every ended iocb of `c`, each result checked: the bytes
+ * its slot asked for, or a negative errno.
+ */
+function reapAio(st: IoState, c: AioContext): number {
+  const asked = st.aios.get(c)!;
+  const out = new Int32Array(c.nrEvents);
+  const n = c.getEvents(out);
+  for (let i = 0; i < n; i++) {
+    const slot = out[i];
+    const res = c.res[slot];
+    if (res !== asked[slot] && !(res < 0 && res >= -4095)) {
+      st.pending ??= {
+        title: "aio result out of range",
+        report: `iocb slot ${slot} on ${c.name} asked for ${asked[slot]} bytes and ended with ${res}\n`,
+      };
+    }
+  }
+  return n;
+}
+
+registerOp({
+  name: "aio_setup",
+  area: AREA,
+  doc: "io_setup() on a disk: an aio context of nr_events iocb slots with buffers of buffer_kib KiB",
+  args: [
+    { kind: "enum", name: "disk", values: IO_DISKS },
+    { kind: "int", name: "nr_events", min: 1, max: 64, special: [1, 16, 32, 64] },
+    { kind: "int", name: "buffer_kib", min: 1, max: 64, special: [4, 1, 64] },
+  ],
+  produces: "aio",
+  *exec(x, [disk, nr, kib]) {
+    const c = ioSetup(x.kernel, disk as string, { nrEvents: nr as number, bufferBytes: (kib as number) * 1024 });
+    ioState(x).aios.set(c, new Int32Array(c.nrEvents));
+    return c;
+  },
+});
+
+registerOp({
+  name: "aio_submit",
+  area: AREA,
+  doc: "io_submit() of n iocbs (read/write of sectors each, from sector on, stride apart) from the task, under one plug",
+  args: [
+    { kind: "res", name: "aio", res: "aio" },
+    { kind: "enum", name: "op", values: ["read", "write"] },
+    { kind: "int", name: "sector", min: 0, max: 1 << 24, special: [0, 8, 64, 1024] },
+    { kind: "int", name: "sectors", min: 1, max: 128, special: [8, 1, 16, 128] },
+    { kind: "int", name: "n", min: 1, max: 64, special: [1, 2, 16, 17, 32] },
+    { kind: "int", name: "stride", min: 0, max: 4096, special: [8, 0, 16, 1000] },
+  ],
+  *exec(x, [v, op, sector, sectors, n, stride]) {
+    const c = v as AioContext;
+    const st = ioState(x);
+    const asked = st.aios.get(c);
+    if (asked === undefined) throw new RangeError("io_submit: the aio context was destroyed");
+    const bytes = (sectors as number) << SECTOR_SHIFT;
+    const cmd = op === "write" ? IOCB_CMD_PWRITE : IOCB_CMD_PREAD;
+    // io_submit() returns how many it took before the first bad iocb; only a first bad one is its error.
+    let refused: unknown = null;
+    let i = 0;
+    for (; i < (n as number); i++) {
+      try {
+        asked[c.prep(cmd, (sector as number) + i * (stride as number), bytes)] = bytes;
+      } catch (e) {
+        refused = e;
+        break;
+      }
+    }
+    yield* c.submitFromTask();
+    if (i === 0) throw refused;
+  },
+});
+
+registerOp({
+  name: "aio_getevents",
+  area: AREA,
+  doc: "io_getevents() without waiting: reaps the ended iocbs of an aio context, checking each result",
+  args: [{ kind: "res", name: "aio", res: "aio" }],
+  *exec(x, [v]) {
+    const c = v as AioContext;
+    const st = ioState(x);
+    if (!st.aios.has(c)) throw new RangeError("io_getevents: the aio context was destroyed");
+    reapAio(st, c);
+  },
+});
+
+registerOp({
+  name: "aio_destroy",
+  area: AREA,
+  doc: "io_destroy(): EBUSY while iocbs are in flight, else reaps and frees the context",
+  args: [{ kind: "res", name: "aio", res: "aio", consume: true }],
+  *exec(x, [v]) {
+    const c = v as AioContext;
+    const st = ioState(x);
+    if (!st.aios.has(c)) return;
+    if (c.inFlight > 0) {
+      // io_destroy() would wait: the port refuses (EBUSY); the teardown reaps it later.
+      c.destroy();
+    }
+    reapAio(st, c);
+    c.destroy();
+    st.aios.delete(c);
   },
 });
 
