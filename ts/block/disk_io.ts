@@ -26,7 +26,13 @@
  *
  * Errors: a bad argument is a RangeError / TypeError before anything is
  * queued; a failed I/O rejects with a {@link KernelError} of its errno
- * (`bi_error`), and a failed read never returns partial data.
+ * (`bi_error`), a failed read never returns partial data, and a failed
+ * {@link Disk.readInto} leaves the caller's buffer as it was.
+ *
+ * Cost: per I/O, one Io record and its promise (and a read()'s result);
+ * per bio, nothing on the JS heap: a slot index in `bi_private` names its
+ * entry in the bridge's parallel arrays, and its data pages are read back
+ * from its vecs. {@link Disk.readInto} allocates nothing per read.
  *
  * @module
  */
@@ -577,6 +583,33 @@ export class Disk {
    */
   read(sector: number, length: number): Promise<Uint8Array> {
     const io = this.#io("read", sector, length, null);
+    const p = promiseOf<Uint8Array>(io);
+    enqueue(this.kernel, io);
+    return p;
+  }
+
+  /**
+   * Reads `into.length` bytes from `sector` into `into` (`pread()` into the
+   * caller's buffer): no allocation per read once the bridge is warm.
+   *
+   * `into` is written only once the whole read has succeeded: a rejected
+   * readInto leaves it as it was. (A read of one bio, up to the queue's
+   * max_sectors, copies straight into it as the bio ends; a larger one goes
+   * through a staging buffer, one copy more.) Should `into`'s ArrayBuffer be
+   * transferred while the read is in flight, the read rejects with EFAULT.
+   * A machine that breaks (a KernelBug, a hang) rejects the read with that
+   * error, and `into` may then hold the data of a bio that had completed.
+   *
+   * @throws {TypeError} (synchronously) when `into` is not a Uint8Array, or once closed
+   * @throws {RangeError} (synchronously) as {@link Disk.read}, for `into.length`
+   * @returns `into`, filled; rejects with a {@link KernelError} when the I/O fails
+   * @example
+   * const buf = new Uint8Array(4096);
+   * for (let s = 0; s < 64; s += 8) use(await d.readInto(s, buf));
+   */
+  readInto(sector: number, into: Uint8Array): Promise<Uint8Array> {
+    if (!(into instanceof Uint8Array)) throw new TypeError("readInto: into must be a Uint8Array");
+    const io = this.#io("read", sector, into.length, null, "readInto", into);
     const p = promiseOf<Uint8Array>(io);
     enqueue(this.kernel, io);
     return p;
