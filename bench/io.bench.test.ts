@@ -17,6 +17,8 @@ test("the io bench's run() returns its three cases, well formed, and leaves the 
   assert.type(rs[0].ratio, "number");
   assert.type(rs[1].ratio_vs_pqueue, "number");
   assert.type(rs[1].fastq_rate, "number");
+  assert.type(rs[1].iops_into, "number");
+  assert.type(rs[1].ratio_into_vs_fastq, "number");
   assert.is(rs[2].bytes_per_request, (rs[2].request_record_bytes as number) + (rs[2].bio_bytes as number));
   assert.is(rs[2].bio_bytes, 128, "bio (80 B) + 4 inline vecs (12 B each)");
 });
