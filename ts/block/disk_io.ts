@@ -605,7 +605,7 @@ export class Disk {
    * @returns `into`, filled; rejects with a {@link KernelError} when the I/O fails
    * @example
    * const buf = new Uint8Array(4096);
-   * for (let s = 0; s < 64; s += 8) use(await d.readInto(s, buf));
+   * await d.readInto(8, buf); // buf holds sectors 8..15; the next readInto may reuse it
    */
   readInto(sector: number, into: Uint8Array): Promise<Uint8Array> {
     if (!(into instanceof Uint8Array)) throw new TypeError("readInto: into must be a Uint8Array");
