@@ -32,7 +32,7 @@
  * Cost: per I/O, one Io record and its promise (and a read()'s result);
  * per bio, nothing on the JS heap: a slot index in `bi_private` names its
  * entry in the bridge's parallel arrays, and its data pages are read back
- * from its vecs. {@link Disk.readInto} allocates nothing per read.
+ * from its vecs. {@link Disk.readInto} allocates no buffer per read.
  *
  * @module
  */
@@ -302,8 +302,9 @@ function putBioPages(k: Kernel, b: Bridge, bio: number): void {
 }
 
 /**
- * Copies a read bio's data to its I/O's buffer (`bio_check_pages_dirty()`'s
- * place in the kernel: the user pages were the bio's): one `slice()` when
+ * Copies a read bio's data to its I/O's buffer (the kernel has no such
+ * step: a DIO bio's pages are the user's own; here the caller's bytes live
+ * on the JS heap, out of the bios' reach): one `slice()` when
  * the bio is the whole read of one page, else into the caller's buffer or
  * a result made on the first bio. A buffer that shrank under the read (its
  * ArrayBuffer transferred) takes nothing: -EFAULT, as copy_to_user().
@@ -590,7 +591,7 @@ export class Disk {
 
   /**
    * Reads `into.length` bytes from `sector` into `into` (`pread()` into the
-   * caller's buffer): no allocation per read once the bridge is warm.
+   * caller's buffer): no buffer allocated per read, unlike {@link Disk.read}.
    *
    * `into` is written only once the whole read has succeeded: a rejected
    * readInto leaves it as it was. (A read of one bio, up to the queue's
