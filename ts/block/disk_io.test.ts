@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { KernelError } from "../errors.ts";
 import type { Kernel } from "../kernel/kernel.ts";
+import type { Sleepable } from "../kernel/sched.ts";
 import type { KernelModule } from "../drivers/module.ts";
+import { fileDisks, fileModule } from "../drivers/file.ts";
 import { nullBlkModule } from "../drivers/null_blk.ts";
 import { ramModule, ramPagesAllocated } from "../drivers/ram.ts";
 import { boot, inTask, readSysfs } from "./_testkit.ts";
@@ -251,6 +256,55 @@ test("readInto() whose buffer is transferred while in flight rejects with EFAULT
   }
   assert.equal(await d.read(0, 512), new Uint8Array(512));
   finish(k, d, ramModule);
+});
+
+/** Runs `body` as a task under `runAsync()` (a file disk's host I/O needs the event loop). */
+async function inTaskAsync(k: Kernel, body: () => Generator<unknown, void>, comm: string): Promise<void> {
+  let done = false;
+  k.sched.spawn(comm, function* () {
+    yield* body() as Sleepable<void>;
+    done = true;
+  });
+  // `until`: a real clock would otherwise wait out pending timers (the 30 s request timeout) in wall time.
+  const r = await k.sched.runAsync({ until: () => done });
+  if (!done || (r.kind !== "done" && r.kind !== "stopped")) throw new Error(`inTaskAsync: the run ended "${r.kind}"`);
+}
+
+test("readInto() of a read the driver fails (a file disk whose host file was closed) rejects with EIO and leaves the buffer untouched", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "blkmq-disk-io-test-"));
+  try {
+    const path = join(dir, "disk.img");
+    writeFileSync(path, new Uint8Array(512 * 512).fill(0x11));
+    const k = boot({ clock: "real" });
+    await inTaskAsync(k, () => fileModule.init(k, { path }), "modprobe");
+    const d = openDisk(k, "loop0");
+    const buf = new Uint8Array(4096);
+    assert.equal(await d.readInto(8, buf), new Uint8Array(4096).fill(0x11));
+    const lo = fileDisks(k)[0];
+    const fh = lo.fh!;
+    await fh.close(); // closed under the disk: the host read fails (EBADF, EIO in the port)
+    for (const bytes of [4096, 400 * 512]) { // one page, 50 pages
+      const into = new Uint8Array(bytes).fill(0xee);
+      try {
+        await d.readInto(0, into);
+        assert.unreachable();
+      } catch (e) {
+        assert.instance(e, KernelError);
+        assert.is((e as KernelError).code, "EIO");
+      }
+      assert.ok(into.every((b) => b === 0xee), `${bytes} bytes: the buffer is untouched`);
+    }
+    d.close();
+    lo.fh = null; // already closed
+    await inTaskAsync(k, () => fileModule.exit(k), "rmmod");
+    const r = await k.sched.runAsync();
+    assert.is(r.kind, "done");
+    bioExit(k);
+    assert.is(k.liveObjects(), 0);
+    k.assertClean();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("bad sectors and lengths are RangeErrors at the call, and a bad batch submits nothing", async () => {
