@@ -16,7 +16,10 @@
  * - `async_randread`: `Disk.read()` promises, a closed loop of 128 workers
  *   (each awaits its read, then issues the next), against p-queue, p-limit
  *   and fastq running the same number of no-op async tasks at concurrency
- *   128 in the same run; `ratio_vs_pqueue = iops / pqueue_rate`.
+ *   128 in the same run; `ratio_vs_pqueue = iops / pqueue_rate`. Then the
+ *   same closed loop with `Disk.readInto()`, each worker reading into its
+ *   own 4 KiB buffer (no result allocated per read): `iops_into`,
+ *   `ratio_into_vs_pqueue`, `ratio_into_vs_fastq`.
  * - `sync_latency`: per-I/O wall time of the sync path at depth 1 (p50, p99,
  *   from `performance.now()` around each submission), and the WASM memory
  *   an in-flight request holds: the request record (`requestRecordSize(cmd_size)`),
@@ -191,11 +194,23 @@ async function asyncCase(shell: KernelShell, n: number, depth: number): Promise<
       await d.read((prng.next() % blocks) * 8, 4096);
     }
   };
-  await Promise.all(Array.from({ length: depth }, worker)); // warm-up of the same size
-  issued = 0;
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: depth }, worker));
-  const ioSec = (performance.now() - t0) / 1e3;
+  const workerInto = async () => {
+    const buf = new Uint8Array(4096);
+    while (issued < n) {
+      issued++;
+      await d.readInto((prng.next() % blocks) * 8, buf);
+    }
+  };
+  const loop = async (w: () => Promise<void>) => {
+    issued = 0;
+    await Promise.all(Array.from({ length: depth }, w)); // warm-up of the same size
+    issued = 0;
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: depth }, w));
+    return (performance.now() - t0) / 1e3;
+  };
+  const ioSec = await loop(worker);
+  const intoSec = await loop(workerInto);
   d.close();
 
   const noop = async () => {};
@@ -223,6 +238,7 @@ async function asyncCase(shell: KernelShell, n: number, depth: number): Promise<
     await Promise.all(ps);
   });
   const iops = n / ioSec;
+  const iopsInto = n / intoSec;
   return {
     bench: "io",
     case: "async_randread",
@@ -234,6 +250,9 @@ async function asyncCase(shell: KernelShell, n: number, depth: number): Promise<
     fastq_rate: Math.round(n / fq),
     ratio_vs_pqueue: round2(iops / (n / pq)),
     ratio_vs_fastq: round2(iops / (n / fq)),
+    iops_into: Math.round(iopsInto),
+    ratio_into_vs_pqueue: round2(iopsInto / (n / pq)),
+    ratio_into_vs_fastq: round2(iopsInto / (n / fq)),
   };
 }
 

@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { KernelError } from "../errors.ts";
 import type { Kernel } from "../kernel/kernel.ts";
+import type { Sleepable } from "../kernel/sched.ts";
 import type { KernelModule } from "../drivers/module.ts";
+import { fileDisks, fileModule } from "../drivers/file.ts";
 import { nullBlkModule } from "../drivers/null_blk.ts";
 import { ramModule, ramPagesAllocated } from "../drivers/ram.ts";
 import { boot, inTask, readSysfs } from "./_testkit.ts";
@@ -123,6 +128,183 @@ test("concurrent read()/write() promises issued together share one run and all r
   assert.is(runs.n, 2);
   for (let i = 0; i < bufs.length; i++) assert.equal(back[i], bufs[i]);
   finish(k, d, ramModule);
+});
+
+test("300 writes then 300 reads in flight at once on ram0 each get their own data (bio slots are reused, never shared)", async () => {
+  const k = boot({ cpus: 2 });
+  load(k, ramModule, { rd_size: "4096", submit_queues: "2", hw_queue_depth: "16" }); // 8192 sectors
+  const d = openDisk(k, "ram0");
+  const rand = prng(300);
+  // Disjoint extents of 1..40 sectors: some reads take two bios (max_sectors 255 → 31 pages each).
+  const extents: { sector: number; data: Uint8Array }[] = [];
+  for (let i = 0, sector = 0; i < 300; i++) {
+    const sectors = i % 50 === 0 ? 260 : 1 + rand(16);
+    if (sector + sectors > 8192) break;
+    extents.push({ sector, data: randomBytes(rand, sectors * 512) });
+    sector += sectors;
+  }
+  assert.ok(extents.length > 250);
+  const runs = countRuns(k);
+  await Promise.all(extents.map((e) => d.write(e.sector, e.data)));
+  const back = await Promise.all(extents.map((e) => d.read(e.sector, e.data.length)));
+  assert.is(runs.n, 2, "each wave is one run");
+  for (let i = 0; i < extents.length; i++) assert.equal(back[i], extents[i].data, `extent ${i}`);
+  // bioExit() drops the end_io table; the next I/O registers the bridge's end_io again.
+  d.close();
+  bioExit(k);
+  const d2 = openDisk(k, "ram0");
+  assert.equal(await d2.read(extents[7].sector, extents[7].data.length), extents[7].data);
+  finish(k, d2, ramModule);
+});
+
+test("readInto() fills the caller's buffer with what write() put on ram0 and resolves with that same buffer", async () => {
+  const k = boot();
+  load(k, ramModule, { rd_size: "1024" }); // 2048 sectors
+  const d = openDisk(k, "ram0");
+  const rand = prng(11);
+  const a = randomBytes(rand, 4096);
+  const big = randomBytes(rand, 600 * 512); // three bios (max_sectors 255 → 31 pages each)
+  await d.write(8, a);
+  await d.write(100, big);
+  const buf = new Uint8Array(4096).fill(0xee);
+  const r = await d.readInto(8, buf);
+  assert.ok(r === buf, "resolves with the caller's buffer");
+  assert.equal(buf, a);
+  assert.equal(await d.readInto(9, buf.subarray(0, 1024)), a.subarray(512, 1536), "a view reads into its own window");
+  assert.equal(buf.subarray(1024), a.subarray(1024), "and nothing past it");
+  const into = new Uint8Array(big.length);
+  assert.ok(await d.readInto(100, into) === into);
+  assert.equal(into, big);
+  const [x, y] = await Promise.all([d.readInto(8, new Uint8Array(4096)), d.readInto(1000, new Uint8Array(2048))]);
+  assert.equal(x, a);
+  assert.equal(y, new Uint8Array(2048), "an unwritten region reads zeros");
+  finish(k, d, ramModule);
+});
+
+test("readInto() with a bad buffer, sector or length throws at the call and queues nothing", async () => {
+  const k = boot();
+  load(k, ramModule, { rd_size: "4" }); // 8 sectors
+  const d = openDisk(k, "ram0");
+  const before = readSysfs(k, "/sys/block/ram0/stat");
+  assert.throws(() => d.readInto(0, [0, 0] as unknown as Uint8Array), TypeError);
+  assert.throws(() => d.readInto(0, new Uint16Array(256) as unknown as Uint8Array), TypeError);
+  assert.throws(() => d.readInto(0, undefined as unknown as Uint8Array), TypeError);
+  assert.throws(() => d.readInto(0, new Uint8Array(0)), RangeError);
+  assert.throws(() => d.readInto(0, new Uint8Array(100)), RangeError);
+  assert.throws(() => d.readInto(-1, new Uint8Array(512)), RangeError);
+  assert.throws(() => d.readInto(0.5, new Uint8Array(512)), RangeError);
+  assert.throws(() => d.readInto(7, new Uint8Array(1024)), RangeError);
+  await Promise.resolve();
+  assert.is(readSysfs(k, "/sys/block/ram0/stat"), before, "nothing was submitted");
+  d.close();
+  assert.throws(() => d.readInto(0, new Uint8Array(512)), TypeError);
+  finish(k, d, ramModule);
+});
+
+test("a failed readInto() rejects with a KernelError and leaves the buffer untouched, even when some of its bios completed", async () => {
+  const k = boot();
+  // Timer completions: the read's first bio is still in flight while its second one allocates.
+  load(k, nullBlkModule, { nr_devices: "1", irqmode: "2", completion_nsec: "20000" });
+  const d = openDisk(k, "nullb0");
+  const reads = () => Number(readSysfs(k, "/sys/block/nullb0/stat").trim().split(/\s+/)[0]);
+  let failed = 0;
+  let partial = 0;
+  // 40 pages: bios of 31 and 9 pages (max_sectors 255). Each step lets the bridge take one page
+  // more, so the read fails at each of its allocations in turn, then succeeds.
+  for (let spare = 0; ; spare++) {
+    assert.ok(spare < 64, "the read succeeds with enough pages");
+    const r0 = reads();
+    const buf = new Uint8Array(40 * 4096).fill(0xee);
+    const limit = k.slab.setPageLimit(k.slab.nrPagesUsed + spare);
+    let err: unknown = null;
+    try {
+      assert.ok(await d.readInto(0, buf) === buf);
+    } catch (e) {
+      err = e;
+    }
+    k.slab.setPageLimit(limit);
+    if (err === null) {
+      assert.ok(buf.every((b) => b === 0), "null_blk leaves the read's zeroed pages as they are");
+      break;
+    }
+    assert.instance(err, KernelError);
+    assert.is((err as KernelError).code, "ENOMEM");
+    assert.ok(buf.every((b) => b === 0xee), `spare ${spare}: the buffer is untouched`);
+    failed++;
+    if (reads() > r0) partial++; // its first bio completed, with data
+  }
+  assert.ok(failed > 0 && partial > 0, `failed ${failed}, of which with a completed bio ${partial}`);
+  finish(k, d, nullBlkModule);
+});
+
+test("readInto() whose buffer is transferred while in flight rejects with EFAULT and the machine stays sound", async () => {
+  const k = boot();
+  load(k, ramModule, { rd_size: "1024" });
+  const d = openDisk(k, "ram0");
+  for (const bytes of [4096, 300 * 512]) { // one bio (straight in), three bios (staged)
+    const buf = new Uint8Array(bytes);
+    const p = d.readInto(0, buf);
+    structuredClone(buf.buffer, { transfer: [buf.buffer] });
+    assert.is(buf.length, 0);
+    try {
+      await p;
+      assert.unreachable();
+    } catch (e) {
+      assert.instance(e, KernelError);
+      assert.is((e as KernelError).code, "EFAULT");
+    }
+  }
+  assert.equal(await d.read(0, 512), new Uint8Array(512));
+  finish(k, d, ramModule);
+});
+
+/** Runs `body` as a task under `runAsync()` (a file disk's host I/O needs the event loop). */
+async function inTaskAsync(k: Kernel, body: () => Generator<unknown, void>, comm: string): Promise<void> {
+  let done = false;
+  k.sched.spawn(comm, function* () {
+    yield* body() as Sleepable<void>;
+    done = true;
+  });
+  // `until`: a real clock would otherwise wait out pending timers (the 30 s request timeout) in wall time.
+  const r = await k.sched.runAsync({ until: () => done });
+  if (!done || (r.kind !== "done" && r.kind !== "stopped")) throw new Error(`inTaskAsync: the run ended "${r.kind}"`);
+}
+
+test("readInto() of a read the driver fails (a file disk whose host file was closed) rejects with EIO and leaves the buffer untouched", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "blkmq-disk-io-test-"));
+  try {
+    const path = join(dir, "disk.img");
+    writeFileSync(path, new Uint8Array(512 * 512).fill(0x11));
+    const k = boot({ clock: "real" });
+    await inTaskAsync(k, () => fileModule.init(k, { path }), "modprobe");
+    const d = openDisk(k, "loop0");
+    const buf = new Uint8Array(4096);
+    assert.equal(await d.readInto(8, buf), new Uint8Array(4096).fill(0x11));
+    const lo = fileDisks(k)[0];
+    const fh = lo.fh!;
+    await fh.close(); // closed under the disk: the host read fails (EBADF, EIO in the port)
+    for (const bytes of [4096, 400 * 512]) { // one page, 50 pages
+      const into = new Uint8Array(bytes).fill(0xee);
+      try {
+        await d.readInto(0, into);
+        assert.unreachable();
+      } catch (e) {
+        assert.instance(e, KernelError);
+        assert.is((e as KernelError).code, "EIO");
+      }
+      assert.ok(into.every((b) => b === 0xee), `${bytes} bytes: the buffer is untouched`);
+    }
+    d.close();
+    lo.fh = null; // already closed
+    await inTaskAsync(k, () => fileModule.exit(k), "rmmod");
+    const r = await k.sched.runAsync();
+    assert.is(r.kind, "done");
+    bioExit(k);
+    assert.is(k.liveObjects(), 0);
+    k.assertClean();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("bad sectors and lengths are RangeErrors at the call, and a bad batch submits nothing", async () => {

@@ -26,27 +26,37 @@
  *
  * Errors: a bad argument is a RangeError / TypeError before anything is
  * queued; a failed I/O rejects with a {@link KernelError} of its errno
- * (`bi_error`), and a failed read never returns partial data.
+ * (`bi_error`), a failed read never returns partial data, and a failed
+ * {@link Disk.readInto} leaves the caller's buffer as it was.
+ *
+ * Cost: per I/O, one Io record and its promise (and a read()'s result);
+ * per bio, nothing on the JS heap: a slot index in `bi_private` names its
+ * entry in the bridge's parallel arrays, and its data pages are read back
+ * from its vecs. {@link Disk.readInto} allocates no buffer per read.
  *
  * @module
  */
 
-import { type ErrnoCode, errnoName, KernelError } from "../errors.ts";
+import { ERRNO, type ErrnoCode, errnoName, KernelError } from "../errors.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { GFP_NOIO } from "../kernel/mempool.ts";
 import type { Sleepable } from "../kernel/sched.ts";
 import { PAGE_SIZE } from "../kernel/slab.ts";
 import { BlockMemory } from "./_mem.ts";
 import {
+  BIO,
   BIO_MAX_PAGES,
   type BioEndIo,
   bioAddPage,
   bioAlloc,
   bioField,
+  type BioLayer,
+  bioLayer,
   bioPut,
   bioSetDev,
   bioSetField,
-  bioVec,
+  bioVcnt,
+  BVEC_SIZE,
   fsBioSet,
   registerBioEndIo,
   REQ_FLUSH,
@@ -73,52 +83,99 @@ export type BatchOp =
 /** The outcome of one batch I/O: `data` for a read; `error` when it failed. */
 export type BatchResult = { ok: true; data?: Uint8Array } | { ok: false; error: Error };
 
-/** One queued I/O. */
-interface Io {
-  disk: Gendisk;
-  kind: "read" | "write" | "flush";
-  sector: number;
-  length: number;
-  /** The write's data, or the read's result (made when its first bio ends: {@link EMPTY} until then). */
+/** What an I/O does. */
+type IoKind = "read" | "write" | "flush";
+
+/**
+ * One queued I/O: the state of one promise (or one batch op) from the call
+ * to its settling. Its bios find it through the bridge's slot table.
+ */
+class Io {
+  readonly disk: Gendisk;
+  readonly kind: IoKind;
+  readonly sector: number;
+  readonly length: number;
+  /**
+   * The write's data; a read's destination: {@link EMPTY} until its first
+   * bio ends with data (then the result, or readInto()'s staging buffer),
+   * or readInto()'s own buffer when one bio covers the read.
+   */
   buf: Uint8Array;
+  /** readInto()'s buffer, null otherwise. */
+  readonly into: Uint8Array | null;
   /** Bios not yet ended. */
-  outstanding: number;
+  outstanding = 0;
   /** Whether the submitting task has finished submitting. */
-  submitted: boolean;
+  submitted = false;
   /** The first error (negative errno), 0 for none. */
-  error: number;
+  error = 0;
   /** Set when the I/O cannot be described by an errno (a bug, a hang). */
-  failure: unknown;
+  failure: unknown = undefined;
   /** The promise's resolve: with the data (read), nothing, or a {@link BatchResult} when `batch`. */
-  resolve: (v: Uint8Array | BatchResult | undefined) => void;
-  reject: (e: Error) => void;
-  batch: boolean;
-  settled: boolean;
-  /** Set while handed over: the bridge whose `active` set holds it. */
-  bridge: Bridge | null;
+  resolve: (v: Uint8Array | BatchResult | undefined) => void = NOOP;
+  reject: (e: Error) => void = NOOP;
+  batch = false;
+  settled = false;
+  /** Its index in the bridge's `active` array while handed over and unsettled, else -1. */
+  activeIdx = -1;
+
+  constructor(disk: Gendisk, kind: IoKind, sector: number, length: number, buf: Uint8Array, into: Uint8Array | null) {
+    this.disk = disk;
+    this.kind = kind;
+    this.sector = sector;
+    this.length = length;
+    this.buf = buf;
+    this.into = into;
+  }
 }
 
 const EMPTY = new Uint8Array(0);
 const NOOP = (): void => {};
 
+/**
+ * The resolving functions of the last promise made with {@link capture} as
+ * its executor: a promise per I/O without an executor closure per I/O.
+ */
+let capturedResolve: Io["resolve"] = NOOP;
+let capturedReject: Io["reject"] = NOOP;
+function capture(resolve: Io["resolve"], reject: Io["reject"]): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
+/** A promise settled by `io` (see {@link settleIo}). */
+function promiseOf<T>(io: Io): Promise<T> {
+  const p = new Promise<T>(capture as (res: (v: T) => void, rej: (e: Error) => void) => void);
+  io.resolve = capturedResolve;
+  io.reject = capturedReject;
+  capturedResolve = capturedReject = NOOP;
+  return p;
+}
+
 /** Settles `io` once: resolved without `error`, else rejected (a batch op resolves with its {@link BatchResult}). */
-function settleIo(io: Io, error: Error | null): void {
+function settleIo(b: Bridge, io: Io, error: Error | null): void {
   if (io.settled) return;
   io.settled = true;
-  if (io.bridge !== null) io.bridge.active.delete(io);
-  if (io.batch) io.resolve(error !== null ? { ok: false, error } : io.kind === "read" ? { ok: true, data: io.buf } : { ok: true });
+  if (io.activeIdx >= 0) {
+    const last = b.active.pop()!;
+    if (last !== io) {
+      b.active[io.activeIdx] = last;
+      last.activeIdx = io.activeIdx;
+    }
+    io.activeIdx = -1;
+  }
+  const data = io.into ?? io.buf;
+  if (io.batch) io.resolve(error !== null ? { ok: false, error } : io.kind === "read" ? { ok: true, data } : { ok: true });
   else if (error !== null) io.reject(error);
-  else io.resolve(io.kind === "read" ? io.buf : undefined);
+  else io.resolve(io.kind === "read" ? data : undefined);
 }
 
-/** One bio in flight: its I/O, its byte offset in that I/O, its data pages. */
-interface BioCtx {
-  io: Io;
-  offset: number;
-  pages: number[];
-}
-
-/** The bridge state of one machine. */
+/**
+ * The bridge state of one machine. A bio in flight owns a slot of the
+ * parallel `slot*` arrays, whose index it carries in `bi_private` (as
+ * `dio_bio_submit()` stores its dio there): no object per bio, and a slot
+ * freed by an ended bio serves the next one.
+ */
 interface Bridge {
   /** I/Os queued since the last hand-over. */
   pending: Io[];
@@ -126,12 +183,22 @@ interface Bridge {
   scheduled: boolean;
   /** An async run (`sched.runAsync()`) is driving the machine. */
   running: boolean;
-  /** Handed-over I/Os not yet settled. */
-  active: Set<Io>;
+  /** Handed-over I/Os not yet settled, in no order (each knows its index: O(1) removal). */
+  active: Io[];
   pages: DataPages;
-  bios: Map<number, BioCtx>;
-  /** The end_io callback, registered again per I/O (bioExit() drops the table). */
+  /** The I/O of the bio in each slot; null for a free slot. */
+  slotIo: (Io | null)[];
+  /** The bio in each slot (end_io checks it: a stray bio is a BUG, not someone else's I/O). */
+  slotBio: number[];
+  /** The byte offset in its I/O of the bio in each slot. */
+  slotOff: number[];
+  /** Free slot indices. */
+  freeSlots: number[];
+  /** The end_io callback: one function per machine. */
   endIo: BioEndIo;
+  /** Its bi_end_io id, valid while `layer` is the machine's bio layer (bioExit() drops the table). */
+  endIoId: number;
+  layer: BioLayer | null;
 }
 
 const BRIDGES = new MachineMap<Bridge>("disk_io bridge");
@@ -177,58 +244,126 @@ class DataPages {
 function bridge(k: Kernel): Bridge {
   let b = BRIDGES.get(k);
   if (b === undefined) {
-    const bios = new Map<number, BioCtx>();
-    const pages = new DataPages(k);
-    b = {
+    const nb: Bridge = {
       pending: [],
       scheduled: false,
       running: false,
-      active: new Set(),
-      pages,
-      bios,
-      endIo: (bio, kk) => diskIoEndIo(kk, bios, pages, bio),
+      active: [],
+      pages: new DataPages(k),
+      slotIo: [],
+      slotBio: [],
+      slotOff: [],
+      freeSlots: [],
+      endIo: (bio, kk) => diskIoEndIo(kk, nb, bio),
+      endIoId: 0,
+      layer: null,
     };
-    BRIDGES.set(k, b);
+    BRIDGES.set(k, b = nb);
   }
   return b;
 }
 
-/**
- * The bios' end_io (`dio_bio_end_io()` in spirit): records the error, copies
- * a read's pages out, frees the pages and the bio, and finishes the I/O when
- * it was its last bio.
- */
-function diskIoEndIo(k: Kernel, bios: Map<number, BioCtx>, pages: DataPages, bio: number): void {
-  const c = bios.get(bio);
-  if (c === undefined) return k.log.bug("block/disk_io:end_io", `bio ${bio} is not a disk_io bio`);
-  bios.delete(bio);
-  const io = c.io;
-  const err = bioField(k, bio, "bi_error");
-  if (err !== 0 && io.error === 0) io.error = err;
-  if (err === 0 && io.kind === "read") {
-    const m = k.u8;
-    const v0 = bioVec(k, bio, 0);
-    if (c.pages.length === 1 && c.offset === 0 && v0.bvLen === io.length) {
-      io.buf = m.slice(v0.bvPage + v0.bvOffset, v0.bvPage + v0.bvOffset + v0.bvLen); // the whole read in one page: one copy, no zeroing
-    } else {
-      if (io.buf === EMPTY) io.buf = new Uint8Array(io.length);
-      let off = c.offset;
-      for (let i = 0; i < c.pages.length; i++) {
-        const v = bioVec(k, bio, i);
-        io.buf.set(m.subarray(v.bvPage + v.bvOffset, v.bvPage + v.bvOffset + v.bvLen), off);
-        off += v.bvLen;
-      }
-    }
+/** The bi_end_io id of the bridge's end_io, registered again only after bioExit() made a new bio layer. */
+function endIoId(k: Kernel, b: Bridge): number {
+  const l = bioLayer(k);
+  if (b.layer !== l) {
+    b.endIoId = registerBioEndIo(k, "disk_io_end_io", b.endIo);
+    b.layer = l;
   }
-  for (const p of c.pages) pages.put(p);
-  bioPut(k, bio);
-  io.outstanding--;
-  finishIfDone(io);
+  return b.endIoId;
 }
 
-function finishIfDone(io: Io): void {
+/** A slot for `bio` of `io` at byte `off`. */
+function slotGet(b: Bridge, io: Io, bio: number, off: number): number {
+  const s = b.freeSlots.pop();
+  if (s === undefined) {
+    b.slotIo.push(io);
+    b.slotBio.push(bio);
+    b.slotOff.push(off);
+    return b.slotIo.length - 1;
+  }
+  b.slotIo[s] = io;
+  b.slotBio[s] = bio;
+  b.slotOff[s] = off;
+  return s;
+}
+
+function slotPut(b: Bridge, s: number): void {
+  b.slotIo[s] = null;
+  b.slotBio[s] = 0;
+  b.freeSlots.push(s);
+}
+
+/** Gives the data pages of `bio` (one per vec: each was added at offset 0) back to the bridge. */
+function putBioPages(k: Kernel, b: Bridge, bio: number): void {
+  const dv = k.dv;
+  const vecs = dv.getUint32(bio + BIO.bi_io_vec, true);
+  for (let i = 0, n = bioVcnt(k, bio); i < n; i++) b.pages.put(dv.getUint32(vecs + i * BVEC_SIZE, true));
+}
+
+/**
+ * Copies a read bio's data to its I/O's buffer (the kernel has no such
+ * step: a DIO bio's pages are the user's own; here the caller's bytes live
+ * on the JS heap, out of the bios' reach): one `slice()` when
+ * the bio is the whole read of one page, else into the caller's buffer or
+ * a result made on the first bio. A buffer that shrank under the read (its
+ * ArrayBuffer transferred) takes nothing: -EFAULT, as copy_to_user().
+ */
+function copyOut(k: Kernel, io: Io, bio: number, off: number): void {
+  const m = k.u8;
+  const dv = k.dv;
+  const vecs = dv.getUint32(bio + BIO.bi_io_vec, true);
+  const n = bioVcnt(k, bio);
+  if (io.buf === EMPTY) {
+    const len0 = dv.getUint32(vecs + 4, true);
+    if (n === 1 && off === 0 && len0 === io.length) {
+      const at = dv.getUint32(vecs, true) + dv.getUint32(vecs + 8, true);
+      io.buf = m.slice(at, at + len0); // the whole read in one page: one copy, no zeroing
+      return;
+    }
+    io.buf = new Uint8Array(io.length);
+  } else if (io.buf.length !== io.length) {
+    if (io.error === 0) io.error = -ERRNO.EFAULT;
+    return;
+  }
+  for (let i = 0; i < n; i++) {
+    const v = vecs + i * BVEC_SIZE;
+    const at = dv.getUint32(v, true) + dv.getUint32(v + 8, true);
+    const len = dv.getUint32(v + 4, true);
+    io.buf.set(m.subarray(at, at + len), off);
+    off += len;
+  }
+}
+
+/**
+ * The bios' end_io (`dio_bio_end_io()` in spirit): finds the bio's slot
+ * through `bi_private`, records the error, copies a read's data out, frees
+ * the pages, the slot and the bio, and finishes the I/O when it was its last
+ * bio.
+ */
+function diskIoEndIo(k: Kernel, b: Bridge, bio: number): void {
+  const s = bioField(k, bio, "bi_private");
+  const io = s < b.slotIo.length && b.slotBio[s] === bio ? b.slotIo[s] : null;
+  if (io === null) return k.log.bug("block/disk_io:end_io", `bio ${bio} is not a disk_io bio`);
+  const off = b.slotOff[s];
+  slotPut(b, s);
+  const err = bioField(k, bio, "bi_error");
+  if (err !== 0 && io.error === 0) io.error = err;
+  if (err === 0 && io.kind === "read") copyOut(k, io, bio, off);
+  putBioPages(k, b, bio);
+  bioPut(k, bio);
+  io.outstanding--;
+  finishIfDone(b, io);
+}
+
+function finishIfDone(b: Bridge, io: Io): void {
   if (!io.submitted || io.outstanding > 0) return;
   if (io.failure !== undefined) return;
+  if (io.error === 0 && io.into !== null && io.buf !== io.into) {
+    // Staged (several bios): the caller's buffer takes the data only now that every bio succeeded.
+    if (io.into.length === io.length) io.into.set(io.buf);
+    else io.error = -ERRNO.EFAULT;
+  }
   if (io.error !== 0) {
     let code: ErrnoCode;
     try {
@@ -236,10 +371,10 @@ function finishIfDone(io: Io): void {
     } catch {
       code = "EIO";
     }
-    settleIo(io, new KernelError(code, "submit_bio", `${io.kind} of ${io.length} bytes at sector ${io.sector} on ${io.disk.diskName}`));
+    settleIo(b, io, new KernelError(code, "submit_bio", `${io.kind} of ${io.length} bytes at sector ${io.sector} on ${io.disk.diskName}`));
   } else {
     if (io.kind === "read" && io.buf === EMPTY) io.buf = new Uint8Array(io.length); // no bio ended with data (cannot happen without an error)
-    settleIo(io, null);
+    settleIo(b, io, null);
   }
 }
 
@@ -248,6 +383,11 @@ function bioBytes(disk: Gendisk): number {
   const maxSectors = disk.queue?.limits.maxSectors ?? 0;
   const cap = Math.floor((maxSectors * SECTOR_SIZE) / PAGE_SIZE) * PAGE_SIZE;
   return Math.max(PAGE_SIZE, Math.min(BIO_MAX_PAGES * PAGE_SIZE, cap));
+}
+
+/** Copies `len` bytes of a write's data at byte `off` to `page`. */
+function copyIn(k: Kernel, io: Io, page: number, off: number, len: number): void {
+  k.u8.set(io.buf.subarray(off, off + len), page);
 }
 
 /**
@@ -262,39 +402,49 @@ function* submitIo(k: Kernel, b: Bridge, io: Io): Sleepable {
     if (q === null) throw new KernelError("ENXIO", "submit_bio", `${io.disk.diskName} has no queue`);
     const rw = io.kind === "read" ? 0 : io.kind === "write" ? WRITE_SYNC : WRITE_FLUSH;
     const chunk = bioBytes(io.disk);
-    const endIo = registerBioEndIo(k, "disk_io_end_io", b.endIo);
+    const endIo = endIoId(k, b);
+    const zero = io.kind === "read";
+    // One bio can end only all right or all wrong: it copies straight into readInto()'s buffer.
+    if (io.into !== null && io.length <= chunk) io.buf = io.into;
     let off = 0;
     do {
       const n = Math.min(chunk, io.length - off);
       const nPages = Math.ceil(n / PAGE_SIZE);
-      const pages: number[] = [];
+      let page = 0; // the one data page of a single-page bio
+      let pages: number[] | null = null; // those of a larger one
       let bio = 0;
       try {
-        for (let i = 0; i < nPages; i++) pages.push(b.pages.get(io.kind === "read"));
+        if (nPages === 1) page = b.pages.get(zero);
+        else if (nPages > 1) {
+          pages = [];
+          for (let i = 0; i < nPages; i++) pages.push(b.pages.get(zero));
+        }
         bio = yield* bioAlloc(fsBioSet(k), GFP_NOIO, nPages);
         if (bio === 0) throw new KernelError("ENOMEM", "bio_alloc");
       } catch (e) {
-        for (const p of pages) b.pages.put(p);
+        if (page !== 0) b.pages.put(page);
+        if (pages !== null) for (const p of pages) b.pages.put(p);
         throw e;
       }
       for (let i = 0; i < nPages; i++) {
+        const p = pages === null ? page : pages[i];
         const len = Math.min(PAGE_SIZE, n - i * PAGE_SIZE);
-        if (io.kind === "write") {
-          new Uint8Array(k.core.memory.buffer, pages[i], len).set(io.buf.subarray(off + i * PAGE_SIZE, off + i * PAGE_SIZE + len));
-        }
-        if (bioAddPage(k, bio, pages[i], len, 0) !== len) k.log.bug("block/disk_io:submit", "bio_add_page refused a page");
+        if (io.kind === "write") copyIn(k, io, p, off + i * PAGE_SIZE, len);
+        if (bioAddPage(k, bio, p, len, 0) !== len) k.log.bug("block/disk_io:submit", "bio_add_page refused a page");
       }
       bioSetField(k, bio, "bi_sector", io.sector + off / SECTOR_SIZE);
       bioSetField(k, bio, "bi_rw", rw);
       bioSetField(k, bio, "bi_end_io", endIo);
       bioSetDev(k, bio, q.id);
-      b.bios.set(bio, { io, offset: off, pages });
+      const s = slotGet(b, io, bio, off);
+      bioSetField(k, bio, "bi_private", s);
       io.outstanding++;
       try {
         yield* submitBio(k, bio);
       } catch (e) {
-        if (b.bios.delete(bio)) { // refused before the queue took it: nobody will end it
-          for (const p of pages) b.pages.put(p);
+        if (b.slotIo[s] === io && b.slotBio[s] === bio) { // refused before the queue took it: nobody will end it
+          slotPut(b, s);
+          putBioPages(k, b, bio);
           bioPut(k, bio);
           io.outstanding--;
         }
@@ -309,10 +459,10 @@ function* submitIo(k: Kernel, b: Bridge, io: Io): Sleepable {
   }
   io.submitted = true;
   if (io.failure !== undefined) {
-    settleIo(io, io.failure instanceof Error ? io.failure : new Error(String(io.failure)));
+    settleIo(b, io, io.failure instanceof Error ? io.failure : new Error(String(io.failure)));
     return;
   }
-  finishIfDone(io);
+  finishIfDone(b, io);
 }
 
 /** `io_submit()` of a batch: one task submitting each I/O in order. */
@@ -326,17 +476,17 @@ function startPending(k: Kernel, b: Bridge): void {
   if (ios.length === 0) return;
   b.pending = [];
   for (const io of ios) {
-    io.bridge = b;
-    b.active.add(io);
+    io.activeIdx = b.active.length;
+    b.active.push(io);
   }
   k.sched.spawn(ios.length === 1 ? `disk_io/${ios[0].kind}` : "disk_io/io_submit", () => ioSubmitTask(k, b, ios));
 }
 
 /** Rejects every active I/O (the run that should have finished them stopped). */
 function failActive(b: Bridge, why: unknown): void {
-  if (b.active.size === 0) return;
+  if (b.active.length === 0) return;
   const error = why instanceof Error ? why : new Error(`disk_io: the I/O did not complete${why === undefined ? "" : `: ${String(why)}`}`);
-  for (const io of [...b.active]) settleIo(io, error);
+  for (const io of [...b.active]) settleIo(b, io, error);
 }
 
 /**
@@ -378,7 +528,7 @@ async function driveAsync(k: Kernel, b: Bridge): Promise<void> {
         break;
       }
       // I/Os that arrived as the run ended are tasks not run yet; a run with no step cannot finish the rest.
-      if (b.active.size === 0 || r.steps === 0) break;
+      if (b.active.length === 0 || r.steps === 0) break;
     }
   } catch (e) {
     why = e;
@@ -427,32 +577,54 @@ export class Disk {
   }
 
   /**
-   * Reads `length` bytes from `sector`.
+   * Reads `length` bytes from `sector` into a new Uint8Array.
    * @throws {RangeError} (synchronously) for a sector or length not a multiple of 512 bytes or beyond the capacity
    * @throws {TypeError} once closed
    * @returns the bytes; rejects with a {@link KernelError} when the I/O fails
    */
   read(sector: number, length: number): Promise<Uint8Array> {
     const io = this.#io("read", sector, length, null);
-    const p = new Promise<Uint8Array>((resolve, reject) => {
-      io.resolve = resolve as Io["resolve"];
-      io.reject = reject;
-    });
+    const p = promiseOf<Uint8Array>(io);
     enqueue(this.kernel, io);
     return p;
   }
 
   /**
-   * Writes `data` (a multiple of 512 bytes) at `sector`.
+   * Reads `into.length` bytes from `sector` into `into` (`pread()` into the
+   * caller's buffer): no buffer allocated per read, unlike {@link Disk.read}.
+   *
+   * `into` is written only once the whole read has succeeded: a rejected
+   * readInto leaves it as it was. (A read of one bio, up to the queue's
+   * max_sectors, copies straight into it as the bio ends; a larger one goes
+   * through a staging buffer, one copy more.) Should `into`'s ArrayBuffer be
+   * transferred while the read is in flight, the read rejects with EFAULT.
+   * A machine that breaks (a KernelBug, a hang) rejects the read with that
+   * error, and `into` may then hold the data of a bio that had completed.
+   *
+   * @throws {TypeError} (synchronously) when `into` is not a Uint8Array, or once closed
+   * @throws {RangeError} (synchronously) as {@link Disk.read}, for `into.length`
+   * @returns `into`, filled; rejects with a {@link KernelError} when the I/O fails
+   * @example
+   * const buf = new Uint8Array(4096);
+   * await d.readInto(8, buf); // buf holds sectors 8..15; the next readInto may reuse it
+   */
+  readInto(sector: number, into: Uint8Array): Promise<Uint8Array> {
+    if (!(into instanceof Uint8Array)) throw new TypeError("readInto: into must be a Uint8Array");
+    const io = this.#io("read", sector, into.length, null, "readInto", into);
+    const p = promiseOf<Uint8Array>(io);
+    enqueue(this.kernel, io);
+    return p;
+  }
+
+  /**
+   * Writes `data` (a multiple of 512 bytes) at `sector`. The bytes are
+   * copied at the call: `data` may change as soon as it returns.
    * @throws {RangeError} (synchronously) as {@link Disk.read}
    * @returns resolves once the data is on the device; rejects with a {@link KernelError}
    */
   write(sector: number, data: Uint8Array): Promise<void> {
     const io = this.#io("write", sector, data?.length, data);
-    const p = new Promise<void>((resolve, reject) => {
-      io.resolve = resolve as Io["resolve"];
-      io.reject = reject;
-    });
+    const p = promiseOf<void>(io);
     enqueue(this.kernel, io);
     return p;
   }
@@ -460,11 +632,8 @@ export class Disk {
   /** Sends a zero-length WRITE_FLUSH bio (see the module notes). */
   flush(): Promise<void> {
     this.#checkOpen("flush");
-    const io = newIo(this.#disk, "flush", 0, 0, EMPTY);
-    const p = new Promise<void>((resolve, reject) => {
-      io.resolve = resolve as Io["resolve"];
-      io.reject = reject;
-    });
+    const io = new Io(this.#disk, "flush", 0, 0, EMPTY, null);
+    const p = promiseOf<void>(io);
     enqueue(this.kernel, io);
     return p;
   }
@@ -482,13 +651,12 @@ export class Disk {
       if (o?.op === "write") return this.#io("write", o.sector, o.data?.length, o.data, `ops[${i}]`);
       throw new TypeError(`submitBatch: ops[${i}].op must be "read" or "write"`);
     });
-    return Promise.all(ios.map((io) =>
-      new Promise<BatchResult>((resolve) => {
-        io.batch = true;
-        io.resolve = resolve as Io["resolve"];
-        enqueue(this.kernel, io);
-      })
-    ));
+    return Promise.all(ios.map((io) => {
+      io.batch = true;
+      const p = promiseOf<BatchResult>(io);
+      enqueue(this.kernel, io);
+      return p;
+    }));
   }
 
   /** Mirrors `blkdev_put()`: drops the disk reference {@link openDisk} took. Idempotent. */
@@ -502,7 +670,14 @@ export class Disk {
     if (!this.#open) throw new TypeError(`${op}: ${this.name} is closed`);
   }
 
-  #io(kind: "read" | "write", sector: number, length: number | undefined, data: Uint8Array | null, what: string = kind): Io {
+  #io(
+    kind: "read" | "write",
+    sector: number,
+    length: number | undefined,
+    data: Uint8Array | null,
+    what: string = kind,
+    into: Uint8Array | null = null,
+  ): Io {
     this.#checkOpen(what);
     if (data !== null && !(data instanceof Uint8Array)) throw new TypeError(`${what}: data must be a Uint8Array`);
     if (typeof sector !== "number" || !Number.isSafeInteger(sector) || sector < 0) {
@@ -514,27 +689,8 @@ export class Disk {
     if (sector + length / SECTOR_SIZE > this.capacity) {
       throw new RangeError(`${what}: sectors [${sector}, ${sector + length / SECTOR_SIZE}) are beyond ${this.name}'s ${this.capacity}`);
     }
-    return newIo(this.#disk, kind, sector, length, data !== null ? data.slice() : EMPTY);
+    return new Io(this.#disk, kind, sector, length, data !== null ? data.slice() : EMPTY, into);
   }
-}
-
-function newIo(disk: Gendisk, kind: Io["kind"], sector: number, length: number, buf: Uint8Array): Io {
-  return {
-    disk,
-    kind,
-    sector,
-    length,
-    buf,
-    outstanding: 0,
-    submitted: false,
-    error: 0,
-    failure: undefined,
-    resolve: NOOP,
-    reject: NOOP,
-    batch: false,
-    settled: false,
-    bridge: null,
-  };
 }
 
 /**
