@@ -152,6 +152,21 @@ test("timer completions (irqmode=2) end on the virtual clock within submit()", (
   finish(k, ctx, nullBlkModule);
 });
 
+test("a slab failure while the first iocb makes fs_bio_set ends that iocb with -ENOMEM; the rest of the batch goes", () => {
+  const k = boot();
+  load(k, ramModule, { rd_size: "64" });
+  const ctx = ioSetup(k, "ram0", { nrEvents: 2 });
+  const first = ctx.prep(IOCB_CMD_PREAD, 0, 4096);
+  const second = ctx.prep(IOCB_CMD_PREAD, 8, 4096);
+  k.slab.failNth("failslab", 1);
+  assert.is(ctx.submit(), 2);
+  assert.is(ctx.inFlight, 0, "nothing left in flight");
+  assert.equal(reapAll(ctx), [first, second]);
+  assert.is(ctx.res[first], -12);
+  assert.is(ctx.res[second], 4096);
+  finish(k, ctx, ramModule);
+});
+
 test("an I/O to a disk whose driver was removed ends with -ENODEV in res; the context still holds and frees the disk", () => {
   const k = boot();
   load(k, nullBlkModule, { nr_devices: "1", irqmode: "0" });

@@ -256,14 +256,24 @@ export class AioContext {
     const k = this.kernel;
     const task = k.sched.current;
     this.#endIo = registerBioEndIo(k, "aio_end_io", aioEndIo); // per batch: bioExit() drops the table
-    let i = 0;
+    // Slots [done, n) are still this loop's: not yet ended here nor handed to submit_bio().
+    let done = 0;
     blkStartPlug(task);
     try {
-      for (; i < n; i++) {
+      for (let i = 0; i < n; i++) {
         // Plain calls for the common case; a generator only where the bio or the submission must sleep.
         const slot = slots[i];
-        let bio = this.#allocBio(slot);
-        if (bio === BIO_ALLOC_WOULD_SLEEP) bio = this.#fillBio(slot, yield* bioAlloc(fsBioSet(k), GFP_KERNEL, this.#nrPages(slot)));
+        let bio: number;
+        try {
+          bio = this.#allocBio(slot);
+          if (bio === BIO_ALLOC_WOULD_SLEEP) bio = this.#fillBio(slot, yield* bioAlloc(fsBioSet(k), GFP_KERNEL, this.#nrPages(slot)));
+        } catch (e) {
+          if (!(e instanceof KernelError)) throw e;
+          this._complete(slot, e.errno); // e.g. ENOMEM making fs_bio_set on first use
+          done = i + 1;
+          continue;
+        }
+        done = i + 1;
         if (bio === 0 || !this.#send(slot, bio)) continue;
         try {
           yield* submitBio(k, bio);
@@ -273,7 +283,7 @@ export class AioContext {
       }
     } finally {
       // A bug thrown above: the slots not reached end with -EIO instead of staying in flight.
-      for (let j = i + 1; j < n; j++) if (this.#state[slots[j]] === IN_FLIGHT) this._complete(slots[j], -ERRNO.EIO);
+      for (let j = done; j < n; j++) if (this.#state[slots[j]] === IN_FLIGHT) this._complete(slots[j], -ERRNO.EIO);
       blkFinishPlug(task);
     }
     return n;
