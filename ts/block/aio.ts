@@ -74,7 +74,7 @@ export interface AioOptions {
   bufferBytes?: number;
 }
 
-/** The aio state of one machine: its live contexts by id, and the end_io they share. */
+/** The aio state of one machine: its live contexts by id (the high half of their bios' `bi_private`). */
 interface AioMachine {
   ctxs: (AioContext | undefined)[];
 }
@@ -124,8 +124,6 @@ export class AioContext {
   #inFlight = 0;
   /** The end_io id of aioEndIo, registered by each submitFromTask(). */
   #endIo = 0;
-  /** What the last submitFromTask() took (submit() reports it when its task is still asleep). */
-  #lastTaken = 0;
   #destroyed = false;
 
   /** @internal use {@link ioSetup} */
@@ -221,18 +219,16 @@ export class AioContext {
    * (its queue is frozen), the rest go out as the machine runs again: they
    * count in {@link AioContext.inFlight} meanwhile.
    *
-   * @returns the number of iocbs taken
+   * @returns the number of iocbs prepared when it was called (the task takes them all)
    * @throws {TypeError} from inside a task (use {@link AioContext.submitFromTask}) or once destroyed
    */
   submit(): number {
     this.#checkLive("io_submit");
-    if (this.#nrPrepared === 0) return 0;
-    let n = 0;
-    this.kernel.sched.spawn("aio/io_submit", function* (this: AioContext) {
-      n = yield* this.submitFromTask();
-    }.bind(this));
+    const n = this.#nrPrepared;
+    if (n === 0) return 0;
+    this.kernel.sched.spawn("aio/io_submit", () => this.submitFromTask());
     this.kernel.run();
-    return Math.max(n, this.#lastTaken);
+    return n;
   }
 
   /**
@@ -250,7 +246,6 @@ export class AioContext {
     if (n === 0) return 0;
     const slots = this.#prepared.slice(0, n); // one array per batch: the slots this task owns
     this.#nrPrepared = 0;
-    this.#lastTaken = n;
     for (let i = 0; i < n; i++) this.#state[slots[i]] = IN_FLIGHT;
     this.#inFlight += n;
     const k = this.kernel;
