@@ -48,21 +48,22 @@ function view(k: Kernel): DataView {
  * Mirrors `round_jiffies_up()` → `round_jiffies_common(j, cpu, true)`
  * (kernel/time/timer.c, v4.4): skewed by `cpu * 3`, rounded up to the next
  * whole second (a value already on a second still moves one second on),
- * unskewed; `j` itself when the result would not be in the future.
+ * unskewed; `j` itself when the result would not be in the future
+ * (`now`: the caller's reading of jiffies).
  */
-export function roundJiffiesUp(k: Kernel, j: number, cpu = k.cpus.current): number {
+export function roundJiffiesUp(k: Kernel, j: number, cpu = k.cpus.current, now = k.clock.jiffies()): number {
   const HZ = k.clock.HZ;
   const original = j;
   j += cpu * 3;
   const rem = j % HZ;
   j = j - rem + HZ;
   j -= cpu * 3;
-  return j > k.clock.jiffies() ? j : original;
+  return j > now ? j : original;
 }
 
-/** Mirrors `blk_rq_timeout()` (block/blk-timeout.c, v4.4): capped at `round_jiffies_up(jiffies + BLK_MAX_TIMEOUT)`. */
-export function blkRqTimeout(k: Kernel, timeout: number): number {
-  const maxt = roundJiffiesUp(k, k.clock.jiffies() + BLK_MAX_TIMEOUT_SECS * k.clock.HZ);
+/** Mirrors `blk_rq_timeout()` (block/blk-timeout.c, v4.4): capped at `round_jiffies_up(jiffies + BLK_MAX_TIMEOUT)` (`now`: jiffies as the caller read it). */
+export function blkRqTimeout(k: Kernel, timeout: number, now = k.clock.jiffies()): number {
+  const maxt = roundJiffiesUp(k, now + BLK_MAX_TIMEOUT_SECS * k.clock.HZ, k.cpus.current, now);
   return timeout > maxt ? maxt : timeout;
 }
 
@@ -88,9 +89,10 @@ export function blkAddTimer(q: RequestQueue, rq: number): void {
     timeout = q.rqTimeout;
     dv.setUint32(rq + RQ.TIMEOUT, timeout, true);
   }
-  const deadline = k.clock.jiffies() + timeout;
+  const now = k.clock.jiffies(); // one reading for the deadline and both roundings, as the kernel's one `jiffies`
+  const deadline = now + timeout;
   dv.setFloat64(rq + RQ.DEADLINE, deadline, true);
-  const expiry = blkRqTimeout(k, roundJiffiesUp(k, deadline));
+  const expiry = blkRqTimeout(k, roundJiffiesUp(k, deadline, k.cpus.current, now), now);
   const t = q.timeout;
   if (!t.pending || expiry < t.expires) {
     const diff = t.expires - expiry;
