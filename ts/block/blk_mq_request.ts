@@ -596,13 +596,13 @@ function blkAttemptPlugMerge(q: RequestQueue, bio: number, disk: Gendisk | null,
   const sector = bioSector(k, bio);
   const nrSectors = bioSize(k, bio) >>> 9;
   const rw = bioRw(k, bio);
+  const dv = view(k); // merges write no new memory: the view stays valid through the scan
   for (let i = plug.mqList.length - 1; i >= 0; i--) {
     const e = plug.mqList[i];
     if (e.q !== q) continue;
     out.requestCount++;
     if (mq) out.sameQueueRq = e;
-    if (!blkRqMergeOk(k, e.rq, rw)) continue;
-    const dv = view(k);
+    if (!blkRqMergeOk(dv, e.rq, rw)) continue;
     const pos = getU64(dv, e.rq + RQ.SECTOR);
     const rqSectors = dv.getUint32(e.rq + RQ.DATA_LEN, true) >>> 9;
     if (pos + rqSectors === sector) {
@@ -669,11 +669,11 @@ function blkMqAttemptMerge(q: RequestQueue, ctx: BlkMqCtx, bio: number, disk: Ge
   const sector = bioSector(k, bio);
   const nrSectors = bioSize(k, bio) >>> 9;
   const rw = bioRw(k, bio);
+  const dv = view(k); // merges write no new memory: the view stays valid through the scan
   for (let i = ctx.rqList.length - 1; i >= 0; i--) {
     if (!checked--) break;
     const rq = ctx.rqList[i];
-    if (!blkRqMergeOk(k, rq, rw)) continue;
-    const dv = view(k);
+    if (!blkRqMergeOk(dv, rq, rw)) continue;
     const pos = getU64(dv, rq + RQ.SECTOR);
     const rqSectors = dv.getUint32(rq + RQ.DATA_LEN, true) >>> 9;
     if (pos + rqSectors === sector) {
@@ -696,10 +696,10 @@ function blkMqAttemptMerge(q: RequestQueue, ctx: BlkMqCtx, bio: number, disk: Ge
 /**
  * Mirrors `blk_rq_merge_ok()` (block/blk-merge.c, v4.4): both mergeable,
  * the same discard / write-same kind, the same data direction (the same
- * disk holds: the bio came to this queue). `rw` is the bio's `bi_rw`.
+ * disk holds: the bio came to this queue). `rw` is the bio's `bi_rw`, `dv` the kernel's view.
  */
-function blkRqMergeOk(k: Kernel, rq: number, rw: number): boolean {
-  const flags = view(k).getUint32(rq + RQ.CMD_FLAGS, true);
+function blkRqMergeOk(dv: DataView, rq: number, rw: number): boolean {
+  const flags = dv.getUint32(rq + RQ.CMD_FLAGS, true);
   if ((flags & REQ_NOMERGE_FLAGS) !== 0 || (rw & REQ_NOMERGE_FLAGS) !== 0) return false;
   if (((flags ^ rw) & (REQ_DISCARD | REQ_WRITE_SAME)) !== 0) return false;
   return ((flags ^ rw) & REQ_WRITE) === 0;
