@@ -195,7 +195,7 @@ export function submitBioTry(k: Kernel, bio: number): number {
   // blk_queue_enter()'s first step: only a frozen or dying queue needs the sleeping path.
   if (!q.qUsageCounter.trygetLive()) return SUBMIT_WOULD_SLEEP;
   try {
-    return q.nrHwQueues > 1 ? blkMqMakeRequestTry(q, bio) : blkSqMakeRequestTry(q, bio);
+    return makeRequestTry(q, bio);
   } catch (err) {
     return noTagsIoError(k, bio, err);
   } finally {
@@ -442,31 +442,35 @@ export function* blkMqMakeRequest(q: RequestQueue, bio: number): Sleepable<numbe
   return blkMqQueueRequest(q, bio, m, sameQueueRq);
 }
 
-/** {@link blkMqMakeRequest} without sleeping, for {@link submitBioTry}: {@link SUBMIT_WOULD_SLEEP} where the map would wait. */
-function blkMqMakeRequestTry(q: RequestQueue, bio: number): number {
-  if (blkMqPlugScan(q, bio, true)) return BLK_QC_T_NONE;
-  const sameQueueRq = PLUG_SCAN.sameQueueRq;
+/**
+ * The queue's make_request ({@link blkMqMakeRequest} for several hw queues,
+ * else {@link blkSqMakeRequest}) without sleeping, for {@link submitBioTry}:
+ * {@link SUBMIT_WOULD_SLEEP}, the map's queue reference dropped, where the
+ * map would wait for a tag.
+ */
+function makeRequestTry(q: RequestQueue, bio: number): number {
+  const mq = q.nrHwQueues > 1;
+  if (blkMqPlugScan(q, bio, mq)) return BLK_QC_T_NONE;
+  const { requestCount, sameQueueRq } = PLUG_SCAN;
   const m = blkMqTryMapRequest(q, bio);
   if (m === null) {
     blkQueueExit(q); // the map's reference: the retry takes it again
     return SUBMIT_WOULD_SLEEP;
   }
-  return blkMqQueueRequest(q, bio, m, sameQueueRq);
+  return mq ? blkMqQueueRequest(q, bio, m, sameQueueRq) : blkSqQueueRequest(q, bio, m, requestCount);
 }
 
 /**
- * The plug-merge step both make_request variants begin with: unless the bio
- * is FLUSH/FUA or the queue has `nomerges`, {@link blkAttemptPlugMerge}
- * (its counts left in {@link PLUG_SCAN}, zeroed otherwise).
+ * The plug-merge step both make_request variants begin with: {@link PLUG_SCAN}
+ * zeroed, then unless the bio is FLUSH/FUA or the queue has `nomerges`,
+ * {@link blkAttemptPlugMerge}, which counts into it.
  *
  * @returns whether the bio merged into a plugged request
  */
 function blkMqPlugScan(q: RequestQueue, bio: number, mq: boolean): boolean {
-  if ((bioRw(q.kernel, bio) & (REQ_FLUSH | REQ_FUA)) !== 0 || q.nomerges) {
-    PLUG_SCAN.requestCount = 0;
-    PLUG_SCAN.sameQueueRq = null;
-    return false;
-  }
+  PLUG_SCAN.requestCount = 0;
+  PLUG_SCAN.sameQueueRq = null;
+  if ((bioRw(q.kernel, bio) & (REQ_FLUSH | REQ_FUA)) !== 0 || q.nomerges) return false;
   return blkAttemptPlugMerge(q, bio, blkDisk(q), mq);
 }
 
@@ -526,18 +530,6 @@ export function* blkSqMakeRequest(q: RequestQueue, bio: number): Sleepable<numbe
   return blkSqQueueRequest(q, bio, m, requestCount);
 }
 
-/** {@link blkSqMakeRequest} without sleeping, for {@link submitBioTry}: {@link SUBMIT_WOULD_SLEEP} where the map would wait. */
-function blkSqMakeRequestTry(q: RequestQueue, bio: number): number {
-  if (blkMqPlugScan(q, bio, false)) return BLK_QC_T_NONE;
-  const requestCount = PLUG_SCAN.requestCount;
-  const m = blkMqTryMapRequest(q, bio);
-  if (m === null) {
-    blkQueueExit(q); // the map's reference: the retry takes it again
-    return SUBMIT_WOULD_SLEEP;
-  }
-  return blkSqQueueRequest(q, bio, m, requestCount);
-}
-
 /** What {@link blkSqMakeRequest} does once the request is mapped. */
 function blkSqQueueRequest(q: RequestQueue, bio: number, m: MappedRequest, requestCount: number): number {
   const { rq, hctx, ctx } = m;
@@ -586,9 +578,7 @@ function blkMqInsertFlush(q: RequestQueue, hctx: BlkMqHwCtx, rq: number, bio: nu
 function blkAttemptPlugMerge(q: RequestQueue, bio: number, disk: Gendisk | null, mq: boolean): boolean {
   const k = q.kernel;
   const plug = currentPlug(q);
-  const out = PLUG_SCAN;
-  out.requestCount = 0;
-  out.sameQueueRq = null;
+  const out = PLUG_SCAN; // zeroed by blkMqPlugScan(), its one caller
   if (plug === null) {
     if (mq) out.requestCount = blkPlugQueuedCount(q);
     return false;
