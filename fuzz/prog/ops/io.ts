@@ -206,18 +206,15 @@ registerArea({
   *teardown(x) {
     const st = ioState(x);
     const k = x.kernel;
-    // Completions already due (an hrtimer `completion_nsec` away) may still come.
-    for (let waited = 0; st.inflight.size > 0 && waited < DRAIN_NS; waited += DRAIN_STEP_NS) yield sleep(DRAIN_STEP_NS);
-    for (let waited = 0; [...st.aios.keys()].some((c) => c.inFlight > 0) && waited < DRAIN_NS; waited += DRAIN_STEP_NS) yield sleep(DRAIN_STEP_NS);
+    yield* drainWhile(() => st.inflight.size > 0);
+    yield* drainWhile(() => [...st.aios.keys()].some((c) => c.inFlight > 0));
     if (st.pending !== null) x.violate(st.pending);
     for (const c of [...st.aios.keys()]) {
       if (c.inFlight > 0) {
         x.violate({ title: "aio iocb never ended", report: `${c.inFlight} iocbs of the aio context on ${c.name} never ended\n` });
         continue;
       }
-      reapAio(st, c);
-      c.destroy();
-      st.aios.delete(c);
+      destroyAio(st, c);
     }
     const out = [...st.inflight.values()];
     if (out.length > 0) {
@@ -282,11 +279,9 @@ registerResource({
     // io_destroy() once its iocbs ended; one that never ends is the teardown's finding.
     const c = v as AioContext;
     const st = ioState(x);
-    for (let waited = 0; c.inFlight > 0 && waited < DRAIN_NS; waited += DRAIN_STEP_NS) yield sleep(DRAIN_STEP_NS);
+    yield* drainWhile(() => c.inFlight > 0);
     if (c.inFlight > 0 || !st.aios.has(c)) return;
-    reapAio(st, c);
-    c.destroy();
-    st.aios.delete(c);
+    destroyAio(st, c);
   },
 });
 
@@ -299,12 +294,31 @@ registerResource({
     // Wait as the io teardown does; a bio that does not end is its finding, not a hang here.
     const st = ioState(x);
     const out = () => [...st.inflight.values()].some((b) => b.dio === r.dio);
-    for (let waited = 0; out() && waited < DRAIN_NS; waited += DRAIN_STEP_NS) yield sleep(DRAIN_STEP_NS);
+    yield* drainWhile(out);
     if (out()) return;
     yield* dioAwaitCompletion(r.dio);
     dioFree(r.dio);
   },
 });
+
+/**
+ * Sleeps in DRAIN_STEP_NS steps while `busy()`, DRAIN_NS at the most:
+ * completions already due (an hrtimer `completion_nsec` away) may still come.
+ */
+function* drainWhile(busy: () => boolean): Sleepable {
+  for (let waited = 0; busy() && waited < DRAIN_NS; waited += DRAIN_STEP_NS) yield sleep(DRAIN_STEP_NS);
+}
+
+/**
+ * io_destroy() of a context of the run, its ended iocbs reaped (and their
+ * results checked) first.
+ * @throws {KernelError} EBUSY while iocbs are in flight (io_destroy() would wait; the context stays the run's, for the teardown)
+ */
+function destroyAio(st: IoState, c: AioContext): void {
+  if (c.inFlight === 0) reapAio(st, c);
+  c.destroy();
+  st.aios.delete(c);
+}
 
 /** The blk-mq queue of a registered disk. @throws {KernelError} ENXIO when there is none */
 function diskQueue(k: Kernel, name: string): RequestQueue {
@@ -593,14 +607,7 @@ registerOp({
   *exec(x, [v]) {
     const c = v as AioContext;
     const st = ioState(x);
-    if (!st.aios.has(c)) return;
-    if (c.inFlight > 0) {
-      // io_destroy() would wait: the port refuses (EBUSY); the teardown reaps it later.
-      c.destroy();
-    }
-    reapAio(st, c);
-    c.destroy();
-    st.aios.delete(c);
+    if (st.aios.has(c)) destroyAio(st, c);
   },
 });
 
