@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /**
  * Test helpers for ts/block/ and ts/drivers/: a machine, tasks that return
- * values, a driver's ops that count their callbacks, and one-call builders
+ * values, a module load, a driver's ops that count their callbacks, and one-call builders
  * for a tag set, a queue and a disk. Private to tests.
  *
  * @module
@@ -11,6 +11,7 @@ import { KernelError } from "../errors.ts";
 import { Kernel, type KernelOptions } from "../kernel/kernel.ts";
 import { GFP_NOIO } from "../kernel/mempool.ts";
 import type { Sleepable } from "../kernel/sched.ts";
+import type { KernelModule } from "../drivers/module.ts";
 import { bioAddPage, bioAlloc, bioSetDev, bioSetField, fsBioSet, REQ_WRITE } from "./bio.ts";
 import { submitBio } from "./blk_mq_request.ts";
 import { blkMqInitQueue } from "./blk_mq.ts";
@@ -29,6 +30,11 @@ import {
 /** A machine with small defaults (4 CPUs, 1 ms grace periods). */
 export function boot(opts: KernelOptions = {}): Kernel {
   return new Kernel({ cpus: 4, ...opts });
+}
+
+/** `modprobe m params`: the module's init as a task, run until the machine is idle. */
+export function modprobe(k: Kernel, m: KernelModule, params: Record<string, string>): void {
+  inTask(k, () => m.init(k, params), "modprobe");
 }
 
 /** Runs `body` as a task until the machine is idle; returns its value or throws its error. */

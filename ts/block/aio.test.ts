@@ -5,14 +5,10 @@ import type { Kernel } from "../kernel/kernel.ts";
 import type { KernelModule } from "../drivers/module.ts";
 import { nullBlkDevices, nullBlkModule } from "../drivers/null_blk.ts";
 import { ramModule } from "../drivers/ram.ts";
-import { boot, codeOf, inTask, readSysfs } from "./_testkit.ts";
+import { boot, codeOf, inTask, modprobe, readSysfs } from "./_testkit.ts";
 import { bioExit } from "./bio.ts";
 import { type AioContext, IOCB_CMD_PREAD, IOCB_CMD_PWRITE, ioSetup } from "./aio.ts";
 import { blkMqFreezeQueue, blkMqUnfreezeQueue } from "./request_queue.ts";
-
-function load(k: Kernel, m: KernelModule, params: Record<string, string>): void {
-  inTask(k, () => m.init(k, params), "modprobe");
-}
 
 /** Destroys `ctx`, removes `m`, and checks the machine is clean. */
 function finish(k: Kernel, ctx: AioContext, m: KernelModule): void {
@@ -30,7 +26,7 @@ function reapAll(ctx: AioContext): number[] {
 
 test("128 reads on nullb0 end within one submit(); getEvents() reaps them all with res 4096 and frees the slots", () => {
   const k = boot({ cpus: 1 });
-  load(k, nullBlkModule, { nr_devices: "1", irqmode: "0", hw_queue_depth: "128" });
+  modprobe(k, nullBlkModule, { nr_devices: "1", irqmode: "0", hw_queue_depth: "128" });
   const ctx = ioSetup(k, "nullb0", { nrEvents: 128 });
   for (let i = 0; i < 128; i++) ctx.prep(IOCB_CMD_PREAD, i * 1000, 4096);
   assert.is(ctx.available, 0);
@@ -52,7 +48,7 @@ test("128 reads on nullb0 end within one submit(); getEvents() reaps them all wi
 
 test("writes then reads through the slots' buffers round-trip on ram0", () => {
   const k = boot();
-  load(k, ramModule, { rd_size: "1024" });
+  modprobe(k, ramModule, { rd_size: "1024" });
   const ctx = ioSetup(k, "ram0", { nrEvents: 8, bufferBytes: 8192 });
   const data = (i: number) => Uint8Array.from({ length: 8192 }, (_, j) => (i * 31 + j) & 0xff);
   for (let i = 0; i < 8; i++) {
@@ -79,7 +75,7 @@ test("writes then reads through the slots' buffers round-trip on ram0", () => {
 
 test("getEvents() hands out completions in order, as many as fit in out", () => {
   const k = boot();
-  load(k, nullBlkModule, { nr_devices: "1", irqmode: "0" });
+  modprobe(k, nullBlkModule, { nr_devices: "1", irqmode: "0" });
   const ctx = ioSetup(k, "nullb0", { nrEvents: 5 });
   const sent = [0, 1, 2, 3, 4].map((i) => ctx.prep(IOCB_CMD_PREAD, i * 8, 512));
   ctx.submit();
@@ -97,7 +93,7 @@ test("getEvents() hands out completions in order, as many as fit in out", () => 
 
 test("bad input is refused with its code and changes nothing: EAGAIN when full, RangeError, TypeError", () => {
   const k = boot();
-  load(k, nullBlkModule, { nr_devices: "1", irqmode: "0" });
+  modprobe(k, nullBlkModule, { nr_devices: "1", irqmode: "0" });
   const cap = Number(k.block.disk("nullb0")!.capacity);
   const ctx = ioSetup(k, "nullb0", { nrEvents: 2 });
   assert.throws(() => ctx.prep(7, 0, 512), TypeError);
@@ -123,7 +119,7 @@ test("bad input is refused with its code and changes nothing: EAGAIN when full, 
 
 test("on a frozen queue submit() leaves the I/Os in flight and destroy() is EBUSY; they end once it is unfrozen", () => {
   const k = boot();
-  load(k, nullBlkModule, { nr_devices: "1", irqmode: "0" });
+  modprobe(k, nullBlkModule, { nr_devices: "1", irqmode: "0" });
   const q = nullBlkDevices(k)[0].q!;
   const ctx = ioSetup(k, "nullb0", { nrEvents: 4 });
   inTask(k, () => blkMqFreezeQueue(q));
@@ -141,7 +137,7 @@ test("on a frozen queue submit() leaves the I/Os in flight and destroy() is EBUS
 
 test("timer completions (irqmode=2) end on the virtual clock within submit()", () => {
   const k = boot({ cpus: 2 });
-  load(k, nullBlkModule, { nr_devices: "1", irqmode: "2", completion_nsec: "50000", hw_queue_depth: "4" });
+  modprobe(k, nullBlkModule, { nr_devices: "1", irqmode: "2", completion_nsec: "50000", hw_queue_depth: "4" });
   const ctx = ioSetup(k, "nullb0", { nrEvents: 16 });
   for (let i = 0; i < 16; i++) ctx.prep(IOCB_CMD_PREAD, i * 8, 4096);
   const t0 = k.clock.now();
@@ -154,7 +150,7 @@ test("timer completions (irqmode=2) end on the virtual clock within submit()", (
 
 test("a slab failure while the first iocb makes fs_bio_set ends that iocb with -ENOMEM; the rest of the batch goes", () => {
   const k = boot();
-  load(k, ramModule, { rd_size: "64" });
+  modprobe(k, ramModule, { rd_size: "64" });
   const ctx = ioSetup(k, "ram0", { nrEvents: 2 });
   const first = ctx.prep(IOCB_CMD_PREAD, 0, 4096);
   const second = ctx.prep(IOCB_CMD_PREAD, 8, 4096);
@@ -169,7 +165,7 @@ test("a slab failure while the first iocb makes fs_bio_set ends that iocb with -
 
 test("an I/O to a disk whose driver was removed ends with -ENODEV in res; the context still holds and frees the disk", () => {
   const k = boot();
-  load(k, nullBlkModule, { nr_devices: "1", irqmode: "0" });
+  modprobe(k, nullBlkModule, { nr_devices: "1", irqmode: "0" });
   const ctx = ioSetup(k, "nullb0", { nrEvents: 2 });
   ctx.prep(IOCB_CMD_PREAD, 0, 4096);
   inTask(k, () => nullBlkModule.exit(k), "rmmod");

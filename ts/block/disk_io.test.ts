@@ -11,13 +11,9 @@ import type { KernelModule } from "../drivers/module.ts";
 import { fileDisks, fileModule } from "../drivers/file.ts";
 import { nullBlkModule } from "../drivers/null_blk.ts";
 import { ramModule, ramPagesAllocated } from "../drivers/ram.ts";
-import { boot, inTask, readSysfs } from "./_testkit.ts";
+import { boot, inTask, modprobe, readSysfs } from "./_testkit.ts";
 import { bioExit } from "./bio.ts";
 import { type BatchOp, type Disk, openDisk } from "./disk_io.ts";
-
-function load(k: Kernel, m: KernelModule, params: Record<string, string>): void {
-  inTask(k, () => m.init(k, params), "modprobe");
-}
 
 /** Closes `d`, removes `m`, and checks the machine is clean. */
 function finish(k: Kernel, d: Disk, m: KernelModule): void {
@@ -58,7 +54,7 @@ function countRuns(k: Kernel): { n: number } {
 
 test("random writes at random sectors read back equal through read()/write(); unwritten sectors read zeros", async () => {
   const k = boot();
-  load(k, ramModule, { rd_size: "1024" }); // 2048 sectors
+  modprobe(k, ramModule, { rd_size: "1024" }); // 2048 sectors
   const d = openDisk(k, "ram0");
   assert.is(d.capacity, 2048);
   const model = new Uint8Array(2048 * 512);
@@ -84,7 +80,7 @@ test("random writes at random sectors read back equal through read()/write(); un
 
 test("submitBatch() runs many writes and reads in one scheduler run and returns each result in order", async () => {
   const k = boot({ cpus: 4 });
-  load(k, ramModule, { rd_size: "512", submit_queues: "4", hw_queue_depth: "8" });
+  modprobe(k, ramModule, { rd_size: "512", submit_queues: "4", hw_queue_depth: "8" });
   const d = openDisk(k, "ram0");
   const rand = prng(99);
   const slots = [...Array(100).keys()].sort(() => rand(3) - 1).slice(0, 48);
@@ -109,7 +105,7 @@ test("submitBatch() runs many writes and reads in one scheduler run and returns 
 
 test("concurrent read()/write() promises issued together share one run and all resolve with the right data", async () => {
   const k = boot({ cpus: 2 });
-  load(k, ramModule, { rd_size: "256", submit_queues: "2" });
+  modprobe(k, ramModule, { rd_size: "256", submit_queues: "2" });
   const d = openDisk(k, "ram0");
   const rand = prng(3);
   const a = randomBytes(rand, 8192);
@@ -132,7 +128,7 @@ test("concurrent read()/write() promises issued together share one run and all r
 
 test("300 writes then 300 reads in flight at once on ram0 each get their own data (bio slots are reused, never shared)", async () => {
   const k = boot({ cpus: 2 });
-  load(k, ramModule, { rd_size: "4096", submit_queues: "2", hw_queue_depth: "16" }); // 8192 sectors
+  modprobe(k, ramModule, { rd_size: "4096", submit_queues: "2", hw_queue_depth: "16" }); // 8192 sectors
   const d = openDisk(k, "ram0");
   const rand = prng(300);
   // Disjoint extents of 1..40 sectors: some reads take two bios (max_sectors 255 → 31 pages each).
@@ -159,7 +155,7 @@ test("300 writes then 300 reads in flight at once on ram0 each get their own dat
 
 test("readInto() fills the caller's buffer with what write() put on ram0 and resolves with that same buffer", async () => {
   const k = boot();
-  load(k, ramModule, { rd_size: "1024" }); // 2048 sectors
+  modprobe(k, ramModule, { rd_size: "1024" }); // 2048 sectors
   const d = openDisk(k, "ram0");
   const rand = prng(11);
   const a = randomBytes(rand, 4096);
@@ -183,7 +179,7 @@ test("readInto() fills the caller's buffer with what write() put on ram0 and res
 
 test("readInto() with a bad buffer, sector or length throws at the call and queues nothing", async () => {
   const k = boot();
-  load(k, ramModule, { rd_size: "4" }); // 8 sectors
+  modprobe(k, ramModule, { rd_size: "4" }); // 8 sectors
   const d = openDisk(k, "ram0");
   const before = readSysfs(k, "/sys/block/ram0/stat");
   assert.throws(() => d.readInto(0, [0, 0] as unknown as Uint8Array), TypeError);
@@ -204,7 +200,7 @@ test("readInto() with a bad buffer, sector or length throws at the call and queu
 test("a failed readInto() rejects with a KernelError and leaves the buffer untouched, even when some of its bios completed", async () => {
   const k = boot();
   // Timer completions: the read's first bio is still in flight while its second one allocates.
-  load(k, nullBlkModule, { nr_devices: "1", irqmode: "2", completion_nsec: "20000" });
+  modprobe(k, nullBlkModule, { nr_devices: "1", irqmode: "2", completion_nsec: "20000" });
   const d = openDisk(k, "nullb0");
   const reads = () => Number(readSysfs(k, "/sys/block/nullb0/stat").trim().split(/\s+/)[0]);
   let failed = 0;
@@ -239,7 +235,7 @@ test("a failed readInto() rejects with a KernelError and leaves the buffer untou
 
 test("readInto() whose buffer is transferred while in flight rejects with EFAULT and the machine stays sound", async () => {
   const k = boot();
-  load(k, ramModule, { rd_size: "1024" });
+  modprobe(k, ramModule, { rd_size: "1024" });
   const d = openDisk(k, "ram0");
   for (const bytes of [4096, 300 * 512]) { // one bio (straight in), three bios (staged)
     const buf = new Uint8Array(bytes);
@@ -309,7 +305,7 @@ test("readInto() of a read the driver fails (a file disk whose host file was clo
 
 test("bad sectors and lengths are RangeErrors at the call, and a bad batch submits nothing", async () => {
   const k = boot();
-  load(k, ramModule, { rd_size: "4" }); // 8 sectors
+  modprobe(k, ramModule, { rd_size: "4" }); // 8 sectors
   const d = openDisk(k, "ram0");
   assert.throws(() => d.read(-1, 512), RangeError);
   assert.throws(() => d.read(1.5, 512), RangeError);
@@ -338,7 +334,7 @@ test("openDisk() of a missing disk is ENXIO and a closed disk refuses I/O", () =
     assert.instance(e, KernelError);
     assert.is((e as KernelError).code, "ENXIO");
   }
-  load(k, ramModule, { rd_size: "4" });
+  modprobe(k, ramModule, { rd_size: "4" });
   const d = openDisk(k, "ram0");
   d.close();
   assert.not.ok(d.isOpen);
@@ -349,7 +345,7 @@ test("openDisk() of a missing disk is ENXIO and a closed disk refuses I/O", () =
 
 test("a failed write in a batch is a KernelError EIO while the other I/Os of the batch succeed", async () => {
   const k = boot();
-  load(k, ramModule, { rd_size: "64" });
+  modprobe(k, ramModule, { rd_size: "64" });
   const d = openDisk(k, "ram0");
   const keep = new Uint8Array(4096).fill(5);
   await d.write(0, keep);
@@ -373,7 +369,7 @@ test("a failed write in a batch is a KernelError EIO while the other I/Os of the
 
 test("stat counts the reads and writes: ios and sectors per direction, nothing in flight", async () => {
   const k = boot();
-  load(k, ramModule, { rd_size: "256" });
+  modprobe(k, ramModule, { rd_size: "256" });
   const d = openDisk(k, "ram0");
   await d.write(0, new Uint8Array(4096));
   await d.write(8, new Uint8Array(1024));
@@ -385,12 +381,12 @@ test("stat counts the reads and writes: ios and sectors per direction, nothing i
 
 test("flush() resolves on a ram disk and on null_blk", async () => {
   const k = boot();
-  load(k, ramModule, { rd_size: "4" });
+  modprobe(k, ramModule, { rd_size: "4" });
   const d = openDisk(k, "ram0");
   await d.flush();
   finish(k, d, ramModule);
   // The same machine: nullb0's queue reuses ram0's freed queue id.
-  load(k, nullBlkModule, { nr_devices: "1" });
+  modprobe(k, nullBlkModule, { nr_devices: "1" });
   const n = openDisk(k, "nullb0");
   await n.flush();
   finish(k, n, nullBlkModule);
@@ -398,11 +394,11 @@ test("flush() resolves on a ram disk and on null_blk", async () => {
 
 test("after rmmod of one driver, I/O to a new disk whose queue reuses the freed queue id reaches the new queue", async () => {
   const k = boot();
-  load(k, ramModule, { rd_size: "4" });
+  modprobe(k, ramModule, { rd_size: "4" });
   const r = openDisk(k, "ram0");
   await r.write(0, new Uint8Array(512).fill(1));
   finish(k, r, ramModule);
-  load(k, nullBlkModule, { nr_devices: "1" });
+  modprobe(k, nullBlkModule, { nr_devices: "1" });
   const n = openDisk(k, "nullb0");
   await n.write(0, new Uint8Array(512).fill(2));
   assert.equal(await n.read(0, 512), new Uint8Array(512), "served by null_blk, not the dead ram queue");
@@ -412,7 +408,7 @@ test("after rmmod of one driver, I/O to a new disk whose queue reuses the freed 
 for (const irqmode of ["0", "1", "2"]) {
   test(`null_blk (irqmode=${irqmode}) through the same API: I/Os complete, nothing is stored, stat counts them`, async () => {
     const k = boot();
-    load(k, nullBlkModule, { nr_devices: "1", irqmode, completion_nsec: "20000" });
+    modprobe(k, nullBlkModule, { nr_devices: "1", irqmode, completion_nsec: "20000" });
     const d = openDisk(k, "nullb0");
     assert.is(d.capacity, 250 * 2 ** 21, "gb=250 by default");
     const data = new Uint8Array(8192).fill(0x5a);
