@@ -49,12 +49,13 @@ import {
   type BioEndIo,
   bioAddPage,
   bioAlloc,
-  bioField,
+  bioError,
   type BioLayer,
   bioLayer,
+  bioPrivate,
   bioPut,
   bioSetDev,
-  bioSetField,
+  bioSetIo,
   bioVcnt,
   BVEC_SIZE,
   fsBioSet,
@@ -342,12 +343,12 @@ function copyOut(k: Kernel, io: Io, bio: number, off: number): void {
  * bio.
  */
 function diskIoEndIo(k: Kernel, b: Bridge, bio: number): void {
-  const s = bioField(k, bio, "bi_private");
+  const s = bioPrivate(k, bio);
   const io = s < b.slotIo.length && b.slotBio[s] === bio ? b.slotIo[s] : null;
   if (io === null) return k.log.bug("block/disk_io:end_io", `bio ${bio} is not a disk_io bio`);
   const off = b.slotOff[s];
   slotPut(b, s);
-  const err = bioField(k, bio, "bi_error");
+  const err = bioError(k, bio);
   if (err !== 0 && io.error === 0) io.error = err;
   if (err === 0 && io.kind === "read") copyOut(k, io, bio, off);
   putBioPages(k, b, bio);
@@ -432,12 +433,9 @@ function* submitIo(k: Kernel, b: Bridge, io: Io): Sleepable {
         if (io.kind === "write") copyIn(k, io, p, off + i * PAGE_SIZE, len);
         if (bioAddPage(k, bio, p, len, 0) !== len) k.log.bug("block/disk_io:submit", "bio_add_page refused a page");
       }
-      bioSetField(k, bio, "bi_sector", io.sector + off / SECTOR_SIZE);
-      bioSetField(k, bio, "bi_rw", rw);
-      bioSetField(k, bio, "bi_end_io", endIo);
-      bioSetDev(k, bio, q.id);
       const s = slotGet(b, io, bio, off);
-      bioSetField(k, bio, "bi_private", s);
+      bioSetIo(k, bio, io.sector + off / SECTOR_SIZE, rw, endIo, s);
+      bioSetDev(k, bio, q.id);
       io.outstanding++;
       try {
         yield* submitBio(k, bio);
