@@ -18,10 +18,10 @@
  *   (ts/block/aio.ts): 128 iocbs prepared, one `io_submit()` (one task, one
  *   plug), one `io_getevents()`, per round; `ratio = sync io_ns / batch
  *   io_ns` in the same run.
- * - `async_randread`: `Disk.read()` promises, a closed loop of 128 workers
- *   (each awaits its read, then issues the next), against p-queue, p-limit
- *   and fastq running the same number of no-op async tasks at concurrency
- *   128 in the same run; `ratio_vs_pqueue = iops / pqueue_rate`. Then the
+ * - `async_randread`: `Disk.read()` promises, a closed loop of 256
+ *   submitters (each awaits its read, then issues the next) on the device of
+ *   depth 128, against p-queue, p-limit and fastq running the same number of
+ *   no-op async tasks at concurrency 128 in the same run; `ratio_vs_pqueue = iops / pqueue_rate`. Then the
  *   same closed loop with `Disk.readInto()`, each worker reading into its
  *   own 4 KiB buffer (no result allocated per read): `iops_into`,
  *   `ratio_into_vs_pqueue`, `ratio_into_vs_fastq`.
@@ -186,7 +186,7 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
-async function asyncCase(shell: KernelShell, n: number, depth: number): Promise<IoBenchResult> {
+async function asyncCase(shell: KernelShell, n: number, depth: number, submitters: number): Promise<IoBenchResult> {
   const d = openDisk(shell.kernel, "nullb0");
   const blocks = Math.floor(d.capacity / 8);
   const prng = new Prng(2);
@@ -206,10 +206,10 @@ async function asyncCase(shell: KernelShell, n: number, depth: number): Promise<
   };
   const loop = async (w: () => Promise<void>) => {
     issued = 0;
-    await Promise.all(Array.from({ length: depth }, w)); // warm-up of the same size
+    await Promise.all(Array.from({ length: submitters }, w)); // warm-up of the same size
     issued = 0;
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: depth }, w));
+    await Promise.all(Array.from({ length: submitters }, w));
     return (performance.now() - t0) / 1e3;
   };
   const ioSec = await loop(worker);
@@ -247,6 +247,7 @@ async function asyncCase(shell: KernelShell, n: number, depth: number): Promise<
     case: "async_randread",
     ios: n,
     depth,
+    submitters,
     iops: Math.round(iops),
     pqueue_rate: Math.round(n / pq),
     plimit_rate: Math.round(n / pl),
@@ -305,7 +306,7 @@ export async function run(scale = 1): Promise<IoBenchResult[]> {
     ratio: round2(io.ns / batched.value),
     gcs: batched.gcs,
   });
-  results.push(await asyncCase(shell, asyncN, 128));
+  results.push(await asyncCase(shell, asyncN, 128, 256));
   const bioBytes = BIO_SIZE + BIO_INLINE_VECS * BVEC_SIZE;
   const rqBytes = requestRecordSize(NULLB_CMD_SIZE);
   results.push({
