@@ -401,9 +401,9 @@ function bioBytes(disk: Gendisk): number {
   return Math.max(PAGE_SIZE, Math.min(BIO_MAX_PAGES * PAGE_SIZE, cap));
 }
 
-/** Copies `len` bytes of a write's data at byte `off` to `page`. */
+/** Copies `len` bytes of a write's data at byte `off` to `page` (a write of one page without a view). */
 function copyIn(k: Kernel, io: Io, page: number, off: number, len: number): void {
-  k.u8.set(io.buf.subarray(off, off + len), page);
+  k.u8.set(len === io.buf.length ? io.buf : io.buf.subarray(off, off + len), page);
 }
 
 /** {@link submitIoTry}'s answer once the I/O is submitted: every bio handed over, or it stopped on an error. */
