@@ -30,12 +30,15 @@
  * {@link Disk.readInto} leaves the caller's buffer as it was.
  *
  * Cost: per I/O, one Io record and its promise (and a read()'s result);
- * per bio, nothing on the JS heap: a slot index in `bi_private` names its
+ * per bio, no record on the JS heap: a slot index in `bi_private` names its
  * entry in the bridge's parallel arrays, and its data pages are read back
- * from its vecs. The hand-over's task is the one generator of a batch: its
- * bios are made and sent with plain calls (`bioAllocTry()`,
- * `submitBioTry()`), and only an I/O whose bio must sleep (an exhausted bio
- * pool, no free tag, a frozen queue) goes on in a generator of its own.
+ * from its vecs. (Copying a page between linear memory and a JS buffer
+ * makes a short-lived Uint8Array view, except for a write of one page or
+ * less and a read() of one page or less, whose copy is its result.) The
+ * hand-over's task is the one generator of a batch: its bios are made and
+ * sent with plain calls (`bioAllocTry()`, `submitBioTry()`), and only an
+ * I/O whose bio must sleep (an exhausted bio pool, no free tag, a frozen
+ * queue) goes on in a generator of its own.
  * {@link Disk.readInto} allocates no buffer per read.
  *
  * @module
