@@ -11,9 +11,11 @@ import type { KernelModule } from "../drivers/module.ts";
 import { fileDisks, fileModule } from "../drivers/file.ts";
 import { nullBlkModule } from "../drivers/null_blk.ts";
 import { ramModule, ramPagesAllocated } from "../drivers/ram.ts";
+import { sleep } from "../kernel/sched.ts";
 import { boot, inTask, modprobe, readSysfs } from "./_testkit.ts";
-import { bioExit } from "./bio.ts";
+import { BIO_POOL_SIZE, bioExit, fsBioSet } from "./bio.ts";
 import { type BatchOp, type Disk, openDisk } from "./disk_io.ts";
+import { blkMqFreezeQueue, blkMqUnfreezeQueue } from "./request_queue.ts";
 
 /** Closes `d`, removes `m`, and checks the machine is clean. */
 function finish(k: Kernel, d: Disk, m: KernelModule): void {
@@ -39,6 +41,18 @@ function prng(seed: number): (n: number) => number {
 
 function randomBytes(rand: (n: number) => number, n: number): Uint8Array {
   return Uint8Array.from({ length: n }, () => rand(256));
+}
+
+/** `/sys/block/NAME/stat` as numbers. */
+function stat(k: Kernel, name: string): number[] {
+  return readSysfs(k, `/sys/block/${name}/stat`).trim().split(/\s+/).map(Number);
+}
+
+/** The promises' values in order, and the order they settled in. */
+async function settled<T>(ps: Promise<T>[]): Promise<{ values: (T | Error)[]; order: number[] }> {
+  const order: number[] = [];
+  const values = await Promise.all(ps.map((p, i) => p.then((v) => v, (e: Error) => e).finally(() => order.push(i))));
+  return { values, order };
 }
 
 /** Counts the scheduler runs of `k` from now on. */
@@ -403,6 +417,101 @@ test("after rmmod of one driver, I/O to a new disk whose queue reuses the freed 
   await n.write(0, new Uint8Array(512).fill(2));
   assert.equal(await n.read(0, 512), new Uint8Array(512), "served by null_blk, not the dead ram queue");
   finish(k, n, nullBlkModule);
+});
+
+test("a batch whose bio allocations sleep mid-I/O (fs_bio_set's pool exhausted, refilled as bios end) goes on from that chunk: each bio sent once, every I/O right and in order", async () => {
+  const k = boot();
+  modprobe(k, nullBlkModule, { nr_devices: "1", irqmode: "2", completion_nsec: "20000" });
+  const d = openDisk(k, "nullb0");
+  const bs = fsBioSet(k);
+  // The slab fails every bio: only the pool's reserve serves, and a third bio in flight sleeps in bio_alloc().
+  k.slab.setFaultAttr(bs.bioSlab, { probability: 100 });
+  const big = new Uint8Array(600 * 512).fill(0xee); // 75 pages: bios of 31, 31 and 13 (max_sectors 255)
+  const into = new Uint8Array(40 * 4096).fill(0xee); // bios of 31 and 9
+  const t0 = k.clock.now();
+  const { values, order } = await settled<Uint8Array | void>([
+    d.write(0, new Uint8Array(4096).fill(1)),
+    d.readInto(1000, into),
+    d.write(2000, big.fill(2)),
+    d.read(3000, 600 * 512),
+    d.flush(),
+    d.read(4000, 4096),
+  ]);
+  k.slab.setFaultAttr(bs.bioSlab, { probability: 0 });
+  assert.equal(order.filter((i) => i !== 4), [0, 1, 2, 3, 5], "in submission order (the flush ends as it is sent)");
+  assert.is(values[0], undefined);
+  assert.ok(values[1] === into && into.every((b) => b === 0), "null_blk leaves the read's zeroed pages as they are");
+  assert.is(values[2], undefined);
+  assert.equal(values[3], new Uint8Array(600 * 512));
+  assert.is(values[4], undefined);
+  assert.equal(values[5], new Uint8Array(4096));
+  // 12 bios (the flush ends before the driver) through 2 bios at a time: at least 6 waves of completions.
+  assert.ok(k.clock.now() - t0 >= 5 * 20000, `the allocations slept (${k.clock.now() - t0} ns)`);
+  assert.ok(k.slab.faultsInjected(bs.bioSlab) >= 12);
+  assert.is(bs.bioPool.nrWaiters, 0);
+  assert.is(bs.bioPool.currNr, BIO_POOL_SIZE, "the reserve is full again");
+  const f = stat(k, "nullb0");
+  assert.equal([f[2], f[6], f[8]], [40 * 8 + 600 + 8, 8 + 600, 0], "each chunk read or written once");
+  finish(k, d, nullBlkModule);
+});
+
+test("a batch that must wait for tags mid-I/O (null_blk, hw_queue_depth=2, timer completions) sends each waiting bio once and goes on with the next chunk", async () => {
+  const k = boot();
+  modprobe(k, nullBlkModule, { nr_devices: "1", irqmode: "2", completion_nsec: "20000", submit_queues: "1", hw_queue_depth: "2" });
+  const d = openDisk(k, "nullb0");
+  const into = new Uint8Array(600 * 512).fill(0xee); // bios of 31, 31 and 13 pages: the third waits for a tag
+  const t0 = k.clock.now();
+  const { values, order } = await settled<Uint8Array | void>([
+    d.readInto(0, into),
+    d.write(1000, new Uint8Array(300 * 512).fill(3)),
+    d.read(2000, 4096),
+    d.write(3000, new Uint8Array(4096).fill(4)),
+  ]);
+  assert.equal(order, [0, 1, 2, 3]);
+  assert.ok(values[0] === into && into.every((b) => b === 0));
+  assert.equal(values[2], new Uint8Array(4096));
+  assert.is(values[1], undefined);
+  assert.is(values[3], undefined);
+  assert.ok(k.clock.now() - t0 >= 3 * 20000, "7 requests through 2 tags: at least 4 waves");
+  const f = stat(k, "nullb0");
+  assert.equal([f[0], f[2], f[4], f[6], f[8]], [4, 600 + 8, 3, 300 + 8, 0], "each chunk sent once");
+  finish(k, d, nullBlkModule);
+});
+
+test("a batch submitted to a frozen queue sleeps in blk_queue_enter() and goes on once a task unfreezes it: every I/O right and in order", async () => {
+  const k = boot();
+  modprobe(k, ramModule, { rd_size: "1024" }); // 2048 sectors
+  const d = openDisk(k, "ram0");
+  const rand = prng(17);
+  const old = randomBytes(rand, 8192);
+  await d.write(0, old);
+  const big = randomBytes(rand, 600 * 512); // 3 bios (max_sectors 255 → 31 pages each)
+  const small = randomBytes(rand, 1024);
+  const q = k.block.disk("ram0")!.queue!;
+  inTask(k, () => blkMqFreezeQueue(q));
+  const t0 = k.clock.now();
+  let unfrozenAt = -1;
+  k.sched.spawn("unfreeze", function* () {
+    yield sleep(1_000_000);
+    unfrozenAt = k.clock.now();
+    yield* blkMqUnfreezeQueue(q);
+  });
+  const into = new Uint8Array(600 * 512);
+  const { values, order } = await settled<Uint8Array | void>([
+    d.flush(), // ends before the queue is entered
+    d.write(100, big), // its first bio sleeps on the frozen queue
+    d.read(0, 8192),
+    d.readInto(100, into), // sees the write before it
+    d.write(1000, small),
+    d.read(1000, 1024),
+  ]);
+  assert.ok(unfrozenAt - t0 >= 1_000_000, "unfrozen in the same run");
+  assert.equal(order, [0, 1, 2, 3, 4, 5]);
+  assert.equal(values, [undefined, undefined, old, big, undefined, small]);
+  assert.ok(values[3] === into);
+  const f = stat(k, "ram0");
+  assert.equal([f[0], f[2], f[4], f[6], f[8]], [1 + 3 + 1, 16 + 600 + 2, 1 + 3 + 1, 16 + 600 + 2, 0], "each chunk sent once");
+  finish(k, d, ramModule);
 });
 
 for (const irqmode of ["0", "1", "2"]) {

@@ -30,25 +30,34 @@
  * {@link Disk.readInto} leaves the caller's buffer as it was.
  *
  * Cost: per I/O, one Io record and its promise (and a read()'s result);
- * per bio, nothing on the JS heap: a slot index in `bi_private` names its
+ * per bio, no record on the JS heap: a slot index in `bi_private` names its
  * entry in the bridge's parallel arrays, and its data pages are read back
- * from its vecs. {@link Disk.readInto} allocates no buffer per read.
+ * from its vecs. (Copying a page between linear memory and a JS buffer
+ * makes a short-lived Uint8Array view, except for a write of one page or
+ * less and a read() of one page or less, whose copy is its result.) The
+ * hand-over's task is the one generator of a batch: its bios are made and
+ * sent with plain calls (`bioAllocTry()`, `submitBioTry()`), and only an
+ * I/O whose bio must sleep (an exhausted bio pool, no free tag, a frozen
+ * queue) goes on in a generator of its own.
+ * {@link Disk.readInto} allocates no buffer per read.
  *
  * @module
  */
 
 import { ERRNO, type ErrnoCode, errnoName, KernelError } from "../errors.ts";
 import type { Kernel } from "../kernel/kernel.ts";
+import type { LeakRecord, LeakSource } from "../kernel/kmemleak.ts";
 import { GFP_NOIO } from "../kernel/mempool.ts";
 import type { Sleepable } from "../kernel/sched.ts";
 import { PAGE_SIZE } from "../kernel/slab.ts";
-import { BlockMemory } from "./_mem.ts";
 import {
   BIO,
+  BIO_ALLOC_WOULD_SLEEP,
   BIO_MAX_PAGES,
   type BioEndIo,
   bioAddPage,
   bioAlloc,
+  bioAllocTry,
   bioError,
   type BioLayer,
   bioLayer,
@@ -65,7 +74,7 @@ import {
   REQ_SYNC,
   REQ_WRITE,
 } from "./bio.ts";
-import { submitBio } from "./blk_mq_request.ts";
+import { SUBMIT_WOULD_SLEEP, submitBio, submitBioTry } from "./blk_mq_request.ts";
 import type { Gendisk } from "./genhd.ts";
 import { MachineMap } from "../kernel/machine_map.ts";
 
@@ -119,6 +128,12 @@ class Io {
   settled = false;
   /** Its index in the bridge's `active` array while handed over and unsettled, else -1. */
   activeIdx = -1;
+  /** The byte offset of the next chunk to submit. */
+  off = 0;
+  /** The bytes of one bio, 0 until its task begins submitting it (then its queue id and end_io id are set too). */
+  chunk = 0;
+  qid = 0;
+  endIo = 0;
 
   constructor(disk: Gendisk, kind: IoKind, sector: number, length: number, buf: Uint8Array, into: Uint8Array | null) {
     this.disk = disk;
@@ -195,6 +210,8 @@ interface Bridge {
   slotOff: number[];
   /** Free slot indices. */
   freeSlots: number[];
+  /** The data pages of the chunk being submitted (BIO_MAX_PAGES entries, reused: no array per bio). */
+  chunkPages: number[];
   /** The end_io callback: one function per machine. */
   endIo: BioEndIo;
   /** Its bi_end_io id, valid while `layer` is the machine's bio layer (bioExit() drops the table). */
@@ -212,33 +229,53 @@ const MAX_CACHED_PAGES = 256;
  * freed by a finished bio waits for the next bio while I/O is active, and
  * they all go back ({@link DataPages.drain}) once the bridge is idle, so an
  * idle machine holds none.
+ *
+ * It is the kmemleak source of the pages it holds (cached or in a bio), as
+ * "pages-order0" objects of site "disk_io": a Set entry per page rather than
+ * a tracked object per allocation (`BlockMemory`'s way, ~2 µs an
+ * alloc/free pair), which a closed loop of one I/O at a time would pay per
+ * I/O since every run ends idle.
  */
-class DataPages {
+class DataPages implements LeakSource {
+  readonly name = "disk_io";
   readonly #k: Kernel;
-  readonly #mem: BlockMemory;
   readonly #free: number[] = [];
+  readonly #held = new Set<number>();
 
   constructor(k: Kernel) {
     this.#k = k;
-    this.#mem = new BlockMemory(k.slab, k.kmemleak, "disk_io");
+    k.kmemleak.addSource(this);
   }
 
   /** A page, zeroed when `zero` (a read's: null_blk leaves it as it is). @throws {KernelError} ENOMEM */
   get(zero: boolean): number {
-    const p = this.#free.pop();
-    if (p === undefined) return this.#mem.allocPages(0);
+    let p = this.#free.pop();
+    if (p === undefined) {
+      p = this.#k.slab.allocPages(0);
+      this.#held.add(p);
+    }
     if (zero) this.#k.u8.fill(0, p, p + PAGE_SIZE);
     return p;
   }
 
   put(p: number): void {
     if (this.#free.length < MAX_CACHED_PAGES) this.#free.push(p);
-    else this.#mem.freePages(p);
+    else this.#freePage(p);
   }
 
   drain(): void {
-    for (const p of this.#free) this.#mem.freePages(p);
+    for (const p of this.#free) this.#freePage(p);
     this.#free.length = 0;
+  }
+
+  /** {@link LeakSource}: the pages held now. */
+  *live(): Iterable<LeakRecord> {
+    for (const addr of this.#held) yield { addr, size: PAGE_SIZE, cache: "pages-order0", site: "disk_io" };
+  }
+
+  #freePage(p: number): void {
+    this.#held.delete(p);
+    this.#k.slab.freePages(p, 0);
   }
 }
 
@@ -255,6 +292,7 @@ function bridge(k: Kernel): Bridge {
       slotBio: [],
       slotOff: [],
       freeSlots: [],
+      chunkPages: new Array<number>(BIO_MAX_PAGES).fill(0),
       endIo: (bio, kk) => diskIoEndIo(kk, nb, bio),
       endIoId: 0,
       layer: null,
@@ -386,75 +424,179 @@ function bioBytes(disk: Gendisk): number {
   return Math.max(PAGE_SIZE, Math.min(BIO_MAX_PAGES * PAGE_SIZE, cap));
 }
 
-/** Copies `len` bytes of a write's data at byte `off` to `page`. */
+/** Copies `len` bytes of a write's data at byte `off` to `page` (a write of one page without a view). */
 function copyIn(k: Kernel, io: Io, page: number, off: number, len: number): void {
-  k.u8.set(io.buf.subarray(off, off + len), page);
+  k.u8.set(len === io.buf.length ? io.buf : io.buf.subarray(off, off + len), page);
+}
+
+/** {@link submitIoTry}'s answer once the I/O is submitted: every bio handed over, or it stopped on an error. */
+const IO_SUBMITTED = -1;
+/**
+ * {@link submitIoTry}'s answer when the bio of the chunk at `io.off` must
+ * sleep to be allocated: its data pages wait in the bridge's `chunkPages`.
+ * (Any other answer is a slot, >= 0, whose bio must sleep in `submitBio()`.)
+ */
+const IO_ALLOC_WOULD_SLEEP = -2;
+
+/**
+ * Submits one I/O (`do_blockdev_direct_IO()` in spirit) as far as it can
+ * without sleeping, creating no JS object: for each chunk from `io.off` a
+ * bio over fresh data pages (a write's bytes copied in), from
+ * {@link bioAllocTry}, sent with {@link submitBioTry}. An error stops the
+ * submission (the bios already submitted still complete) and ends it.
+ *
+ * @returns {@link IO_SUBMITTED}; or where the task must go on sleeping
+ *   ({@link IO_ALLOC_WOULD_SLEEP}, or the slot of a bio to send with
+ *   `submitBio()`) — see {@link submitIoSleeping}
+ */
+function submitIoTry(k: Kernel, b: Bridge, io: Io): number {
+  try {
+    if (io.chunk === 0) submitIoBegin(k, b, io);
+    do {
+      const n = Math.min(io.chunk, io.length - io.off);
+      const nPages = Math.ceil(n / PAGE_SIZE);
+      const pages = b.chunkPages;
+      getPages(b, io, pages, nPages);
+      let bio: number;
+      try {
+        bio = bioAllocTry(fsBioSet(k), GFP_NOIO, nPages);
+      } catch (e) {
+        putPages(b, pages, nPages);
+        throw e;
+      }
+      if (bio === BIO_ALLOC_WOULD_SLEEP) return IO_ALLOC_WOULD_SLEEP;
+      const s = fillBio(k, b, io, bio, pages, n);
+      let cookie: number;
+      try {
+        cookie = submitBioTry(k, bio);
+      } catch (e) {
+        refused(k, b, io, s, bio);
+        throw e;
+      }
+      if (cookie === SUBMIT_WOULD_SLEEP) return s;
+      io.off += n;
+    } while (io.off < io.length);
+  } catch (e) {
+    submitIoFailed(io, e);
+  }
+  submitIoEnd(b, io);
+  return IO_SUBMITTED;
 }
 
 /**
- * Submits one I/O (`do_blockdev_direct_IO()` in spirit): for each chunk a
- * bio over fresh data pages (a write's bytes copied in), submitted with
- * `submitBio()`. An allocation failure stops the submission with that
- * error; the bios already submitted still complete.
+ * {@link submitIoTry} from where it had to stop (`at`, its answer): the
+ * chunk at `io.off` with the same pages, or the same bio and slot, goes on
+ * with the sleeping `bioAlloc()` / `submitBio()` (which try once more first:
+ * nothing ran in between), then the rest of the I/O without sleeping.
+ *
+ * @returns as {@link submitIoTry}
  */
-function* submitIo(k: Kernel, b: Bridge, io: Io): Sleepable {
+function* submitIoSleeping(k: Kernel, b: Bridge, io: Io, at: number): Sleepable<number> {
   try {
-    const q = io.disk.queue;
-    if (q === null) throw new KernelError("ENXIO", "submit_bio", `${io.disk.diskName} has no queue`);
-    const rw = io.kind === "read" ? 0 : io.kind === "write" ? WRITE_SYNC : WRITE_FLUSH;
-    const chunk = bioBytes(io.disk);
-    const endIo = endIoId(k, b);
-    const zero = io.kind === "read";
-    // One bio can end only all right or all wrong: it copies straight into readInto()'s buffer.
-    if (io.into !== null && io.length <= chunk) io.buf = io.into;
-    let off = 0;
-    do {
-      const n = Math.min(chunk, io.length - off);
+    const n = Math.min(io.chunk, io.length - io.off);
+    let s = at;
+    if (at === IO_ALLOC_WOULD_SLEEP) {
       const nPages = Math.ceil(n / PAGE_SIZE);
-      let page = 0; // the one data page of a single-page bio
-      let pages: number[] | null = null; // those of a larger one
-      let bio = 0;
+      const pages = b.chunkPages.slice(0, nPages); // another task may use chunkPages while this one sleeps
+      let bio: number;
       try {
-        if (nPages === 1) page = b.pages.get(zero);
-        else if (nPages > 1) {
-          pages = [];
-          for (let i = 0; i < nPages; i++) pages.push(b.pages.get(zero));
-        }
         bio = yield* bioAlloc(fsBioSet(k), GFP_NOIO, nPages);
-        if (bio === 0) throw new KernelError("ENOMEM", "bio_alloc");
       } catch (e) {
-        if (page !== 0) b.pages.put(page);
-        if (pages !== null) for (const p of pages) b.pages.put(p);
+        putPages(b, pages, nPages);
         throw e;
       }
-      for (let i = 0; i < nPages; i++) {
-        const p = pages === null ? page : pages[i];
-        const len = Math.min(PAGE_SIZE, n - i * PAGE_SIZE);
-        if (io.kind === "write") copyIn(k, io, p, off + i * PAGE_SIZE, len);
-        if (bioAddPage(k, bio, p, len, 0) !== len) k.log.bug("block/disk_io:submit", "bio_add_page refused a page");
-      }
-      const s = slotGet(b, io, bio, off);
-      bioSetIo(k, bio, io.sector + off / SECTOR_SIZE, rw, endIo, s);
-      bioSetDev(k, bio, q.id);
-      io.outstanding++;
-      try {
-        yield* submitBio(k, bio);
-      } catch (e) {
-        if (b.slotIo[s] === io && b.slotBio[s] === bio) { // refused before the queue took it: nobody will end it
-          slotPut(b, s);
-          putBioPages(k, b, bio);
-          bioPut(k, bio);
-          io.outstanding--;
-        }
-        throw e;
-      }
-      off += n;
-    } while (off < io.length);
+      s = fillBio(k, b, io, bio, pages, n);
+    }
+    const bio = b.slotBio[s];
+    try {
+      yield* submitBio(k, bio);
+    } catch (e) {
+      refused(k, b, io, s, bio);
+      throw e;
+    }
+    io.off += n;
   } catch (e) {
-    if (e instanceof KernelError) {
-      if (io.error === 0) io.error = e.errno;
-    } else io.failure = e;
+    submitIoFailed(io, e);
+    submitIoEnd(b, io);
+    return IO_SUBMITTED;
   }
+  if (io.off < io.length) return submitIoTry(k, b, io);
+  submitIoEnd(b, io);
+  return IO_SUBMITTED;
+}
+
+/** What stays fixed while one I/O is submitted: its queue, bio size and end_io. @throws {KernelError} ENXIO when the disk has no queue */
+function submitIoBegin(k: Kernel, b: Bridge, io: Io): void {
+  const q = io.disk.queue;
+  if (q === null) throw new KernelError("ENXIO", "submit_bio", `${io.disk.diskName} has no queue`);
+  io.qid = q.id;
+  io.chunk = bioBytes(io.disk);
+  io.endIo = endIoId(k, b);
+  // One bio can end only all right or all wrong: it copies straight into readInto()'s buffer.
+  if (io.into !== null && io.length <= io.chunk) io.buf = io.into;
+}
+
+/** `nPages` data pages for a chunk of `io` into `pages` (zeroed for a read). @throws {KernelError} ENOMEM, having put back those it took */
+function getPages(b: Bridge, io: Io, pages: number[], nPages: number): void {
+  const zero = io.kind === "read";
+  let i = 0;
+  try {
+    for (; i < nPages; i++) pages[i] = b.pages.get(zero);
+  } catch (e) {
+    putPages(b, pages, i);
+    throw e;
+  }
+}
+
+function putPages(b: Bridge, pages: number[], nPages: number): void {
+  for (let i = 0; i < nPages; i++) b.pages.put(pages[i]);
+}
+
+/**
+ * Fills `bio` with the chunk of `io` at `io.off` (`n` bytes over `pages`, a
+ * write's data copied in) and gives it a slot: it is outstanding from now on.
+ *
+ * @returns the slot
+ * @throws {KernelError} ENOMEM for no bio (0), the pages put back
+ */
+function fillBio(k: Kernel, b: Bridge, io: Io, bio: number, pages: number[], n: number): number {
+  const nPages = Math.ceil(n / PAGE_SIZE);
+  if (bio === 0) {
+    putPages(b, pages, nPages);
+    throw new KernelError("ENOMEM", "bio_alloc");
+  }
+  const off = io.off;
+  for (let i = 0; i < nPages; i++) {
+    const p = pages[i];
+    const len = Math.min(PAGE_SIZE, n - i * PAGE_SIZE);
+    if (io.kind === "write") copyIn(k, io, p, off + i * PAGE_SIZE, len);
+    if (bioAddPage(k, bio, p, len, 0) !== len) k.log.bug("block/disk_io:submit", "bio_add_page refused a page");
+  }
+  const s = slotGet(b, io, bio, off);
+  bioSetIo(k, bio, io.sector + off / SECTOR_SIZE, io.kind === "read" ? 0 : io.kind === "write" ? WRITE_SYNC : WRITE_FLUSH, io.endIo, s);
+  bioSetDev(k, bio, io.qid);
+  io.outstanding++;
+  return s;
+}
+
+/** After a submission threw: a bio refused before the queue took it is ended by nobody, so its slot, pages and bio go back here. */
+function refused(k: Kernel, b: Bridge, io: Io, s: number, bio: number): void {
+  if (b.slotIo[s] !== io || b.slotBio[s] !== bio) return; // taken, and ended already
+  slotPut(b, s);
+  putBioPages(k, b, bio);
+  bioPut(k, bio);
+  io.outstanding--;
+}
+
+/** Records what stopped a submission: a KernelError's errno, anything else as the I/O's failure. */
+function submitIoFailed(io: Io, e: unknown): void {
+  if (e instanceof KernelError) {
+    if (io.error === 0) io.error = e.errno;
+  } else io.failure = e;
+}
+
+/** The I/O is submitted: it settles now on a failure, else once its last bio ends. */
+function submitIoEnd(b: Bridge, io: Io): void {
   io.submitted = true;
   if (io.failure !== undefined) {
     settleIo(b, io, io.failure instanceof Error ? io.failure : new Error(String(io.failure)));
@@ -463,9 +605,17 @@ function* submitIo(k: Kernel, b: Bridge, io: Io): Sleepable {
   finishIfDone(b, io);
 }
 
-/** `io_submit()` of a batch: one task submitting each I/O in order. */
+/**
+ * `io_submit()` of a batch: one task submitting each I/O in order, each as
+ * far as it can with plain calls ({@link submitIoTry}), continued by a
+ * generator only where it must sleep.
+ */
 function* ioSubmitTask(k: Kernel, b: Bridge, ios: Io[]): Sleepable {
-  for (const io of ios) yield* submitIo(k, b, io);
+  for (let i = 0; i < ios.length; i++) {
+    const io = ios[i];
+    let at = submitIoTry(k, b, io);
+    while (at !== IO_SUBMITTED) at = yield* submitIoSleeping(k, b, io, at);
+  }
 }
 
 /** Hands the queued I/Os to one task of the machine; they become active until settled. */
