@@ -24,10 +24,9 @@
  * @module
  */
 
-import { KernelBug } from "../ts/errors.ts";
 import type { ChoiceSource } from "../ts/kernel/sched.ts";
 import { Kernel } from "../ts/kernel/kernel.ts";
-import { coreBytes, type CoverageExports } from "../ts/wasm/core.ts";
+import { coreBytes, type CoverageExports, instantiateCoreModule } from "../ts/wasm/core.ts";
 import { exportMutableGlobals } from "./_wasm_globals.ts";
 
 /** Boot parameters of one run. */
@@ -65,13 +64,6 @@ function patchedModule(): { module: WebAssembly.Module; globals: string[] } {
   return patched;
 }
 
-/** Reads an AssemblyScript string for abort messages (as ts/wasm/core.ts does). */
-function readAsString(memory: WebAssembly.Memory, ptr: number): string {
-  if (ptr === 0) return "";
-  const bytes = new Uint32Array(memory.buffer, ptr - 4, 1)[0];
-  return String.fromCharCode(...new Uint16Array(memory.buffer, ptr, bytes >>> 1));
-}
-
 /**
  * A coverage-core instance with a restorable snapshot of its whole state.
  *
@@ -94,17 +86,7 @@ export class SnapshotCore {
    */
   constructor(warmBytes = DEFAULT_WARM_BYTES) {
     const { module, globals } = patchedModule();
-    let memory: WebAssembly.Memory | undefined;
-    const env = {
-      abort(msg: number, file: number, line: number, column: number): never {
-        const m = memory ? readAsString(memory, msg) : "";
-        const f = memory ? readAsString(memory, file) : "";
-        throw new KernelBug(m || "assertion failed", `${f}:${line}:${column}`);
-      },
-    };
-    const instance = new WebAssembly.Instance(module, { env });
-    const exports = instance.exports as unknown as CoverageExports & Record<string, WebAssembly.Global>;
-    memory = exports.memory;
+    const exports = instantiateCoreModule(module) as unknown as CoverageExports & Record<string, WebAssembly.Global>;
     this.core = exports;
     const held: number[] = [];
     while (exports.memory.buffer.byteLength < warmBytes) {

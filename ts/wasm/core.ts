@@ -480,6 +480,17 @@ function readAsString(memory: WebAssembly.Memory, ptr: number): string {
 export function instantiateCore(variant: "coverage"): CoverageExports;
 export function instantiateCore(variant?: CoreVariant): CoreExports;
 export function instantiateCore(variant: CoreVariant = "release"): CoreExports {
+  return instantiateCoreModule(coreModule(variant)) as unknown as CoreExports;
+}
+
+/**
+ * Instantiates a compiled core module (the embedded one, or one a tool
+ * patched, such as the fuzzer's snapshot machine) with the imports every
+ * core needs: `env.abort`, which raises an assertion as a {@link KernelBug}.
+ *
+ * @returns the instance's exports
+ */
+export function instantiateCoreModule(module: WebAssembly.Module): WebAssembly.Exports {
   let memory: WebAssembly.Memory | undefined;
   const env = {
     abort(msg: number, file: number, line: number, column: number): never {
@@ -488,8 +499,7 @@ export function instantiateCore(variant: CoreVariant = "release"): CoreExports {
       throw new KernelBug(m || "assertion failed", `${f}:${line}:${column}`);
     },
   };
-  const instance = new WebAssembly.Instance(coreModule(variant), { env });
-  const exports = instance.exports as unknown as CoreExports;
-  memory = exports.memory;
+  const exports = new WebAssembly.Instance(module, { env }).exports;
+  memory = exports.memory as WebAssembly.Memory;
   return exports;
 }
