@@ -120,3 +120,18 @@ export {
   bvec_idx,
   bvec_nr_vecs,
 } from "./bio";
+export {
+  blk_list_add,
+  blk_list_del_init,
+  blk_list_init,
+  blk_list_pop,
+  blk_list_splice_init,
+  blk_mq_ctx_init,
+  blk_mq_ctx_struct_size,
+  blk_mq_flush_busy_ctxs,
+  blk_mq_hctx_clear_pending,
+  blk_mq_hctx_has_pending,
+  blk_mq_hctx_mark_pending,
+  blk_mq_hw_ctx_init,
+  blk_mq_hw_ctx_struct_size,
+} from "./blk_mq_ctx";

@@ -19,3 +19,10 @@ export function setU64(dv: DataView, at: number, v: number): void {
   dv.setUint32(at, v >>> 0, true);
   dv.setUint32(at + 4, Math.floor(v / TWO_32), true);
 }
+
+/** `counter++` of the u64 at `at` (below 2^53), without a BigInt. */
+export function incU64(dv: DataView, at: number): void {
+  const lo = dv.getUint32(at, true) + 1;
+  if (lo <= 0xffff_ffff) dv.setUint32(at, lo, true);
+  else setU64(dv, at, getU64(dv, at) + 1);
+}

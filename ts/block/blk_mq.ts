@@ -16,12 +16,16 @@ import type { Sleepable } from "../kernel/sched.ts";
 import { WorkStruct } from "../kernel/workqueue.ts";
 import { BlockMemory } from "./_mem.ts";
 import { mapSwqueue, updateQueueMap } from "./cpumap.ts";
-import { BlkMqCtx } from "./ctx.ts";
+import { BLK_MQ_CTX_SIZE, BlkMqCtx } from "./ctx.ts";
 import {
   BLK_MQ_CPU_WORK_BATCH,
   BLK_MQ_F_SG_MERGE,
   BLK_MQ_F_TAG_SHARED,
+  BLK_MQ_HW_CTX_SIZE,
   blkMqAllocBitmap,
+  CTX_MAP_BITS_PER_WORD,
+  ctxMapWords,
+  HCTX,
   blkMqFreeBitmap,
   BlkMqHwCtx,
   blkMqHwQueueMapped,
@@ -88,16 +92,23 @@ export function* blkMqInitQueue(set: BlkMqTagSet, queuedata: unknown = null): Sl
 export function* blkMqInitAllocatedQueue(set: BlkMqTagSet, q: RequestQueue): Sleepable<RequestQueue> {
   const k = q.kernel;
   const nr = k.cpus.nrCpuIds;
-  // 1. ctx = alloc_percpu(), hctxs = kmalloc_node(), map = blk_mq_make_queue_map(set).
+  // 1. ctx = alloc_percpu() (the ctx records, one block), hctxs = kmalloc_node(), map = blk_mq_make_queue_map(set).
+  const mem = new BlockMemory(k.slab, k.kmemleak, "blk_mq_init_allocated_queue");
+  const ctxBlock = mem.kzalloc(BLK_MQ_CTX_SIZE * nr);
   const ctxs: BlkMqCtx[] = [];
-  k.kmemleak.track(ctxs, { size: 256 * nr, cache: "percpu", site: "blk_mq_init_allocated_queue" });
   const hctxs: BlkMqHwCtx[] = [];
   k.kmemleak.track(hctxs, { size: 8 * set.nrHwQueues, cache: "kmalloc", site: "blk_mq_init_allocated_queue" });
   const map = blkMqMakeQueueMap(q, set.nrHwQueues, k.cpus.onlineMask);
   // 2. the hctxs.
   for (let i = 0; i < set.nrHwQueues; i++) {
-    const hctx = new BlkMqHwCtx(q, i, blkMqHctxNotify);
-    k.kmemleak.track(hctx, { size: 512, cache: "kmalloc-512", site: "blk_mq_init_allocated_queue" });
+    let rec: number;
+    try {
+      rec = mem.kzalloc(BLK_MQ_HW_CTX_SIZE);
+    } catch (e) {
+      undoAllocatedQueue(q, hctxs, ctxBlock, map);
+      throw e;
+    }
+    const hctx = new BlkMqHwCtx(q, i, blkMqHctxNotify, rec);
     hctx.numaNode = NUMA_NO_NODE;
     hctxs.push(hctx);
   }
@@ -120,13 +131,13 @@ export function* blkMqInitAllocatedQueue(set: BlkMqTagSet, q: RequestQueue): Sle
   // 7. nr_requests (after blk_queue_make_request() set its default).
   q.nrRequests = set.queueDepth;
   // 8. blk_mq_init_cpu_queues().
-  for (let cpu = 0; cpu < nr; cpu++) ctxs.push(new BlkMqCtx(q, cpu));
+  for (let cpu = 0; cpu < nr; cpu++) ctxs.push(new BlkMqCtx(q, cpu, ctxBlock + BLK_MQ_CTX_SIZE * cpu));
   // 9. blk_mq_init_hw_queues().
   let i = 0;
   for (; i < hctxs.length; i++) if (!blkMqInitHctx(q, set, hctxs[i], i)) break;
   if (i < hctxs.length) {
     blkMqExitHwQueues(q, set, i);
-    undoAllocatedQueue(q, hctxs, ctxs, map);
+    undoAllocatedQueue(q, hctxs, ctxBlock, map);
     throw new KernelError("ENOMEM", "blk_mq_init_allocated_queue", `init of hctx ${i} failed`);
   }
   // 10. all_q_list, the tag set, the mapping.
@@ -142,15 +153,17 @@ export function* blkMqInitAllocatedQueue(set: BlkMqTagSet, q: RequestQueue): Sle
 }
 
 /** The `err_hctxs` / `err_map` / `err_percpu` path, leaving `q` a plain queue. */
-function undoAllocatedQueue(q: RequestQueue, hctxs: BlkMqHwCtx[], ctxs: BlkMqCtx[], map: number[]): void {
-  const km = q.kernel.kmemleak;
+function undoAllocatedQueue(q: RequestQueue, hctxs: BlkMqHwCtx[], ctxBlock: number, map: number[]): void {
+  const k = q.kernel;
+  const km = k.kmemleak;
+  const mem = new BlockMemory(k.slab, km, "blk_mq_init_allocated_queue");
   km.untrack(map, "kfree");
   for (const h of hctxs) {
-    if (km.tracked(h.ctxs)) km.untrack(h.ctxs, "kfree"); // v4.4 leaks these here
-    km.untrack(h, "kfree");
+    freeHctxCtxs(h); // v4.4 leaks these here
+    mem.kfree(h.addr);
   }
   km.untrack(hctxs, "kfree");
-  km.untrack(ctxs, "free_percpu");
+  mem.kfree(ctxBlock);
   q.mqOps = null;
   q.mqMap = null;
   q.queueHwCtx = [];
@@ -209,18 +222,28 @@ function blkMqInitHctx(q: RequestQueue, set: BlkMqTagSet, hctx: BlkMqHwCtx, idx:
     if (e instanceof KernelError && e.code === "ENOMEM") return false;
     throw e;
   }
-  k.kmemleak.track(hctx.ctxs, { size: 8 * k.cpus.nrCpuIds, cache: "kmalloc", site: "blk_mq_init_hctx" });
-  hctx.ctxMap = blkMqAllocBitmap(k.cpus.nrCpuIds, k.kmemleak);
-  hctx.nrCtx = 0;
   const undo = (stage: number): false => {
     if (stage >= 2) set.ops.exitHctx?.(hctx, idx);
-    blkMqFreeBitmap(hctx.ctxMap!, k.kmemleak);
-    hctx.ctxMap = null;
-    k.kmemleak.untrack(hctx.ctxs, "kfree");
+    freeCtxMap(hctx);
+    freeHctxCtxs(hctx);
     hctx.exitTags();
     q.block.unregisterCpuNotifier(hctx.cpuNotifier);
     return false;
   };
+  // hctx->ctxs = kmalloc_node(nr_cpu_ids * sizeof(void *)), then blk_mq_alloc_bitmap().
+  const nr = k.cpus.nrCpuIds;
+  let ctxsArray = 0;
+  let ctxMap = 0;
+  try {
+    ctxsArray = new BlockMemory(k.slab, k.kmemleak, "blk_mq_init_hctx").kzalloc(4 * nr);
+    ctxMap = blkMqAllocBitmap(k);
+  } catch (e) {
+    if (!(e instanceof KernelError && e.code === "ENOMEM")) throw e;
+    new BlockMemory(k.slab, k.kmemleak, "blk_mq_init_hctx").kfree(ctxsArray);
+    return undo(0);
+  }
+  k.core.blk_mq_hw_ctx_init(hctx.addr, idx, ctxsArray, ctxMap, ctxMapWords(k));
+  hctx.nrCtx = 0;
   if (set.ops.initHctx && set.ops.initHctx(hctx, set.driverData, idx) !== 0) return undo(1);
   const mem = new BlockMemory(k.slab, k.kmemleak, "blk_alloc_flush_queue");
   let flushRq: number;
@@ -262,9 +285,27 @@ export function blkMqExitHctx(q: RequestQueue, set: BlkMqTagSet, hctx: BlkMqHwCt
   set.ops.exitHctx?.(hctx, idx);
   q.block.unregisterCpuNotifier(hctx.cpuNotifier);
   blkFreeFlushQueue(hctx);
-  if (hctx.ctxMap !== null) blkMqFreeBitmap(hctx.ctxMap, k.kmemleak);
-  hctx.ctxMap = null;
+  freeCtxMap(hctx);
   hctx.exitTags();
+}
+
+/** `blk_mq_free_bitmap(&hctx->ctx_map)`: the words freed and the record's map emptied (nothing if none). */
+function freeCtxMap(hctx: BlkMqHwCtx): void {
+  const k = hctx.queue.kernel;
+  const dv = k.dv;
+  const map = dv.getUint32(hctx.addr + HCTX.CTX_MAP_MAP, true);
+  dv.setUint32(hctx.addr + HCTX.CTX_MAP_MAP, 0, true);
+  dv.setUint32(hctx.addr + HCTX.CTX_MAP_SIZE, 0, true);
+  blkMqFreeBitmap(k, map);
+}
+
+/** `kfree(hctx->ctxs)`: the record's ctx address array (nothing if none). */
+function freeHctxCtxs(hctx: BlkMqHwCtx): void {
+  const k = hctx.queue.kernel;
+  const dv = k.dv;
+  const ctxs = dv.getUint32(hctx.addr + HCTX.CTXS, true);
+  dv.setUint32(hctx.addr + HCTX.CTXS, 0, true);
+  new BlockMemory(k.slab, k.kmemleak, "blk_mq_init_hctx").kfree(ctxs);
 }
 
 /** Mirrors `blk_mq_exit_hw_queues()`: the first `nrQueue` hctxs. */
@@ -301,10 +342,12 @@ export function* blkMqFreeQueue(q: RequestQueue): Sleepable {
  * embedded in.
  */
 export function blkMqRelease(q: RequestQueue): void {
-  const km = q.kernel.kmemleak;
+  const k = q.kernel;
+  const km = k.kmemleak;
+  const mem = new BlockMemory(k.slab, km, "blk_mq_init_allocated_queue");
   for (const hctx of q.queueHwCtx) {
-    if (km.tracked(hctx.ctxs)) km.untrack(hctx.ctxs, "kfree");
-    km.untrack(hctx, "kfree");
+    freeHctxCtxs(hctx);
+    mem.kfree(hctx.addr);
   }
   if (q.mqMap !== null) km.untrack(q.mqMap, "kfree");
   q.mqMap = null;
@@ -312,7 +355,8 @@ export function blkMqRelease(q: RequestQueue): void {
   for (const ctx of q.queueCtx) {
     if (ctx.kobj.initialized && !ctx.kobj.released && ctx.kobj.refcount() === 1 && !ctx.kobj.inSysfs) ctx.kobj.put();
   }
-  km.untrack(q.queueCtx, "free_percpu");
+  // free_percpu(q->queue_ctx): the block starts with CPU 0's record.
+  if (q.queueCtx.length > 0) mem.kfree(q.queueCtx[0].addr);
 }
 
 /**
@@ -342,9 +386,7 @@ export function* blkMqMapSwqueue(q: RequestQueue, online: ReadonlyCpuMask): Slee
     const hm = m.hctxs[i];
     hctx.cpumask.clearAll();
     for (const cpu of hm.cpus) hctx.cpumask.set(cpu);
-    hctx.nrCtx = hm.nrCtx;
-    hctx.ctxs.length = 0;
-    for (const cpu of hm.cpus) hctx.ctxs.push(q.queueCtx[cpu]);
+    hctx.setCtxs(hm.cpus.map((cpu) => q.queueCtx[cpu]));
   });
   m.ctxs.forEach((cm, cpu) => {
     if (cm !== null) q.queueCtx[cpu].indexHw = cm.indexHw;
@@ -376,8 +418,7 @@ export function* blkMqMapSwqueue(q: RequestQueue, online: ReadonlyCpuMask): Slee
       q.kernel.log.warn("block/blk-mq.c:blk_mq_map_swqueue", "WARN_ON(!hctx->tags)");
       return;
     }
-    const cm = hctx.ctxMap!;
-    cm.size = Math.ceil(hctx.nrCtx / cm.bitsPerWord);
+    hctx.setCtxMapSize(Math.ceil(hctx.nrCtx / CTX_MAP_BITS_PER_WORD));
     hctx.nextCpu = hctx.cpumask.first();
     hctx.nextCpuBatch = BLK_MQ_CPU_WORK_BATCH;
   });

@@ -33,7 +33,8 @@ import type { Kernel } from "../kernel/kernel.ts";
 import type { Sleepable } from "../kernel/sched.ts";
 import { CallSingleData } from "../kernel/softirq.ts";
 import { bioDev, bioEndio, bioIoError, bioRw, bioSector, bioSetField, bioSize, bioVcnt, REQ_DISCARD, REQ_FAILFAST_DEV, REQ_FAILFAST_DRIVER, REQ_FAILFAST_TRANSPORT, REQ_FLUSH, REQ_FUA, REQ_META, REQ_NOIDLE, REQ_PRIO, REQ_SECURE, REQ_IO_STAT, REQ_NOMERGE, REQ_NOMERGE_FLAGS, REQ_SYNC, REQ_WRITE, REQ_WRITE_SAME } from "./bio.ts";
-import type { BlkMqCtx } from "./ctx.ts";
+import { type BlkMqCtx, CTX } from "./ctx.ts";
+import { listAdd } from "./_rq_list.ts";
 import { GENHD_FL_UP, type Gendisk, partRoundStats } from "./genhd.ts";
 import {
   BLK_MQ_F_DEFER_ISSUE,
@@ -41,6 +42,7 @@ import {
   blkMqHctxMarkPending,
   blkMqRunHwQueue,
   type BlkMqHwCtx,
+  HCTX,
   hctxLiveTags,
 } from "./hctx.ts";
 import { RQ } from "./request_record.ts";
@@ -58,7 +60,7 @@ import {
 import { BLK_MQ_RQ_QUEUE_BUSY, BLK_MQ_RQ_QUEUE_ERROR, BLK_MQ_RQ_QUEUE_OK, type BlkMqQueueData } from "./tag_set.ts";
 import { BLK_MQ_TAG_FAIL, type GetTagOptions, type TagAllocData, getTagWait, type TagWaiter } from "./tags.ts";
 import { KernelError } from "../errors.ts";
-import { getU64, setU64 } from "./_u64.ts";
+import { getU64, incU64, setU64 } from "./_u64.ts";
 import { blkFlushCheckBio, blkInsertFlush } from "./blk_flush.ts";
 import { __blkMqEndRequest, blkRqBytes, blkUpdateRequest } from "./blk_update_request.ts";
 
@@ -375,10 +377,10 @@ function blkMqRqCtxInit(q: RequestQueue, bio: number, hctx: BlkMqHwCtx, ctx: Blk
   const k = q.kernel;
   const birw = bioRw(k, bio);
   const rw = (birw & REQ_WRITE) | (rwIsSync(birw) ? REQ_SYNC : 0);
-  hctx.queued++;
   const rq = hctx.tags!.rq(tag);
   k.u8.fill(0, rq, rq + 96);
   const dv = view(k);
+  incU64(dv, hctx.addr + HCTX.QUEUED);
   dv.setUint32(rq + RQ.Q, q.id, true);
   dv.setInt32(rq + RQ.MQ_CTX, ctx.cpu, true);
   dv.setUint32(rq + RQ.CMD_FLAGS, rw | (q.testFlag(QUEUE_FLAG_IO_STAT) ? REQ_IO_STAT : 0), true);
@@ -386,7 +388,7 @@ function blkMqRqCtxInit(q: RequestQueue, bio: number, hctx: BlkMqHwCtx, ctx: Blk
   dv.setInt32(rq + RQ.CPU, -1, true);
   dv.setFloat64(rq + RQ.START_TIME, k.clock.now(), true);
   dv.setInt32(rq + RQ.HCTX, hctx.queueNum, true);
-  ctx.rqDispatched[rwIsSync(rw) ? 1 : 0]++;
+  incU64(dv, ctx.addr + CTX.RQ_DISPATCHED + (rwIsSync(rw) ? 8 : 0));
   MAPPED.rq = rq;
   MAPPED.hctx = hctx;
   MAPPED.ctx = ctx;
@@ -632,7 +634,7 @@ function blkMqMergeQueueIo(q: RequestQueue, hctx: BlkMqHwCtx, ctx: BlkMqCtx, rq:
   }
   blkMqBioToRequest(q, rq, bio, disk);
   ctx.lock.lock("blk_mq_merge_queue_io");
-  ctx.rqList.push(rq);
+  listAdd(k, rq, ctx.rqListHead, true);
   blkMqHctxMarkPending(hctx, ctx);
   ctx.lock.unlock("blk_mq_merge_queue_io");
   return false;
@@ -660,21 +662,22 @@ function blkMqAttemptMerge(q: RequestQueue, ctx: BlkMqCtx, bio: number, disk: Ge
   const nrSectors = bioSize(k, bio) >>> 9;
   const rw = bioRw(k, bio);
   const dv = view(k); // merges write no new memory: the view stays valid through the scan
-  for (let i = ctx.rqList.length - 1; i >= 0; i--) {
+  const head = ctx.rqListHead;
+  // list_for_each_entry_reverse(rq, &ctx->rq_list, queuelist)
+  for (let rq = dv.getUint32(head + RQ.QUEUELIST_PREV, true); rq !== head; rq = dv.getUint32(rq + RQ.QUEUELIST_PREV, true)) {
     if (!checked--) break;
-    const rq = ctx.rqList[i];
     if (!blkRqMergeOk(dv, rq, rw)) continue;
     const pos = getU64(dv, rq + RQ.SECTOR);
     const rqSectors = dv.getUint32(rq + RQ.DATA_LEN, true) >>> 9;
     if (pos + rqSectors === sector) {
       if (bioAttemptMerge(q, rq, bio, disk, true)) {
-        ctx.rqMerged++;
+        incU64(view(k), ctx.addr + CTX.RQ_MERGED);
         return true;
       }
       break;
     } else if (pos - nrSectors === sector) {
       if (bioAttemptMerge(q, rq, bio, disk, false)) {
-        ctx.rqMerged++;
+        incU64(view(k), ctx.addr + CTX.RQ_MERGED);
         return true;
       }
       break;
@@ -777,8 +780,7 @@ export function blkMqInsertRequest(q: RequestQueue, rq: number, atHead: boolean,
     dv.setInt32(rq + RQ.MQ_CTX, ctx.cpu, true);
   }
   const hctx = q.mqOps!.mapQueue(q, ctx.cpu);
-  if (atHead) ctx.rqList.unshift(rq);
-  else ctx.rqList.push(rq);
+  listAdd(k, rq, ctx.rqListHead, !atHead);
   blkMqHctxMarkPending(hctx, ctx);
   if (runQueue) blkMqRunHwQueue(hctx, async);
 }
@@ -805,28 +807,19 @@ export function clearRqComplete(k: Kernel, rq: number): void {
   rqTestAndClear(view(k), rq, REQ_ATOM_COMPLETE);
 }
 
-/** Mirrors `flush_busy_ctxs()`: every pending ctx's list, in `index_hw` order, bits cleared. */
-function flushBusyCtxs(hctx: BlkMqHwCtx, list: number[]): void {
-  const m = hctx.ctxMap;
-  if (m === null) return;
-  for (let i = 0; i < hctx.nrCtx; i++) {
-    const w = Math.floor(i / m.bitsPerWord);
-    const bit = 1 << (i % m.bitsPerWord);
-    if ((m.words[w] & bit) === 0) continue;
-    m.words[w] &= ~bit;
-    spliceTail(hctx.ctxs[i].rqList, list);
-  }
-}
-
 /**
- * Moves every element of `from` onto the tail of `to`, in order, leaving
- * `from` empty. Emptied by pop(), not `length = 0`: V8 frees an array's
- * backing store when its length is set to 0, and the next push() allocates
- * a new one — one allocation per I/O on the ctx list.
+ * `hctx->dispatch` and then, through `flush_busy_ctxs()` (the core's, in
+ * `index_hw` order, bits cleared), every pending ctx's `rq_list` onto the
+ * run's local list; its entries are moved to the tail of `list`.
  */
-function spliceTail(from: number[], to: number[]): void {
-  for (let j = 0; j < from.length; j++) to.push(from[j]);
-  while (from.length > 0) from.pop();
+function takeRunList(k: Kernel, hctx: BlkMqHwCtx, list: number[]): void {
+  const runList = hctx.addr + HCTX.RUN_LIST;
+  const core = k.core;
+  core.blk_list_splice_init(hctx.dispatchHead, runList, 1);
+  core.blk_mq_flush_busy_ctxs(hctx.addr, runList);
+  const dv = view(k);
+  for (let rq = dv.getUint32(runList, true); rq !== runList; rq = dv.getUint32(rq, true)) list.push(rq);
+  core.blk_list_init(runList);
 }
 
 /**
@@ -855,13 +848,12 @@ function dispatchScratch(hctx: BlkMqHwCtx): NonNullable<BlkMqHwCtx["runScratch"]
 export function __blkMqRunHwQueueDispatch(hctx: BlkMqHwCtx): void {
   const q = hctx.queue;
   const k = q.kernel;
-  hctx.run++;
+  incU64(view(k), hctx.addr + HCTX.RUN);
   const sc = dispatchScratch(hctx);
   sc.busy = true;
   const list = sc.list;
   try {
-    if (hctx.dispatch.length > 0) spliceTail(hctx.dispatch, list);
-    flushBusyCtxs(hctx, list);
+    takeRunList(k, hctx, list);
     let queued = 0;
     // dptr: null for the first request; the driver list once two or more wait after one was sent.
     let dptr: number[] | null = null;
@@ -885,11 +877,11 @@ export function __blkMqRunHwQueueDispatch(hctx: BlkMqHwCtx): void {
       }
       if (dptr === null && list.length - i - 1 >= 2) dptr = [];
     }
-    if (queued === 0) hctx.dispatched[0]++;
-    else if (queued < 1 << (MAX_DISPATCH_ORDER - 1)) hctx.dispatched[31 - Math.clz32(queued) + 1]++;
+    if (queued === 0) incU64(view(k), hctx.addr + HCTX.DISPATCHED);
+    else if (queued < 1 << (MAX_DISPATCH_ORDER - 1)) incU64(view(k), hctx.addr + HCTX.DISPATCHED + 8 * (31 - Math.clz32(queued) + 1));
     if (i < list.length) {
-      // What is left goes back to the head of hctx->dispatch, in order.
-      hctx.dispatch.unshift(...list.slice(i));
+      // What is left goes back to the head of hctx->dispatch, in order (list_splice_init()).
+      for (let j = list.length - 1; j >= i; j--) listAdd(k, list[j], hctx.dispatchHead, false);
       blkMqRunHwQueue(hctx, true);
     }
   } finally {
@@ -988,7 +980,7 @@ export function blkMqFreeRequest(q: RequestQueue, rq: number): void {
   const dv = view(k);
   const ctx = q.queueCtx[dv.getInt32(rq + RQ.MQ_CTX, true)];
   const hctx = q.mqOps!.mapQueue(q, ctx.cpu);
-  ctx.rqCompleted[rwIsSync(dv.getUint32(rq + RQ.CMD_FLAGS, true)) ? 1 : 0]++;
+  incU64(dv, ctx.addr + CTX.RQ_COMPLETED + (rwIsSync(dv.getUint32(rq + RQ.CMD_FLAGS, true)) ? 8 : 0));
   __blkMqFreeRequest(q, hctx, ctx, rq);
 }
 

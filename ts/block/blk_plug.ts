@@ -19,6 +19,7 @@ import { blkMqHctxMarkPending, blkMqRunHwQueue } from "./hctx.ts";
 import { RQ } from "./request_record.ts";
 import type { RequestQueue } from "./request_queue.ts";
 import { getU64 } from "./_u64.ts";
+import { listAdd } from "./_rq_list.ts";
 
 /** Mirrors `BLK_MAX_REQUEST_COUNT`: `blk_sq_make_request()` flushes a plug holding this many of the queue's requests. */
 export const BLK_MAX_REQUEST_COUNT = 16;
@@ -179,7 +180,7 @@ function blkMqInsertRequests(q: RequestQueue, cpu: number, list: readonly Plugge
   for (let i = from; i < to; i++) {
     const rq = list[i].rq;
     k.dv.setInt32(rq + RQ.MQ_CTX, ctx.cpu, true);
-    ctx.rqList.push(rq);
+    listAdd(k, rq, ctx.rqListHead, true);
   }
   blkMqHctxMarkPending(hctx, ctx);
   ctx.lock.unlock("blk_mq_insert_requests");

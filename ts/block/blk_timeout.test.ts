@@ -330,8 +330,8 @@ test("on a dying queue the timer pass ends a request that was never started with
   assert.is(hctx.tags!.tags.bitmap().used, 0, "its tag was put back");
   // v4.4 leaves the ended request on the stopped hctx's lists; a real driver never restarts a
   // dying queue's hctx, and the port drops the stale entries so teardown does not see them.
-  hctx.dispatch.length = 0;
-  for (const ctx of hctx.ctxs) ctx.rqList.length = 0;
+  k.core.blk_list_init(hctx.dispatchHead);
+  for (const ctx of hctx.ctxs) k.core.blk_list_init(ctx.rqListHead);
   inTask(k, () => dropDisk(disk, set));
   bioExit(k);
   assert.is(k.liveObjects(), 0);

@@ -2,9 +2,12 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { WORK_CPU_UNBOUND } from "../kernel/workqueue.ts";
+import { KernelError } from "../errors.ts";
+import { FAILSLAB } from "../kernel/slab.ts";
 import { boot, inTask, makeSet } from "./_testkit.ts";
 import { blkMqInitQueue, blkMqRqTimer } from "./blk_mq.ts";
 import {
+  BLK_MQ_HW_CTX_SIZE,
   BLK_MQ_S_TAG_ACTIVE,
   blkMqHctxClearPending,
   blkMqHctxHasPending,
@@ -16,6 +19,7 @@ import {
 } from "./hctx.ts";
 import { blkCleanupQueue, type RequestQueue } from "./request_queue.ts";
 import { blkMqFreeTagSet, type BlkMqTagSet } from "./tag_set.ts";
+import { BLK_MQ_CTX_SIZE } from "./ctx.ts";
 
 function withQueue(cpus: number, nrHwQueues: number, body: (q: RequestQueue, set: BlkMqTagSet) => void): void {
   const k = boot({ cpus });
@@ -27,6 +31,55 @@ function withQueue(cpus: number, nrHwQueues: number, body: (q: RequestQueue, set
   k.run();
   k.assertClean();
 }
+
+test("the ctx and hctx records have the core's sizes", () => {
+  const k = boot({ cpus: 1 });
+  assert.is(k.core.blk_mq_ctx_struct_size(), BLK_MQ_CTX_SIZE);
+  assert.is(k.core.blk_mq_hw_ctx_struct_size(), BLK_MQ_HW_CTX_SIZE);
+  k.assertClean();
+});
+
+test("the records are freed with the queue", () => {
+  const k = boot({ cpus: 4 });
+  const set = makeSet(k, { nrHwQueues: 2 });
+  const before = k.slab.liveObjects().length;
+  const q = inTask(k, () => blkMqInitQueue(set));
+  const addrs = [q.queueCtx[0].addr, ...q.queueHwCtx.map((h) => h.addr)];
+  const live = () => k.slab.liveObjects().filter((o) => addrs.includes(o.addr as number)).length;
+  assert.is(live(), 3, "the ctx block and two hctx records");
+  inTask(k, () => blkCleanupQueue(q));
+  k.run();
+  assert.is(live(), 0);
+  assert.is(k.slab.liveObjects().length, before);
+  blkMqFreeTagSet(set);
+  k.run();
+  k.assertClean();
+});
+
+test("a slab failure anywhere in the queue init (ctx block, hctx records, ctxs[], ctx_map) fails it with ENOMEM and nothing left", () => {
+  let failed = 0;
+  for (let nth = 1; nth <= 24; nth++) {
+    const k = boot({ cpus: 4 });
+    const set = makeSet(k, { nrHwQueues: 2 });
+    const before = k.slab.liveObjects().length;
+    k.slab.failNth(FAILSLAB, nth);
+    let q: RequestQueue | null = null;
+    try {
+      q = inTask(k, () => blkMqInitQueue(set));
+    } catch (e) {
+      if (!(e instanceof KernelError && e.code === "ENOMEM")) throw e;
+      failed++;
+    }
+    k.slab.failNth(FAILSLAB, 0);
+    if (q !== null) inTask(k, () => blkCleanupQueue(q!));
+    k.run();
+    assert.is(k.slab.liveObjects().length, before, `nth=${nth}`);
+    blkMqFreeTagSet(set);
+    k.run();
+    k.assertClean();
+  }
+  assert.ok(failed >= 5, `the init's allocations were hit (${failed})`);
+});
 
 test("ctx_map marks, clears and reports pending ctxs by index_hw", () => {
   withQueue(4, 1, (q) => {

@@ -17,11 +17,14 @@
 
 import { CpuMask } from "../kernel/cpu.ts";
 import { kasanReport } from "../kernel/kasan.ts";
-import type { Kmemleak } from "../kernel/kmemleak.ts";
+import type { Kernel } from "../kernel/kernel.ts";
 import { Kobject } from "../kernel/kobject.ts";
 import { Spinlock } from "../kernel/spinlock.ts";
 import { DelayedWork, WORK_CPU_UNBOUND } from "../kernel/workqueue.ts";
 import { BLK_MQ_MAX_DISPATCH_ORDER } from "../sysfs/sysfs.ts";
+import { BlockMemory } from "./_mem.ts";
+import { listEmpty, listEntries } from "./_rq_list.ts";
+import { getU64, setU64 } from "./_u64.ts";
 import type { BlkFlushQueue } from "./blk_flush.ts";
 import type { BlkMqCtx } from "./ctx.ts";
 import type { RequestQueue } from "./request_queue.ts";
@@ -46,19 +49,49 @@ export const BLK_MQ_S_STOPPED = 0;
 export const BLK_MQ_S_TAG_ACTIVE = 1;
 /** Mirrors `BLK_MQ_CPU_WORK_BATCH`. */
 export const BLK_MQ_CPU_WORK_BATCH = 8;
+/** Bits of each ctx_map word (`bits_per_word`, v4.4). */
+export const CTX_MAP_BITS_PER_WORD = 8;
 /** Mirrors `NUMA_NO_NODE`. */
 export const NUMA_NO_NODE = -1;
 
 /**
- * Mirrors `struct blk_mq_ctxmap` (v4.4): one bit per attached ctx
- * (`index_hw`), `bits_per_word` = 8 bits in each of `ceil(nr_cpu_ids / 8)`
- * words; `size` words are in use (`ceil(nr_ctx / 8)` after mapping).
+ * Mirrors `struct blk_mq_ctxmap` (v4.4), read from the hctx record: one bit
+ * per attached ctx (`index_hw`), `bits_per_word` = 8 bits in each of
+ * `ceil(nr_cpu_ids / 8)` words (u32 in linear memory at `map`); `size` words
+ * are in use (`ceil(nr_ctx / 8)` after mapping). `words` is a copy.
  */
 export interface BlkMqCtxMap {
-  size: number;
+  readonly map: number;
+  readonly size: number;
   readonly bitsPerWord: number;
-  readonly words: Uint8Array;
+  readonly words: readonly number[];
 }
+
+/** `sizeof(struct blk_mq_hw_ctx)` in the core (its request-path part, asm/blk_mq_ctx.ts); a test checks it. */
+export const BLK_MQ_HW_CTX_SIZE = 192;
+
+/** Field offsets of the hctx record (asm/blk_mq_ctx.ts). */
+export const HCTX = {
+  DISPATCH: 0,
+  STATE: 8,
+  FLAGS: 12,
+  QUEUE_NUM: 16,
+  NR_CTX: 20,
+  CTXS: 24,
+  CTX_MAP_SIZE: 28,
+  CTX_MAP_MAP: 32,
+  CTX_MAP_BITS_PER_WORD: 36,
+  NEXT_CPU: 40,
+  NEXT_CPU_BATCH: 44,
+  QUEUED: 48,
+  RUN: 56,
+  /** `dispatched[BLK_MQ_MAX_DISPATCH_ORDER]`: u64 each. */
+  DISPATCHED: 64,
+  POLL_INVOKED: 144,
+  POLL_SUCCESS: 152,
+  /** The port's: the local `rq_list` of `__blk_mq_run_hw_queue()` (a list head). */
+  RUN_LIST: 160,
+} as const;
 
 /** Mirrors `struct blk_mq_cpu_notifier` (block/blk-mq-cpu.c). */
 export interface BlkMqCpuNotifier {
@@ -79,42 +112,20 @@ export class BlkMqHwCtx {
   readonly queue: RequestQueue;
   /** `hctx->queue_num`. */
   readonly queueNum: number;
+  /** The record's address in linear memory. */
+  readonly addr: number;
   /** `hctx->numa_node`. */
   numaNode = NUMA_NO_NODE;
-  /** `hctx->flags` (BLK_MQ_F_*). */
-  flags = 0;
-  /** `hctx->state` bits other than TAG_ACTIVE (see {@link BlkMqHwCtx.state}). */
-  #state = 0;
   /** `hctx->cpumask`. */
   readonly cpumask: CpuMask;
-  /** `hctx->nr_ctx`. */
-  nrCtx = 0;
-  /** `hctx->ctxs[]`: the first `nrCtx` entries are attached. */
+  /** `hctx->ctxs[]`: the first `nrCtx` entries are attached (the record's `ctxs` holds their addresses). */
   readonly ctxs: BlkMqCtx[] = [];
-  /** `hctx->ctx_map`; null outside init_hctx .. exit_hctx. */
-  ctxMap: BlkMqCtxMap | null = null;
   /** `hctx->tags`: the tag set's map for this index, or null (unmapped). */
   #tags: BlkMqRqMap | null = null;
   /** The WASM tag fields on `#tags`. */
   #tagHctx: TagHctx | null = null;
-  /** `hctx->dispatch`: request record addresses. */
-  readonly dispatch: number[] = [];
   /** `hctx->lock`. */
   readonly lock: Spinlock;
-  /** `hctx->queued`. */
-  queued = 0;
-  /** `hctx->run`. */
-  run = 0;
-  /** `hctx->dispatched[BLK_MQ_MAX_DISPATCH_ORDER]`. */
-  readonly dispatched: number[] = new Array<number>(BLK_MQ_MAX_DISPATCH_ORDER).fill(0);
-  /** `hctx->poll_invoked` (v4.4). */
-  pollInvoked = 0;
-  /** `hctx->poll_success` (v4.4). */
-  pollSuccess = 0;
-  /** `hctx->next_cpu`. */
-  nextCpu = 0;
-  /** `hctx->next_cpu_batch`. */
-  nextCpuBatch = BLK_MQ_CPU_WORK_BATCH;
   /** `hctx->driver_data`. */
   driverData: unknown = null;
   /** `hctx->fq`; null outside init_hctx .. exit_hctx. */
@@ -129,18 +140,164 @@ export class BlkMqHwCtx {
   readonly cpuNotifier: BlkMqCpuNotifier;
   /** `hctx->kobj`: `mq/<queue_num>` while mapped and registered. */
   readonly kobj: Kobject<BlkMqHwCtx>;
+  readonly #k: Kernel;
 
-  /** The `kzalloc_node()` + first fields of `blk_mq_init_allocated_queue()` step 2. */
-  constructor(queue: RequestQueue, queueNum: number, notify: BlkMqCpuNotifier["notify"]) {
+  /**
+   * The first fields of `blk_mq_init_allocated_queue()` step 2, on the
+   * zeroed record at `addr` (the caller's `kzalloc_node()`).
+   */
+  constructor(queue: RequestQueue, queueNum: number, notify: BlkMqCpuNotifier["notify"], addr: number) {
     this.queue = queue;
     this.queueNum = queueNum;
+    this.addr = addr;
     const k = queue.kernel;
+    this.#k = k;
+    const dv = k.dv;
+    dv.setUint32(addr + HCTX.QUEUE_NUM, queueNum, true);
+    dv.setInt32(addr + HCTX.NEXT_CPU_BATCH, BLK_MQ_CPU_WORK_BATCH, true);
+    k.core.blk_list_init(addr + HCTX.DISPATCH);
+    k.core.blk_list_init(addr + HCTX.RUN_LIST);
     this.cpumask = new CpuMask(k.cpus.nrCpuIds);
     this.lock = new Spinlock(k.sched, "&(&hctx->lock)->rlock");
     this.runWork = new DelayedWork(() => blkMqRunWorkFn(this), "(&(&hctx->run_work)->work)");
     this.delayWork = new DelayedWork(() => blkMqDelayWorkFn(this), "(&(&hctx->delay_work)->work)");
     this.cpuNotifier = { notify, data: this };
     this.kobj = new Kobject<BlkMqHwCtx>(k.kobjects, { container: this, site: "blk_mq_sysfs_init" });
+  }
+
+  #u32(off: number): number {
+    return this.#k.dv.getUint32(this.addr + off, true);
+  }
+
+  #setU32(off: number, v: number): void {
+    this.#k.dv.setUint32(this.addr + off, v, true);
+  }
+
+  /** `hctx->flags` (BLK_MQ_F_*). */
+  get flags(): number {
+    return this.#u32(HCTX.FLAGS);
+  }
+
+  set flags(v: number) {
+    this.#setU32(HCTX.FLAGS, v);
+  }
+
+  /** `hctx->nr_ctx`. */
+  get nrCtx(): number {
+    return this.#u32(HCTX.NR_CTX);
+  }
+
+  set nrCtx(v: number) {
+    this.#setU32(HCTX.NR_CTX, v);
+  }
+
+  /** Address of `hctx->dispatch`, the list head of request records waiting for the driver. */
+  get dispatchHead(): number {
+    return this.addr + HCTX.DISPATCH;
+  }
+
+  /** `hctx->dispatch`: request record addresses, first to last (a copy). */
+  get dispatch(): readonly number[] {
+    return listEntries(this.#k, this.dispatchHead);
+  }
+
+  /** `hctx->ctx_map`; null outside init_hctx .. exit_hctx. */
+  get ctxMap(): BlkMqCtxMap | null {
+    const map = this.#u32(HCTX.CTX_MAP_MAP);
+    if (map === 0) return null;
+    const dv = this.#k.dv;
+    const bitsPerWord = this.#u32(HCTX.CTX_MAP_BITS_PER_WORD);
+    const words: number[] = [];
+    for (let i = 0; i < Math.ceil(this.#k.cpus.nrCpuIds / bitsPerWord); i++) words.push(dv.getUint32(map + 4 * i, true));
+    return { map, size: this.#u32(HCTX.CTX_MAP_SIZE), bitsPerWord, words };
+  }
+
+  /**
+   * The attach step of `blk_mq_map_swqueue()`: `hctx->ctxs[]` = `ctxs` (in
+   * `index_hw` order) and `nr_ctx`, in the record as well (its `ctxs` array
+   * of record addresses, from `blk_mq_init_hctx()`).
+   */
+  setCtxs(ctxs: readonly BlkMqCtx[]): void {
+    this.ctxs.length = 0;
+    this.ctxs.push(...ctxs);
+    this.nrCtx = ctxs.length;
+    const arr = this.#u32(HCTX.CTXS);
+    if (arr === 0) return;
+    const dv = this.#k.dv;
+    for (let i = 0; i < ctxs.length; i++) dv.setUint32(arr + 4 * i, ctxs[i].addr, true);
+  }
+
+  /** Sets `hctx->ctx_map.size` (words in use). */
+  setCtxMapSize(size: number): void {
+    this.#setU32(HCTX.CTX_MAP_SIZE, size);
+  }
+
+  /** `hctx->next_cpu`. */
+  get nextCpu(): number {
+    return this.#k.dv.getInt32(this.addr + HCTX.NEXT_CPU, true);
+  }
+
+  set nextCpu(v: number) {
+    this.#k.dv.setInt32(this.addr + HCTX.NEXT_CPU, v, true);
+  }
+
+  /** `hctx->next_cpu_batch`. */
+  get nextCpuBatch(): number {
+    return this.#k.dv.getInt32(this.addr + HCTX.NEXT_CPU_BATCH, true);
+  }
+
+  set nextCpuBatch(v: number) {
+    this.#k.dv.setInt32(this.addr + HCTX.NEXT_CPU_BATCH, v, true);
+  }
+
+  /** `hctx->queued`. */
+  get queued(): number {
+    return getU64(this.#k.dv, this.addr + HCTX.QUEUED);
+  }
+
+  set queued(v: number) {
+    setU64(this.#k.dv, this.addr + HCTX.QUEUED, v);
+  }
+
+  /** `hctx->run`. */
+  get run(): number {
+    return getU64(this.#k.dv, this.addr + HCTX.RUN);
+  }
+
+  set run(v: number) {
+    setU64(this.#k.dv, this.addr + HCTX.RUN, v);
+  }
+
+  /** `hctx->dispatched[BLK_MQ_MAX_DISPATCH_ORDER]` (a copy). */
+  get dispatched(): readonly number[] {
+    const dv = this.#k.dv;
+    const out: number[] = [];
+    for (let i = 0; i < BLK_MQ_MAX_DISPATCH_ORDER; i++) out.push(getU64(dv, this.addr + HCTX.DISPATCHED + 8 * i));
+    return out;
+  }
+
+  /** Sets `hctx->dispatched[i]`. */
+  setDispatched(i: number, v: number): void {
+    if (!(Number.isInteger(i) && i >= 0 && i < BLK_MQ_MAX_DISPATCH_ORDER)) throw new RangeError(`dispatched: no bucket ${i}`);
+    setU64(this.#k.dv, this.addr + HCTX.DISPATCHED + 8 * i, v);
+  }
+
+  /** `hctx->poll_invoked` (v4.4). */
+  get pollInvoked(): number {
+    return getU64(this.#k.dv, this.addr + HCTX.POLL_INVOKED);
+  }
+
+  set pollInvoked(v: number) {
+    setU64(this.#k.dv, this.addr + HCTX.POLL_INVOKED, v);
+  }
+
+  /** `hctx->poll_success` (v4.4). */
+  get pollSuccess(): number {
+    return getU64(this.#k.dv, this.addr + HCTX.POLL_SUCCESS);
+  }
+
+  set pollSuccess(v: number) {
+    setU64(this.#k.dv, this.addr + HCTX.POLL_SUCCESS, v);
   }
 
   /** `hctx->tags`. */
@@ -156,7 +313,7 @@ export class BlkMqHwCtx {
   /** `hctx->state`: BLK_MQ_S_STOPPED and, from the tag fields, BLK_MQ_S_TAG_ACTIVE. */
   get state(): number {
     const active = this.tagHctx?.active === true ? 1 << BLK_MQ_S_TAG_ACTIVE : 0;
-    return this.#state | active;
+    return this.#u32(HCTX.STATE) | active;
   }
 
   /** `atomic_read(&hctx->nr_active)`. */
@@ -166,13 +323,13 @@ export class BlkMqHwCtx {
 
   /** Whether BLK_MQ_S_STOPPED is set. */
   get stopped(): boolean {
-    return (this.#state & (1 << BLK_MQ_S_STOPPED)) !== 0;
+    return (this.#u32(HCTX.STATE) & (1 << BLK_MQ_S_STOPPED)) !== 0;
   }
 
   /** Sets or clears BLK_MQ_S_STOPPED (`blk_mq_stop_hw_queue()` / `blk_mq_start_hw_queue()` set it; the I/O path runs). */
   setStopped(stopped: boolean): void {
-    if (stopped) this.#state |= 1 << BLK_MQ_S_STOPPED;
-    else this.#state &= ~(1 << BLK_MQ_S_STOPPED);
+    const st = this.#u32(HCTX.STATE);
+    this.#setU32(HCTX.STATE, stopped ? st | (1 << BLK_MQ_S_STOPPED) : st & ~(1 << BLK_MQ_S_STOPPED));
   }
 
   /**
@@ -231,38 +388,40 @@ export function hctxLiveTags(hctx: BlkMqHwCtx, where: string): BlkMqTags | null 
   return null;
 }
 
-/** Mirrors `blk_mq_alloc_bitmap()` (block/blk-mq.c, v4.4): 8 bits a word for every possible CPU. */
-export function blkMqAllocBitmap(nrCpuIds: number, kmemleak: Kmemleak): BlkMqCtxMap {
-  const bitsPerWord = 8;
-  const nr = Math.ceil(nrCpuIds / bitsPerWord);
-  const map: BlkMqCtxMap = { size: nr, bitsPerWord, words: new Uint8Array(nr) };
-  kmemleak.track(map, { size: nr * 64, cache: "kmalloc", site: "blk_mq_alloc_bitmap" });
-  return map;
+/**
+ * Mirrors `blk_mq_alloc_bitmap()` (block/blk-mq.c, v4.4): zeroed ctx_map
+ * words, 8 bits a word for every possible CPU, in linear memory.
+ *
+ * @returns the words' address (`blk_mq_init_hctx()` records it in the hctx)
+ * @throws {KernelError} ENOMEM
+ */
+export function blkMqAllocBitmap(k: Kernel): number {
+  return new BlockMemory(k.slab, k.kmemleak, "blk_mq_alloc_bitmap").kzalloc(4 * ctxMapWords(k));
 }
 
-/** Mirrors `blk_mq_free_bitmap()`. */
-export function blkMqFreeBitmap(map: BlkMqCtxMap, kmemleak: Kmemleak): void {
-  kmemleak.untrack(map, "blk_mq_free_bitmap");
+/** Mirrors `blk_mq_free_bitmap()`: frees {@link blkMqAllocBitmap}'s words (0 is ignored). */
+export function blkMqFreeBitmap(k: Kernel, map: number): void {
+  new BlockMemory(k.slab, k.kmemleak, "blk_mq_alloc_bitmap").kfree(map);
+}
+
+/** Words of a ctx_map: `ceil(nr_cpu_ids / bits_per_word)`. */
+export function ctxMapWords(k: Kernel): number {
+  return Math.ceil(k.cpus.nrCpuIds / CTX_MAP_BITS_PER_WORD);
 }
 
 /** Mirrors `blk_mq_hctx_mark_pending()`: sets bit `ctx->index_hw` of the hctx's ctx_map. */
 export function blkMqHctxMarkPending(hctx: BlkMqHwCtx, ctx: BlkMqCtx): void {
-  const m = hctx.ctxMap!;
-  m.words[Math.floor(ctx.indexHw / m.bitsPerWord)] |= 1 << (ctx.indexHw % m.bitsPerWord);
+  hctx.queue.kernel.core.blk_mq_hctx_mark_pending(hctx.addr, ctx.indexHw);
 }
 
 /** Mirrors `blk_mq_hctx_clear_pending()`. */
 export function blkMqHctxClearPending(hctx: BlkMqHwCtx, ctx: BlkMqCtx): void {
-  const m = hctx.ctxMap!;
-  m.words[Math.floor(ctx.indexHw / m.bitsPerWord)] &= ~(1 << (ctx.indexHw % m.bitsPerWord));
+  hctx.queue.kernel.core.blk_mq_hctx_clear_pending(hctx.addr, ctx.indexHw);
 }
 
 /** Mirrors `blk_mq_hctx_has_pending()`: any bit in the first `size` words of ctx_map. */
 export function blkMqHctxHasPending(hctx: BlkMqHwCtx): boolean {
-  const m = hctx.ctxMap;
-  if (m === null) return false;
-  for (let i = 0; i < m.size; i++) if (m.words[i] !== 0) return true;
-  return false;
+  return hctx.queue.kernel.core.blk_mq_hctx_has_pending(hctx.addr) !== 0;
 }
 
 /** Mirrors `blk_mq_hw_queue_mapped()`: ctxs attached and tags present. */
@@ -320,7 +479,7 @@ export function blkMqRunHwQueue(hctx: BlkMqHwCtx, async: boolean): void {
  */
 export function blkMqRunHwQueues(q: RequestQueue, async: boolean): void {
   for (const hctx of q.queueHwCtx) {
-    if ((!blkMqHctxHasPending(hctx) && hctx.dispatch.length === 0) || hctx.stopped) continue;
+    if ((!blkMqHctxHasPending(hctx) && listEmpty(q.kernel, hctx.dispatchHead)) || hctx.stopped) continue;
     blkMqRunHwQueue(hctx, async);
   }
 }

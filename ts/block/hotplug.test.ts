@@ -13,6 +13,7 @@ import { blkMqHctxHasPending, blkMqHwQueueMapped } from "./hctx.ts";
 import { blkCleanupQueue, blkQueueEnter, blkQueueExit, type RequestQueue } from "./request_queue.ts";
 import { RQ } from "./request_record.ts";
 import type { BlkMqTagSet } from "./tag_set.ts";
+import { listAdd, listDelInit } from "./_rq_list.ts";
 
 const GP = 1_000_000;
 
@@ -67,7 +68,7 @@ test("at CPU_DEAD the dead CPU's queued requests move to the current CPU's ctx",
   const q = d.queue!;
   const rqs = [set.tags![1]!.rq(0), set.tags![1]!.rq(1)];
   const dead = q.queueCtx[3];
-  dead.rqList.push(...rqs);
+  for (const rq of rqs) listAdd(k, rq, dead.rqListHead, true);
   let cur = -1;
   k.sched.spawn("hotplug", function* () {
     cur = k.sched.smpProcessorId();
@@ -80,7 +81,7 @@ test("at CPU_DEAD the dead CPU's queued requests move to the current CPU's ctx",
   const mem = new DataView(k.core.memory.buffer);
   for (const rq of rqs) assert.is(mem.getInt32(rq + RQ.MQ_CTX, true), 0, "rq->mq_ctx rewritten");
   assert.ok(blkMqHctxHasPending(q.queueHwCtx[q.mqMap![0]]));
-  q.queueCtx[0].rqList.length = 0;
+  for (const rq of rqs) listDelInit(k, rq);
   inTask(k, () => dropDisk(d, set));
   k.run();
   k.assertClean();

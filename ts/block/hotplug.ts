@@ -22,6 +22,7 @@ import { blkMqHctxClearPending, blkMqHctxMarkPending, type BlkMqHwCtx, blkMqRunH
 import { blkMqSysfsRegister, blkMqSysfsUnregister } from "./mq_sysfs.ts";
 import { blkMqFreezeQueueStart, blkMqFreezeQueueWait, blkMqUnfreezeQueue, type RequestQueue } from "./request_queue.ts";
 import { RQ } from "./request_record.ts";
+import { listAdd, listEmpty } from "./_rq_list.ts";
 
 /**
  * Mirrors `blk_mq_hctx_notify()` (v4.4): only CPU_DEAD matters (tags are
@@ -43,10 +44,12 @@ function blkMqHctxCpuOffline(hctx: BlkMqHwCtx, cpu: number): number {
   const q = hctx.queue;
   const k = q.kernel;
   let ctx = q.queueCtx[cpu];
-  let tmp: number[] = [];
+  let tmp: readonly number[] = [];
   ctx.lock.lock("blk_mq_hctx_cpu_offline");
-  if (ctx.rqList.length > 0) {
-    tmp = ctx.rqList.splice(0);
+  if (!listEmpty(k, ctx.rqListHead)) {
+    // list_splice_init(&ctx->rq_list, &tmp): the port's tmp is an array of the entries.
+    tmp = ctx.rqList;
+    k.core.blk_list_init(ctx.rqListHead);
     if (hctx.ctxMap !== null) blkMqHctxClearPending(hctx, ctx);
   }
   ctx.lock.unlock("blk_mq_hctx_cpu_offline");
@@ -57,7 +60,7 @@ function blkMqHctxCpuOffline(hctx: BlkMqHwCtx, cpu: number): number {
   const mem = k.dv;
   for (const rq of tmp) {
     mem.setInt32(rq + RQ.MQ_CTX, ctx.cpu, true);
-    ctx.rqList.push(rq);
+    listAdd(k, rq, ctx.rqListHead, true);
   }
   const target = q.mqOps!.mapQueue(q, ctx.cpu);
   if (target.ctxMap !== null) blkMqHctxMarkPending(target, ctx);

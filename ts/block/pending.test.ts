@@ -7,6 +7,7 @@ import { nullBlkDevices, nullBlkModule } from "../drivers/null_blk.ts";
 import { formatKernelPointer } from "../sysfs/sysfs.ts";
 import { boot, inTask } from "./_testkit.ts";
 import type { BlkMqHwCtx } from "./hctx.ts";
+import { listAdd } from "./_rq_list.ts";
 
 const PENDING = "/sys/block/nullb0/mq/0/pending";
 
@@ -21,10 +22,10 @@ function parkRequests(n: number, depth: number) {
     const tag = map.tags.getTag(0);
     assert.ok(tag >= 0, `tag ${i}`);
     tags.push(tag);
-    hctx.dispatch.push(map.rq(tag));
+    listAdd(k, map.rq(tag), hctx.dispatchHead, true);
   }
   const release = () => {
-    hctx.dispatch.length = 0;
+    k.core.blk_list_init(hctx.dispatchHead);
     for (const tag of tags) map.tags.putTag(0, tag);
     inTask(k, () => nullBlkModule.exit(k));
   };

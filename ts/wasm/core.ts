@@ -287,6 +287,32 @@ export interface CoreExports {
   bvec_idx(nr: number): number;
   /** `bvec_nr_vecs()`: vecs of a class, or -22. */
   bvec_nr_vecs(idx: number): number;
+  /** `list_add_tail(rq, h)` when `tail` is 1, else `list_add(rq, h)` (asm/blk_mq_ctx.ts). */
+  blk_list_add(rq: number, h: number, tail: number): void;
+  /** `list_del_init(rq)`. */
+  blk_list_del_init(rq: number): void;
+  /** `INIT_LIST_HEAD(h)`. */
+  blk_list_init(h: number): void;
+  /** The first entry of `h`, taken off with `list_del_init()`; 0 when empty. */
+  blk_list_pop(h: number): number;
+  /** `list_splice_tail_init(list, h)` when `tail` is 1, else `list_splice_init(list, h)`. */
+  blk_list_splice_init(list: number, h: number, tail: number): void;
+  /** The per-CPU part of `blk_mq_init_cpu_queues()` on a zeroed ctx record. */
+  blk_mq_ctx_init(ctx: number, cpu: number): void;
+  /** `sizeof(struct blk_mq_ctx)`: 64. */
+  blk_mq_ctx_struct_size(): number;
+  /** `flush_busy_ctxs()`: every pending ctx's rq_list onto the tail of `list`. */
+  blk_mq_flush_busy_ctxs(hctx: number, list: number): void;
+  /** `blk_mq_hctx_clear_pending()`. */
+  blk_mq_hctx_clear_pending(hctx: number, indexHw: number): void;
+  /** `blk_mq_hctx_has_pending()`: 1 or 0. */
+  blk_mq_hctx_has_pending(hctx: number): number;
+  /** `blk_mq_hctx_mark_pending()`. */
+  blk_mq_hctx_mark_pending(hctx: number, indexHw: number): void;
+  /** The record part of `blk_mq_init_hctx()` on a zeroed hctx record. */
+  blk_mq_hw_ctx_init(hctx: number, queueNum: number, ctxs: number, map: number, nrWords: number): void;
+  /** `sizeof(struct blk_mq_hw_ctx)` (its request-path part): 192. */
+  blk_mq_hw_ctx_struct_size(): number;
 }
 
 /** Names of the function exports in {@link CoreExports}, for the drift test. */
@@ -405,6 +431,19 @@ export const CORE_FUNCTIONS = [
   "bio_vec_size",
   "bvec_idx",
   "bvec_nr_vecs",
+  "blk_list_add",
+  "blk_list_del_init",
+  "blk_list_init",
+  "blk_list_pop",
+  "blk_list_splice_init",
+  "blk_mq_ctx_init",
+  "blk_mq_ctx_struct_size",
+  "blk_mq_flush_busy_ctxs",
+  "blk_mq_hctx_clear_pending",
+  "blk_mq_hctx_has_pending",
+  "blk_mq_hctx_mark_pending",
+  "blk_mq_hw_ctx_init",
+  "blk_mq_hw_ctx_struct_size",
 ] as const;
 
 /** Extra exports of the coverage variant. */
