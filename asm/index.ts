@@ -120,3 +120,10 @@ export {
   bvec_idx,
   bvec_nr_vecs,
 } from "./bio";
+export {
+  blk_account_io_completion,
+  blk_account_io_done,
+  blk_account_io_start,
+  part_round_stats,
+  part_stats_struct_size,
+} from "./genhd";

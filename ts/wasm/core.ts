@@ -287,6 +287,16 @@ export interface CoreExports {
   bvec_idx(nr: number): number;
   /** `bvec_nr_vecs()`: vecs of a class, or -22. */
   bvec_nr_vecs(idx: number): number;
+  /** `sizeof` part0's statistics record (asm/genhd.ts): 96. */
+  part_stats_struct_size(): number;
+  /** `part_round_stats()` at jiffies `now`: 0 or -22 (asm/genhd.ts). */
+  part_round_stats(p: number, now: number): number;
+  /** `blk_account_io_start()`: round + in_flight[rw]++ (newIo 1) or merges[rw]++ (0); 0 or -22. */
+  blk_account_io_start(p: number, rw: number, newIo: number, now: number): number;
+  /** `blk_account_io_completion()`: sectors[rw] += bytes >> 9; 0 or -22. */
+  blk_account_io_completion(p: number, rw: number, bytes: number): number;
+  /** `blk_account_io_done()`: ios, ticks += now - start, round, in_flight[rw]--; 0 or -22. */
+  blk_account_io_done(p: number, rw: number, start: number, now: number): number;
 }
 
 /** Names of the function exports in {@link CoreExports}, for the drift test. */
@@ -405,6 +415,11 @@ export const CORE_FUNCTIONS = [
   "bio_vec_size",
   "bvec_idx",
   "bvec_nr_vecs",
+  "part_stats_struct_size",
+  "part_round_stats",
+  "blk_account_io_start",
+  "blk_account_io_completion",
+  "blk_account_io_done",
 ] as const;
 
 /** Extra exports of the coverage variant. */
