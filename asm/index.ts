@@ -135,3 +135,10 @@ export {
   blk_mq_hw_ctx_init,
   blk_mq_hw_ctx_struct_size,
 } from "./blk_mq_ctx";
+export {
+  blk_account_io_completion,
+  blk_account_io_done,
+  blk_account_io_start,
+  part_round_stats,
+  part_stats_struct_size,
+} from "./genhd";

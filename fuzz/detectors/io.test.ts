@@ -7,6 +7,7 @@ import { bioAlloc, bioGet, bioEndio, bioPut, fsBioSet } from "../../ts/block/bio
 import { blkMqFreezeQueue, blkMqUnfreezeQueue } from "../../ts/block/request_queue.ts";
 import type { AioContext } from "../../ts/block/aio.ts";
 import { blkMqStartRequest } from "../../ts/block/blk_mq_request.ts";
+import { blkAccountIoDone } from "../../ts/block/part_stat.ts";
 import { BLK_MQ_RQ_QUEUE_OK } from "../../ts/block/tag_set.ts";
 import { GFP_NOIO } from "../../ts/kernel/mempool.ts";
 import type { Sleepable } from "../../ts/kernel/sched.ts";
@@ -45,7 +46,7 @@ op("test_io_lose_bio", function* (x) {
 });
 // An accounting bug: one more blk_account_io_done() than blk_account_io_start().
 op("test_io_inflight_underflow", function* (x) {
-  nullb0(x).part0.inFlight[0]--;
+  blkAccountIoDone(x.kernel, nullb0(x).part0, 0, x.kernel.clock.jiffies());
 });
 // A blk_queue_exit() without its blk_queue_enter(), seen while the queue is frozen
 // (atomic mode: in percpu mode the count only shows at the next switch, as in the kernel).

@@ -35,7 +35,8 @@ import { CallSingleData } from "../kernel/softirq.ts";
 import { bioDev, bioEndio, bioIoError, bioRw, bioSector, bioSetField, bioSize, bioVcnt, REQ_DISCARD, REQ_FAILFAST_DEV, REQ_FAILFAST_DRIVER, REQ_FAILFAST_TRANSPORT, REQ_FLUSH, REQ_FUA, REQ_META, REQ_NOIDLE, REQ_PRIO, REQ_SECURE, REQ_IO_STAT, REQ_NOMERGE, REQ_NOMERGE_FLAGS, REQ_SYNC, REQ_WRITE, REQ_WRITE_SAME } from "./bio.ts";
 import { type BlkMqCtx, CTX } from "./ctx.ts";
 import { listAdd } from "./_rq_list.ts";
-import { GENHD_FL_UP, type Gendisk, partRoundStats } from "./genhd.ts";
+import { GENHD_FL_UP, type Gendisk } from "./genhd.ts";
+import { blkAccountIoStart } from "./part_stat.ts";
 import {
   BLK_MQ_F_DEFER_ISSUE,
   BLK_MQ_F_SHOULD_MERGE,
@@ -418,8 +419,7 @@ function blkMqBioToRequest(q: RequestQueue, rq: number, bio: number, disk: Gendi
   dv.setUint32(rq + RQ.BIOTAIL, bio, true);
   dv.setUint16(rq + RQ.NR_PHYS_SEGMENTS, bioVcnt(k, bio), true);
   if (disk !== null && (flags & REQ_IO_STAT) !== 0) {
-    partRoundStats(disk);
-    disk.part0.inFlight[birw & REQ_WRITE]++;
+    blkAccountIoStart(k, disk.part0, birw & REQ_WRITE, true);
   }
 }
 
@@ -734,8 +734,7 @@ function bioAttemptMerge(q: RequestQueue, rq: number, bio: number, disk: Gendisk
   dv.setUint32(rq + RQ.DATA_LEN, len + size, true);
   dv.setUint16(rq + RQ.NR_PHYS_SEGMENTS, rqSegs + segs, true);
   if (disk !== null && (flags & REQ_IO_STAT) !== 0) {
-    partRoundStats(disk);
-    disk.part0.merges[flags & REQ_WRITE]++;
+    blkAccountIoStart(k, disk.part0, flags & REQ_WRITE, false);
   }
   return true;
 }

@@ -20,7 +20,7 @@ import type { Kernel } from "../kernel/kernel.ts";
 import { bioAdvance, bioEndio, bioNext, bioSegments, bioSetField, bioSize, REQ_FLUSH_SEQ, REQ_IO_STAT, REQ_QUIET, REQ_WRITE } from "./bio.ts";
 import { blkMqFreeRequest, rqQueue } from "./blk_mq_request.ts";
 import type { Gendisk } from "./genhd.ts";
-import { partRoundStats } from "./genhd.ts";
+import { blkAccountIoCompletion, blkAccountIoDone as partAccountIoDone } from "./part_stat.ts";
 import { RQ } from "./request_record.ts";
 import { rqEndIoFn } from "./_rq_end_io.ts";
 import { getU64, setU64 } from "./_u64.ts";
@@ -75,7 +75,7 @@ export function blkUpdateRequest(k: Kernel, rq: number, error: number, nrBytes: 
     const sector = getU64(dv, rq + RQ.SECTOR);
     k.log.printk("err", `blk_update_request: I/O error, dev ${disk?.diskName ?? "?"}, sector ${sector}`);
   }
-  if (blkDoIoStat(disk, flags)) disk.part0.sectors[flags & REQ_WRITE] += nrBytes >>> 9;
+  if (blkDoIoStat(disk, flags)) blkAccountIoCompletion(k, disk.part0, flags & REQ_WRITE, nrBytes);
   let total = 0;
   for (;;) {
     const bio = view(k).getUint32(rq + RQ.BIO, true);
@@ -106,8 +106,9 @@ export function blkUpdateRequest(k: Kernel, rq: number, error: number, nrBytes: 
 
 /**
  * Mirrors `blk_account_io_done()` (block/blk-core.c, v4.4): the disk counts
- * one finished I/O, its ticks and one fewer in flight — not for a request
- * still inside a flush sequence (it is counted when the sequence ends).
+ * one finished I/O, its ticks and one fewer in flight (asm/genhd.ts) — not
+ * for a request still inside a flush sequence (it is counted when the
+ * sequence ends).
  */
 function blkAccountIoDone(k: Kernel, disk: Gendisk | null, rq: number): void {
   const dv = view(k);
@@ -115,11 +116,7 @@ function blkAccountIoDone(k: Kernel, disk: Gendisk | null, rq: number): void {
   if (!blkDoIoStat(disk, flags) || (flags & REQ_FLUSH_SEQ) !== 0) return;
   const rw = flags & REQ_WRITE;
   const start = dv.getFloat64(rq + RQ.START_TIME, true);
-  const duration = k.clock.jiffies() - Math.floor(start / k.clock.tickNs);
-  disk.part0.ios[rw]++;
-  disk.part0.ticks[rw] += duration;
-  partRoundStats(disk);
-  disk.part0.inFlight[rw]--;
+  partAccountIoDone(k, disk.part0, rw, Math.floor(start / k.clock.tickNs));
 }
 
 /**

@@ -5,7 +5,9 @@ import type { VirtualClock } from "../kernel/clock.ts";
 import { boot, dropDisk, inTask, makeDisk, makeSet, readSysfs } from "./_testkit.ts";
 import { blkMqInitQueue } from "./blk_mq.ts";
 import { addDisk, allocDisk, delGendisk, GENHD_FL_UP, putDisk, setCapacity } from "./genhd.ts";
+import { PART } from "./part_stat.ts";
 import { blkCleanupQueue } from "./request_queue.ts";
+import { setU64 } from "./_u64.ts";
 import { blkMqFreeTagSet } from "./tag_set.ts";
 
 test("addDisk() puts the disk under /sys/block with size, stat, inflight, queue/ and mq/", () => {
@@ -44,18 +46,27 @@ test("size, stat and inflight print part0 as v4.4 does, rounding the stats first
   setCapacity(d, 1234n);
   assert.is(readSysfs(k, "/sys/block/d0/size"), "1234\n");
   assert.is(readSysfs(k, "/sys/block/d0/inflight"), "       0        0\n");
-  const p = d.part0;
-  p.ios = [10, 20];
-  p.merges = [1, 2];
-  p.sectors = [80, 160];
-  p.ticks = [5, 7];
-  p.inFlight = [2, 1];
-  p.stamp = k.clock.jiffies();
+  // The record as a run of I/Os would leave it (written directly: this checks the formatting).
+  const at = d.part0.ptr;
+  const dv = k.dv;
+  const set2 = (off: number, read: number, write: number) => {
+    setU64(dv, at + off, read);
+    setU64(dv, at + off + 8, write);
+  };
+  set2(PART.IOS, 10, 20);
+  set2(PART.MERGES, 1, 2);
+  set2(PART.SECTORS, 80, 160);
+  set2(PART.TICKS, 5, 7);
+  dv.setInt32(at + PART.IN_FLIGHT, 2, true);
+  dv.setInt32(at + PART.IN_FLIGHT + 4, 1, true);
+  setU64(dv, at + PART.STAMP, k.clock.jiffies());
   // 3 requests in flight for the next 4 jiffies: io_ticks 4, time_in_queue 12.
   (k.clock as VirtualClock).advance(4 * k.clock.tickNs);
   assert.is(readSysfs(k, "/sys/block/d0/inflight"), "       2        1\n");
   assert.is(readSysfs(k, "/sys/block/d0/stat"), "      10        1       80        5       20        2      160        7        3        4       12\n");
-  p.inFlight = [0, 0];
+  assert.equal(d.part0.inFlight, [2, 1]);
+  k.dv.setInt32(at + PART.IN_FLIGHT, 0, true);
+  k.dv.setInt32(at + PART.IN_FLIGHT + 4, 0, true);
   inTask(k, () => dropDisk(d, set));
   k.run();
   k.assertClean();

@@ -15,7 +15,10 @@ import type { Sleepable } from "../kernel/sched.ts";
 import { diskInflightShow, diskStatShow, type SysfsAttribute, type SysfsPage } from "../sysfs/sysfs.ts";
 import type { BlockLayer } from "./blk_layer.ts";
 import { blkRegisterQueue, blkUnregisterQueue } from "./blk_sysfs.ts";
+import { partRoundStatsNow, partStatSetAll, partStatsAlloc, partStatsFree, type PartStatsView } from "./part_stat.ts";
 import { blkGetQueue, blkPutQueue, type RequestQueue } from "./request_queue.ts";
+
+export type { PartStats } from "./part_stat.ts";
 
 /** Mirrors `GENHD_FL_*` (include/linux/genhd.h, v4.4). */
 export const GENHD_FL_REMOVABLE = 1;
@@ -26,27 +29,6 @@ export const GENHD_FL_SUPPRESS_PARTITION_INFO = 32;
 export const GENHD_FL_EXT_DEVT = 64;
 /** Mirrors `DISK_NAME_LEN`. */
 export const DISK_NAME_LEN = 32;
-
-/**
- * Mirrors `struct hd_struct`'s statistics (`struct disk_stats`, `in_flight`,
- * `stamp`) for part0, kept as plain counters (v4.4 keeps them per CPU and
- * sums them). Indexes are the kernel's: [0] READ, [1] WRITE. Ticks are jiffies.
- */
-export interface PartStats {
-  ios: [number, number];
-  merges: [number, number];
-  sectors: [number, number];
-  ticks: [number, number];
-  ioTicks: number;
-  timeInQueue: number;
-  inFlight: [number, number];
-  /** `part->stamp`: the jiffy of the last `part_round_stats()`. */
-  stamp: number;
-}
-
-function zeroStats(): PartStats {
-  return { ios: [0, 0], merges: [0, 0], sectors: [0, 0], ticks: [0, 0], ioTicks: 0, timeInQueue: 0, inFlight: [0, 0], stamp: 0 };
-}
 
 /**
  * Mirrors `struct gendisk` (include/linux/genhd.h, v4.4) with its part0
@@ -71,8 +53,11 @@ export class Gendisk {
   queue: RequestQueue | null = null;
   /** `private_data`. */
   privateData: unknown = null;
-  /** `part0`'s statistics. */
-  part0: PartStats = zeroStats();
+  /**
+   * `part0`'s statistics: a view of their record in linear memory
+   * (ts/block/part_stat.ts), allocated with the disk and freed with it.
+   */
+  readonly part0: PartStatsView;
   /** The device kobject (`part0.__dev.kobj`). */
   readonly kobj: Kobject<Gendisk>;
 
@@ -80,6 +65,7 @@ export class Gendisk {
   constructor(block: BlockLayer, minors: number) {
     this.block = block;
     this.minors = minors;
+    this.part0 = partStatsAlloc(block.kernel);
     this.kobj = new Kobject<Gendisk>(block.kernel.kobjects, { container: this, size: 1024, cache: "gendisk", site: "alloc_disk_node" });
   }
 
@@ -90,11 +76,13 @@ export class Gendisk {
 }
 
 /**
- * Mirrors `alloc_disk_node()` (block/genhd.c, v4.4): a disk whose device is
- * initialized (`device_initialize()`, one reference) but not added.
+ * Mirrors `alloc_disk_node()` (block/genhd.c, v4.4): a disk with its
+ * statistics record (`init_part_stats()`) whose device is initialized
+ * (`device_initialize()`, one reference) but not added.
  *
  * @param minors `minors` (1 for a disk without partitions)
  * @throws {RangeError} when minors is not a non-negative integer
+ * @throws {KernelError} ENOMEM when the statistics record cannot be allocated (nothing is left behind)
  */
 export function allocDisk(block: BlockLayer, minors: number): Gendisk {
   if (!(Number.isInteger(minors) && minors >= 0)) throw new RangeError(`alloc_disk: minors must be a non-negative integer, got ${minors}`);
@@ -103,8 +91,12 @@ export function allocDisk(block: BlockLayer, minors: number): Gendisk {
   return disk;
 }
 
-/** Mirrors `disk_release()`: the queue reference `add_disk()` took, then the disk's memory (with its kobject). */
+/**
+ * Mirrors `disk_release()`: the statistics record (`free_part_stats()`), the
+ * queue reference `add_disk()` took, then the disk's memory (with its kobject).
+ */
 function diskRelease(disk: Gendisk): void {
+  partStatsFree(disk.block.kernel, disk.part0);
   if (disk.queue !== null) blkPutQueue(disk.queue);
 }
 
@@ -113,17 +105,14 @@ export function setCapacity(disk: Gendisk, sectors: bigint): void {
   disk.capacity = BigInt.asUintN(64, sectors);
 }
 
-/** Mirrors `part_round_stats()` for part0 (v4.4): accrues `io_ticks` and `time_in_queue` up to now. */
+/**
+ * Mirrors `part_round_stats()` (block/blk-core.c, v4.4) for part0: accrues
+ * `io_ticks` and `time_in_queue` up to now (asm/genhd.ts).
+ *
+ * @throws {KernelBug} once the disk was released
+ */
 export function partRoundStats(disk: Gendisk): void {
-  const p = disk.part0;
-  const now = disk.block.kernel.clock.jiffies();
-  if (now === p.stamp) return;
-  const inflight = p.inFlight[0] + p.inFlight[1];
-  if (inflight !== 0) {
-    p.timeInQueue += inflight * (now - p.stamp);
-    p.ioTicks += now - p.stamp;
-  }
-  p.stamp = now;
+  partRoundStatsNow(disk.block.kernel, disk.part0);
 }
 
 /**
@@ -141,16 +130,17 @@ export const DISK_ATTRS: readonly SysfsAttribute<Gendisk>[] = [
       partRoundStats(d);
       const p = d.part0;
       const ms = (j: number) => d.block.kernel.clock.jiffiesToMsecs(j);
+      const [ios, merges, sectors, ticks, inFlight] = [p.ios, p.merges, p.sectors, p.ticks, p.inFlight];
       return page.sprintf(diskStatShow({
-        readIos: p.ios[0],
-        readMerges: p.merges[0],
-        readSectors: p.sectors[0],
-        readTicksMs: ms(p.ticks[0]),
-        writeIos: p.ios[1],
-        writeMerges: p.merges[1],
-        writeSectors: p.sectors[1],
-        writeTicksMs: ms(p.ticks[1]),
-        inFlight: p.inFlight[0] + p.inFlight[1],
+        readIos: ios[0],
+        readMerges: merges[0],
+        readSectors: sectors[0],
+        readTicksMs: ms(ticks[0]),
+        writeIos: ios[1],
+        writeMerges: merges[1],
+        writeSectors: sectors[1],
+        writeTicksMs: ms(ticks[1]),
+        inFlight: inFlight[0] + inFlight[1],
         ioTicksMs: ms(p.ioTicks),
         timeInQueueMs: ms(p.timeInQueue),
       }));
@@ -159,7 +149,10 @@ export const DISK_ATTRS: readonly SysfsAttribute<Gendisk>[] = [
   {
     name: "inflight",
     mode: 0o444,
-    show: (d: Gendisk, page: SysfsPage) => page.sprintf(diskInflightShow({ read: d.part0.inFlight[0], write: d.part0.inFlight[1] })),
+    show: (d: Gendisk, page: SysfsPage) => {
+      const [read, write] = d.part0.inFlight;
+      return page.sprintf(diskInflightShow({ read, write }));
+    },
   },
 ];
 
@@ -251,7 +244,7 @@ export function* delGendisk(disk: Gendisk): Sleepable {
   setCapacity(disk, 0n);
   disk.flags &= ~GENHD_FL_UP;
   yield* blkUnregisterQueue(disk);
-  disk.part0 = zeroStats();
+  partStatSetAll(disk.block.kernel, disk.part0);
   yield* disk.block.kernel.sysfs.kobjectDelSync(disk.kobj);
   disk.block.releaseDiskName(disk);
 }

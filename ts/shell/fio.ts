@@ -279,7 +279,8 @@ function report(job: FioJob, states: JobState[], disk: Gendisk): string {
   }
   lines.push("", "Run status group 0 (all jobs):", ...summary, "", "Disk stats (read/write):");
   const s = disk.part0;
-  lines.push(`  ${disk.diskName}: ios=${s.ios[0]}/${s.ios[1]}, merge=${s.merges[0]}/${s.merges[1]}, ticks=${s.ticks[0]}/${s.ticks[1]}, in_queue=${s.timeInQueue}, util=${runMs > 0 ? Math.min(100, (s.ioTicks / runMs) * 100).toFixed(2) : "0.00"}%`);
+  const [ios, merges, ticks] = [s.ios, s.merges, s.ticks];
+  lines.push(`  ${disk.diskName}: ios=${ios[0]}/${ios[1]}, merge=${merges[0]}/${merges[1]}, ticks=${ticks[0]}/${ticks[1]}, in_queue=${s.timeInQueue}, util=${runMs > 0 ? Math.min(100, (s.ioTicks / runMs) * 100).toFixed(2) : "0.00"}%`);
   return `${lines.join("\n")}\n`;
 }
 

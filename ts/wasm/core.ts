@@ -313,6 +313,16 @@ export interface CoreExports {
   blk_mq_hw_ctx_init(hctx: number, queueNum: number, ctxs: number, map: number, nrWords: number): void;
   /** `sizeof(struct blk_mq_hw_ctx)` (its request-path part): 192. */
   blk_mq_hw_ctx_struct_size(): number;
+  /** `sizeof` part0's statistics record (asm/genhd.ts): 96. */
+  part_stats_struct_size(): number;
+  /** `part_round_stats()` at jiffies `now`: 0 or -22 (asm/genhd.ts). */
+  part_round_stats(p: number, now: number): number;
+  /** `blk_account_io_start()`: round + in_flight[rw]++ (newIo 1) or merges[rw]++ (0); 0 or -22. */
+  blk_account_io_start(p: number, rw: number, newIo: number, now: number): number;
+  /** `blk_account_io_completion()`: sectors[rw] += bytes >> 9; 0 or -22. */
+  blk_account_io_completion(p: number, rw: number, bytes: number): number;
+  /** `blk_account_io_done()`: ios, ticks += now - start, round, in_flight[rw]--; 0 or -22. */
+  blk_account_io_done(p: number, rw: number, start: number, now: number): number;
 }
 
 /** Names of the function exports in {@link CoreExports}, for the drift test. */
@@ -444,6 +454,11 @@ export const CORE_FUNCTIONS = [
   "blk_mq_hctx_mark_pending",
   "blk_mq_hw_ctx_init",
   "blk_mq_hw_ctx_struct_size",
+  "part_stats_struct_size",
+  "part_round_stats",
+  "blk_account_io_start",
+  "blk_account_io_completion",
+  "blk_account_io_done",
 ] as const;
 
 /** Extra exports of the coverage variant. */
