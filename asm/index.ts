@@ -142,3 +142,17 @@ export {
   part_round_stats,
   part_stats_struct_size,
 } from "./genhd";
+export {
+  percpu_ref_clear_dead,
+  percpu_ref_fold,
+  percpu_ref_get,
+  percpu_ref_init,
+  percpu_ref_is_zero,
+  percpu_ref_put,
+  percpu_ref_set_atomic,
+  percpu_ref_set_dead,
+  percpu_ref_set_percpu,
+  percpu_ref_struct_size,
+  percpu_ref_tryget,
+  percpu_ref_tryget_live,
+} from "./percpu_ref";

@@ -2,6 +2,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { KernelError } from "../errors.ts";
+import { FAILSLAB } from "../kernel/slab.ts";
 import { sleep } from "../kernel/sched.ts";
 import { boot, dropDisk, inTask, makeDisk, makeSet } from "./_testkit.ts";
 import { blkMqInitQueue } from "./blk_mq.ts";
@@ -19,6 +20,21 @@ import {
 import { blkMqFreeTagSet } from "./tag_set.ts";
 
 const GP = 1_000_000;
+
+test("blkAllocQueueNode() throws ENOMEM and gives its queue id back when percpu_ref_init() cannot allocate", () => {
+  const k = boot();
+  const ids = k.block.nrQueueIds;
+  k.slab.failNth(FAILSLAB, 1);
+  assert.throws(() => blkAllocQueueNode(k.block), (e: unknown) => e instanceof KernelError && e.code === "ENOMEM");
+  assert.is(k.block.nrQueueIds, ids, "fail_id: the id is free again");
+  const q = blkAllocQueueNode(k.block);
+  assert.ok(q.qUsageCounter.addr > 0);
+  inTask(k, () => blkCleanupQueue(q));
+  assert.is(q.qUsageCounter.addr, 0, "blk_cleanup_queue() exits q_usage_counter");
+  k.run();
+  assert.is(k.block.nrQueueIds, ids);
+  k.assertClean();
+});
 
 test("blkAllocQueueNode() starts in bypass with q_usage_counter atomic", () => {
   const k = boot();

@@ -226,12 +226,17 @@ export class RequestQueue {
     this.sysfsLock = new Mutex(k.sched, "&q->sysfs_lock");
     this.queueLock = new Spinlock(k.sched, "&(&q->__queue_lock)->rlock");
     this.mqFreezeWq = new WaitQueue(k.sched, "&q->mq_freeze_wq");
-    this.qUsageCounter = new PercpuRef(
-      { sched: k.sched, rcu: k.rcu, kmemleak: k.kmemleak, switchWaitq: k.percpuRefSwitchWaitq },
-      () => this.mqFreezeWq.wakeUpAll(),
-      PERCPU_REF_INIT_ATOMIC,
-      { name: "blk_queue_usage_counter_release", site: "blk_alloc_queue_node" },
-    );
+    try {
+      this.qUsageCounter = new PercpuRef(
+        { sched: k.sched, rcu: k.rcu, slab: k.slab, kmemleak: k.kmemleak, switchWaitq: k.percpuRefSwitchWaitq },
+        () => this.mqFreezeWq.wakeUpAll(),
+        PERCPU_REF_INIT_ATOMIC,
+        { name: "blk_queue_usage_counter_release", site: "blk_alloc_queue_node" },
+      );
+    } catch (e) {
+      block.freeQueueId(id); // blk_alloc_queue_node()'s fail_id: percpu_ref_init() failed (-ENOMEM)
+      throw e;
+    }
     this.kobj = new Kobject<RequestQueue>(k.kobjects, { container: this, site: "blk_alloc_queue_node" });
     this.mqKobj = new Kobject<RequestQueue>(k.kobjects, { container: this, site: "blk_mq_sysfs_init" });
     this.timeout = new Timer(() => {}, "blk_rq_timed_out_timer");
@@ -295,6 +300,7 @@ export class RequestQueue {
  * period, 17497acbdc), with its kobject initialized.
  *
  * @param _node the NUMA node (the port has one)
+ * @throws {KernelError} ENOMEM when `percpu_ref_init()` cannot allocate `q_usage_counter`'s record
  */
 export function blkAllocQueueNode(block: BlockLayer, _node = -1): RequestQueue {
   const q = new RequestQueue(block, block.allocQueueId());

@@ -323,6 +323,31 @@ export interface CoreExports {
   blk_account_io_completion(p: number, rw: number, bytes: number): number;
   /** `blk_account_io_done()`: ios, ticks += now - start, round, in_flight[rw]--; 0 or -22. */
   blk_account_io_done(p: number, rw: number, start: number, now: number): number;
+  /** percpu_ref records (asm/percpu_ref.ts); ts/kernel/percpu_ref.ts wraps them. `cpu` is the current CPU. */
+  /** `sizeof(struct percpu_ref)` with nr per-CPU counters inline: 16 + 8 × nr, or -22 outside 1..NR_CPUS. */
+  percpu_ref_struct_size(nrCpuIds: number): number;
+  /** The record half of `percpu_ref_init()` (PERCPU_REF_INIT_* flags); 0 or -22. */
+  percpu_ref_init(ref: number, nrCpuIds: number, flags: number): number;
+  /** `percpu_ref_get()`. */
+  percpu_ref_get(ref: number, cpu: number): void;
+  /** `percpu_ref_tryget()`: 1 taken, 0 the count is zero. */
+  percpu_ref_tryget(ref: number, cpu: number): number;
+  /** `percpu_ref_tryget_live()`: 1 taken, 0 dead or zero. */
+  percpu_ref_tryget_live(ref: number, cpu: number): number;
+  /** `percpu_ref_put()`: 1 the count reached zero (call release), else 0. */
+  percpu_ref_put(ref: number, cpu: number): number;
+  /** `percpu_ref_is_zero()`: 1 or 0. */
+  percpu_ref_is_zero(ref: number): number;
+  /** Sets __PERCPU_REF_DEAD. */
+  percpu_ref_set_dead(ref: number): void;
+  /** Clears __PERCPU_REF_DEAD. */
+  percpu_ref_clear_dead(ref: number): void;
+  /** Sets __PERCPU_REF_ATOMIC (a switch to atomic starts; the bias stays until the fold). */
+  percpu_ref_set_atomic(ref: number): void;
+  /** `percpu_ref_switch_to_atomic_rcu()`'s fold: 1 when the count is <= 0 after it (WARN), else 0. */
+  percpu_ref_fold(ref: number): number;
+  /** `__percpu_ref_switch_to_percpu()`'s record half: bias in, counters zeroed, ATOMIC cleared. */
+  percpu_ref_set_percpu(ref: number): void;
 }
 
 /** Names of the function exports in {@link CoreExports}, for the drift test. */
@@ -459,6 +484,18 @@ export const CORE_FUNCTIONS = [
   "blk_account_io_start",
   "blk_account_io_completion",
   "blk_account_io_done",
+  "percpu_ref_struct_size",
+  "percpu_ref_init",
+  "percpu_ref_get",
+  "percpu_ref_tryget",
+  "percpu_ref_tryget_live",
+  "percpu_ref_put",
+  "percpu_ref_is_zero",
+  "percpu_ref_set_dead",
+  "percpu_ref_clear_dead",
+  "percpu_ref_set_atomic",
+  "percpu_ref_fold",
+  "percpu_ref_set_percpu",
 ] as const;
 
 /** Extra exports of the coverage variant. */
