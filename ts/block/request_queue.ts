@@ -247,6 +247,8 @@ export type MakeRequestFn = (q: RequestQueue, bio: number) => unknown;
 export class RequestQueue {
   readonly kernel: Kernel;
   readonly block: BlockLayer;
+  /** `q->id` (from `blk_queue_ida`): the record's, kept here as well since it never changes (the hot path reads it). */
+  readonly id: number;
   /** The record's address; 0 once freed. */
   #addr: number;
   /** The record's last state, after the free. */
@@ -306,6 +308,7 @@ export class RequestQueue {
     const k = block.kernel;
     this.kernel = k;
     this.block = block;
+    this.id = id;
     this.#addr = addr;
     k.core.blk_queue_record_init(addr, id, k.cpus.nrCpuIds);
     this.sysfsLock = new Mutex(k.sched, "&q->sysfs_lock");
@@ -353,11 +356,6 @@ export class RequestQueue {
     const at = last === null ? this.#addr : 0;
     dv.setUint32(at + Q.TIMEOUT_PENDING, t.pending ? 1 : 0, true);
     dv.setFloat64(at + Q.TIMEOUT_EXPIRES, t.expires, true);
-  }
-
-  /** `q->id` (from `blk_queue_ida`). */
-  get id(): number {
-    return this.recordU32(Q.ID);
   }
 
   /** `q->queue_flags` (bits numbered by QUEUE_FLAG_*). */
