@@ -3,7 +3,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { KernelError } from "../errors.ts";
 import { boot, countingOps, dropDisk, inTask, makeDisk, makeSet, readSysfs, writeSysfs } from "./_testkit.ts";
-import { blkMqInitQueue, blkMqQueueInvariantViolations, blkMqUpdateNrRequests } from "./blk_mq.ts";
+import { blkMqInitQueue, blkMqQueueInvariantViolations, blkMqUpdateNrRequests, blkMqUpdateQueueMap } from "./blk_mq.ts";
 import { blkMqHwQueueMapped } from "./hctx.ts";
 import { blkCleanupQueue, Q } from "./request_queue.ts";
 import { blkMqAllocTagSet, blkMqFreeTagSet, blkMqMapQueue } from "./tag_set.ts";
@@ -57,6 +57,7 @@ test("the queue record points at mq_map, the hctx record addresses and the ctx b
   q.mqMap![5] = 2; // the view writes the map in linear memory
   assert.is(blkMqMapQueue(q, 5), q.queueHwCtx[2]);
   q.mqMap![5] = 0;
+  assert.throws(() => blkMqUpdateQueueMap(q, 0, 3, k.cpus.onlineMask), RangeError);
   const live = k.slab.liveObjects().filter((o) => o.addr === map || o.addr === hctxs || o.addr === q.addr);
   assert.equal(live.map((o) => o.site).sort(), ["blk_alloc_queue_node", "blk_mq_init_allocated_queue", "blk_mq_make_queue_map"]);
   inTask(k, () => blkCleanupQueue(q));

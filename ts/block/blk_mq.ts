@@ -214,8 +214,10 @@ function blkMqFreeQueueMap(q: RequestQueue, map: number): void {
  * brought up is not yet linked (ts/block/cpumap.ts).
  *
  * @param map the address of the map in linear memory
+ * @throws {RangeError} when `map` is 0 (the queue has no map)
  */
 export function blkMqUpdateQueueMap(q: RequestQueue, map: number, nrHwQueues: number, online: ReadonlyCpuMask): void {
+  if (map === 0) throw new RangeError(`blk_mq_update_queue_map: queue ${q.id} has no mq_map`);
   const cpus = q.kernel.cpus;
   const m = updateQueueMap({
     nrCpus: cpus.nrCpuIds,
