@@ -156,3 +156,4 @@ export {
   percpu_ref_tryget,
   percpu_ref_tryget_live,
 } from "./percpu_ref";
+export { blk_mq_map_queue, blk_queue_flags_stat, blk_queue_record_init, request_queue_struct_size } from "./blk_queue";

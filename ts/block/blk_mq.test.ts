@@ -3,10 +3,10 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { KernelError } from "../errors.ts";
 import { boot, countingOps, dropDisk, inTask, makeDisk, makeSet, readSysfs, writeSysfs } from "./_testkit.ts";
-import { blkMqInitQueue, blkMqQueueInvariantViolations, blkMqUpdateNrRequests } from "./blk_mq.ts";
+import { blkMqInitQueue, blkMqQueueInvariantViolations, blkMqUpdateNrRequests, blkMqUpdateQueueMap } from "./blk_mq.ts";
 import { blkMqHwQueueMapped } from "./hctx.ts";
-import { blkCleanupQueue } from "./request_queue.ts";
-import { blkMqAllocTagSet, blkMqFreeTagSet } from "./tag_set.ts";
+import { blkCleanupQueue, Q } from "./request_queue.ts";
+import { blkMqAllocTagSet, blkMqFreeTagSet, blkMqMapQueue } from "./tag_set.ts";
 
 test("blkMqInitQueue() builds one hctx per hw queue and one ctx per possible CPU, mapped to the online CPUs", () => {
   const k = boot({ cpus: 8, threadsPerCore: 2 });
@@ -16,7 +16,7 @@ test("blkMqInitQueue() builds one hctx per hw queue and one ctx per possible CPU
     const q = yield* blkMqInitQueue(set);
     assert.is(q.queueHwCtx.length, 3);
     assert.is(q.queueCtx.length, 8);
-    assert.equal(q.mqMap, [0, 0, 1, 2, 0, 0, 1, 2], "the v4.4 map of 8 CPUs / 4 cores / 3 queues");
+    assert.equal([...q.mqMap!], [0, 0, 1, 2, 0, 0, 1, 2], "the v4.4 map of 8 CPUs / 4 cores / 3 queues");
     assert.equal(q.queueHwCtx.map((h) => h.cpumask.toArray()), [[0, 1, 4, 5], [2, 6], [3, 7]]);
     assert.equal(q.queueHwCtx[0].ctxs.map((x) => [x.cpu, x.indexHw]), [[0, 0], [1, 1], [4, 2], [5, 3]]);
     assert.equal(q.queueHwCtx.map((h) => h.nextCpu), [0, 2, 3]);
@@ -35,12 +35,45 @@ test("blkMqInitQueue() builds one hctx per hw queue and one ctx per possible CPU
   k.assertClean();
 });
 
+test("the queue record points at mq_map, the hctx record addresses and the ctx block; blkMqMapQueue() reads them in the core", () => {
+  const k = boot({ cpus: 8, threadsPerCore: 2 });
+  const set = makeSet(k, { nrHwQueues: 3 });
+  const q = inTask(k, () => blkMqInitQueue(set));
+  const dv = k.dv;
+  assert.is(dv.getUint32(q.addr + Q.NR_HW_QUEUES, true), 3);
+  const hctxs = dv.getUint32(q.addr + Q.QUEUE_HW_CTX, true);
+  assert.equal([0, 1, 2].map((i) => dv.getUint32(hctxs + 4 * i, true)), q.queueHwCtx.map((h) => h.addr));
+  assert.is(dv.getUint32(q.addr + Q.QUEUE_CTX, true), q.queueCtx[0].addr);
+  const map = dv.getUint32(q.addr + Q.MQ_MAP, true);
+  assert.is(map, q.mqMapAddr);
+  assert.equal(Array.from({ length: 8 }, (_, c) => dv.getUint32(map + 4 * c, true)), [0, 0, 1, 2, 0, 0, 1, 2]);
+  for (let cpu = 0; cpu < 8; cpu++) {
+    assert.is(k.core.blk_mq_map_queue(q.addr, cpu), q.queueHwCtx[q.mqMap![cpu]].addr);
+    assert.is(blkMqMapQueue(q, cpu), q.queueHwCtx[q.mqMap![cpu]]);
+  }
+  assert.is(k.core.blk_mq_map_queue(q.addr, 8), 0, "past nr_cpu_ids");
+  assert.throws(() => blkMqMapQueue(q, 8), RangeError);
+  assert.throws(() => blkMqMapQueue(q, -1), RangeError);
+  q.mqMap![5] = 2; // the view writes the map in linear memory
+  assert.is(blkMqMapQueue(q, 5), q.queueHwCtx[2]);
+  q.mqMap![5] = 0;
+  assert.throws(() => blkMqUpdateQueueMap(q, 0, 3, k.cpus.onlineMask), RangeError);
+  const live = k.slab.liveObjects().filter((o) => o.addr === map || o.addr === hctxs || o.addr === q.addr);
+  assert.equal(live.map((o) => o.site).sort(), ["blk_alloc_queue_node", "blk_mq_init_allocated_queue", "blk_mq_make_queue_map"]);
+  inTask(k, () => blkCleanupQueue(q));
+  assert.is(q.mqMap, null);
+  assert.not.ok(k.slab.liveObjects().some((o) => o.addr === map || o.addr === hctxs));
+  blkMqFreeTagSet(set);
+  k.run();
+  k.assertClean();
+});
+
 test("unmapped hctxs (4 CPUs, 6 queues) lose their request maps and have no mq/<n> directory", () => {
   const k = boot({ cpus: 4 });
   const set = makeSet(k, { nrHwQueues: 6, queueDepth: 8 });
   const d = inTask(k, () => makeDisk(set, "d0"));
   const q = d.queue!;
-  assert.equal(q.mqMap, [0, 1, 3, 4]);
+  assert.equal([...q.mqMap!], [0, 1, 3, 4]);
   assert.equal(q.queueHwCtx.map(blkMqHwQueueMapped), [true, true, false, true, true, false]);
   assert.equal(set.tags!.map((m) => m !== null), [true, true, false, true, true, false]);
   assert.is(q.queueHwCtx[2].tags, null);

@@ -92,22 +92,31 @@ export function* blkMqInitQueue(set: BlkMqTagSet, queuedata: unknown = null): Sl
 export function* blkMqInitAllocatedQueue(set: BlkMqTagSet, q: RequestQueue): Sleepable<RequestQueue> {
   const k = q.kernel;
   const nr = k.cpus.nrCpuIds;
-  // 1. ctx = alloc_percpu() (the ctx records, one block), hctxs = kmalloc_node(), map = blk_mq_make_queue_map(set).
+  // 1. ctx = alloc_percpu() (the ctx records, one block), hctxs = kmalloc_node() (the hctx
+  //    record addresses), map = blk_mq_make_queue_map(set); each failure is ENOMEM.
   const mem = new BlockMemory(k.slab, k.kmemleak, "blk_mq_init_allocated_queue");
   const ctxBlock = mem.kzalloc(BLK_MQ_CTX_SIZE * nr);
   const ctxs: BlkMqCtx[] = [];
   const hctxs: BlkMqHwCtx[] = [];
-  k.kmemleak.track(hctxs, { size: 8 * set.nrHwQueues, cache: "kmalloc", site: "blk_mq_init_allocated_queue" });
-  const map = blkMqMakeQueueMap(q, set.nrHwQueues, k.cpus.onlineMask);
+  let hctxArray = 0;
+  let map = 0;
+  try {
+    hctxArray = mem.kzalloc(4 * set.nrHwQueues);
+    map = blkMqMakeQueueMap(q, set.nrHwQueues, k.cpus.onlineMask);
+  } catch (e) {
+    undoAllocatedQueue(q, hctxs, ctxBlock, hctxArray, map);
+    throw e;
+  }
   // 2. the hctxs.
   for (let i = 0; i < set.nrHwQueues; i++) {
     let rec: number;
     try {
       rec = mem.kzalloc(BLK_MQ_HW_CTX_SIZE);
     } catch (e) {
-      undoAllocatedQueue(q, hctxs, ctxBlock, map);
+      undoAllocatedQueue(q, hctxs, ctxBlock, hctxArray, map);
       throw e;
     }
+    k.dv.setUint32(hctxArray + 4 * i, rec, true);
     const hctx = new BlkMqHwCtx(q, i, blkMqHctxNotify, rec);
     hctx.numaNode = NUMA_NO_NODE;
     hctxs.push(hctx);
@@ -118,9 +127,11 @@ export function* blkMqInitAllocatedQueue(set: BlkMqTagSet, q: RequestQueue): Sle
   // 4. the queue's blk-mq fields.
   q.nrQueues = nr;
   q.nrHwQueues = set.nrHwQueues;
-  q.mqMap = map;
+  q.mqMapAddr = map;
   q.queueCtx = ctxs;
+  q.queueCtxAddr = ctxBlock;
   q.queueHwCtx = hctxs;
+  q.queueHwCtxAddr = hctxArray;
   q.mqOps = set.ops;
   q.queueFlags |= QUEUE_FLAG_MQ_DEFAULT;
   if (!(set.flags & BLK_MQ_F_SG_MERGE)) q.setFlag(QUEUE_FLAG_NO_SG_MERGE);
@@ -137,7 +148,7 @@ export function* blkMqInitAllocatedQueue(set: BlkMqTagSet, q: RequestQueue): Sle
   for (; i < hctxs.length; i++) if (!blkMqInitHctx(q, set, hctxs[i], i)) break;
   if (i < hctxs.length) {
     blkMqExitHwQueues(q, set, i);
-    undoAllocatedQueue(q, hctxs, ctxBlock, map);
+    undoAllocatedQueue(q, hctxs, ctxBlock, hctxArray, map);
     throw new KernelError("ENOMEM", "blk_mq_init_allocated_queue", `init of hctx ${i} failed`);
   }
   // 10. all_q_list, the tag set, the mapping.
@@ -152,42 +163,61 @@ export function* blkMqInitAllocatedQueue(set: BlkMqTagSet, q: RequestQueue): Sle
   return q;
 }
 
-/** The `err_hctxs` / `err_map` / `err_percpu` path, leaving `q` a plain queue. */
-function undoAllocatedQueue(q: RequestQueue, hctxs: BlkMqHwCtx[], ctxBlock: number, map: number[]): void {
+/**
+ * The `err_hctxs` / `err_map` / `err_percpu` path, leaving `q` a plain
+ * queue (0 stands for what was not allocated).
+ */
+function undoAllocatedQueue(q: RequestQueue, hctxs: BlkMqHwCtx[], ctxBlock: number, hctxArray: number, map: number): void {
   const k = q.kernel;
-  const km = k.kmemleak;
-  const mem = new BlockMemory(k.slab, km, "blk_mq_init_allocated_queue");
-  km.untrack(map, "kfree");
+  const mem = new BlockMemory(k.slab, k.kmemleak, "blk_mq_init_allocated_queue");
+  blkMqFreeQueueMap(q, map);
   for (const h of hctxs) {
     freeHctxCtxs(h); // v4.4 leaks these here
     mem.kfree(h.addr);
   }
-  km.untrack(hctxs, "kfree");
+  mem.kfree(hctxArray);
   mem.kfree(ctxBlock);
   q.mqOps = null;
-  q.mqMap = null;
+  q.mqMapAddr = 0;
   q.queueHwCtx = [];
+  q.queueHwCtxAddr = 0;
   q.queueCtx = [];
+  q.queueCtxAddr = 0;
   q.nrHwQueues = 0;
 }
 
 /**
  * Mirrors `blk_mq_make_queue_map()` (block/blk-mq-cpumap.c, v4.4): a zeroed
- * map of nr_cpu_ids entries filled by `blk_mq_update_queue_map()`.
+ * map of nr_cpu_ids u32 entries in linear memory, filled by
+ * `blk_mq_update_queue_map()`.
+ *
+ * @returns the map's address
+ * @throws {KernelError} ENOMEM (v4.4 returns NULL; its caller, ENOMEM)
  */
-function blkMqMakeQueueMap(q: RequestQueue, nrHwQueues: number, online: ReadonlyCpuMask): number[] {
-  const map = new Array<number>(q.kernel.cpus.nrCpuIds).fill(0);
-  q.kernel.kmemleak.track(map, { size: 4 * map.length, cache: "kmalloc", site: "blk_mq_make_queue_map" });
+function blkMqMakeQueueMap(q: RequestQueue, nrHwQueues: number, online: ReadonlyCpuMask): number {
+  const k = q.kernel;
+  const map = new BlockMemory(k.slab, k.kmemleak, "blk_mq_make_queue_map").kzalloc(4 * k.cpus.nrCpuIds);
   blkMqUpdateQueueMap(q, map, nrHwQueues, online);
   return map;
 }
 
+/** `kfree(q->mq_map)` of a {@link blkMqMakeQueueMap} map (0 is ignored). */
+function blkMqFreeQueueMap(q: RequestQueue, map: number): void {
+  const k = q.kernel;
+  new BlockMemory(k.slab, k.kmemleak, "blk_mq_make_queue_map").kfree(map);
+}
+
 /**
- * Mirrors `blk_mq_update_queue_map()` (v4.4) into `map` for the online CPUs
- * `online` (the mask about to be in effect). SMT siblings are those linked
- * now: a CPU being brought up is not yet linked (ts/block/cpumap.ts).
+ * Mirrors `blk_mq_update_queue_map()` (v4.4) into the nr_cpu_ids u32
+ * entries at `map` (`q->mq_map`) for the online CPUs `online` (the mask
+ * about to be in effect). SMT siblings are those linked now: a CPU being
+ * brought up is not yet linked (ts/block/cpumap.ts).
+ *
+ * @param map the address of the map in linear memory
+ * @throws {RangeError} when `map` is 0 (the queue has no map)
  */
-export function blkMqUpdateQueueMap(q: RequestQueue, map: number[], nrHwQueues: number, online: ReadonlyCpuMask): void {
+export function blkMqUpdateQueueMap(q: RequestQueue, map: number, nrHwQueues: number, online: ReadonlyCpuMask): void {
+  if (map === 0) throw new RangeError(`blk_mq_update_queue_map: queue ${q.id} has no mq_map`);
   const cpus = q.kernel.cpus;
   const m = updateQueueMap({
     nrCpus: cpus.nrCpuIds,
@@ -197,7 +227,8 @@ export function blkMqUpdateQueueMap(q: RequestQueue, map: number[], nrHwQueues: 
     onlineMask: online,
     linkedMask: cpus.onlineMask,
   });
-  for (let c = 0; c < m.length; c++) map[c] = m[c];
+  const dv = q.kernel.dv;
+  for (let c = 0; c < m.length; c++) dv.setUint32(map + 4 * c, m[c], true);
 }
 
 /**
@@ -349,14 +380,16 @@ export function blkMqRelease(q: RequestQueue): void {
     freeHctxCtxs(hctx);
     mem.kfree(hctx.addr);
   }
-  if (q.mqMap !== null) km.untrack(q.mqMap, "kfree");
-  q.mqMap = null;
-  km.untrack(q.queueHwCtx, "kfree");
+  blkMqFreeQueueMap(q, q.mqMapAddr);
+  q.mqMapAddr = 0;
+  mem.kfree(q.queueHwCtxAddr);
+  q.queueHwCtxAddr = 0;
   for (const ctx of q.queueCtx) {
     if (ctx.kobj.initialized && !ctx.kobj.released && ctx.kobj.refcount() === 1 && !ctx.kobj.inSysfs) ctx.kobj.put();
   }
-  // free_percpu(q->queue_ctx): the block starts with CPU 0's record.
-  if (q.queueCtx.length > 0) mem.kfree(q.queueCtx[0].addr);
+  // free_percpu(q->queue_ctx)
+  mem.kfree(q.queueCtxAddr);
+  q.queueCtxAddr = 0;
 }
 
 /**
@@ -476,14 +509,15 @@ export function blkMqQueueInvariantViolations(q: RequestQueue, online: ReadonlyC
   const out = q.qUsageCounter.invariantViolations().map((v) => `q_usage_counter: ${v}`);
   if (q.mqFreezeDepth < 0) out.push(`mq_freeze_depth ${q.mqFreezeDepth}`);
   const set = q.tagSet;
-  if (set === null || set.tags === null || q.mqMap === null) return out;
+  const mqMap = q.mqMap;
+  if (set === null || set.tags === null || mqMap === null) return out;
   for (const ctx of q.queueCtx) {
     const owners = q.queueHwCtx.filter((h) => h.cpumask.test(ctx.cpu));
     if (!online.test(ctx.cpu)) {
       if (owners.length > 0) out.push(`offline cpu ${ctx.cpu} is attached to hctx ${owners[0].queueNum}`);
       continue;
     }
-    const h = q.queueHwCtx[q.mqMap[ctx.cpu]];
+    const h = q.queueHwCtx[mqMap[ctx.cpu]];
     if (owners.length !== 1 || owners[0] !== h) out.push(`cpu ${ctx.cpu} is not attached to hctx ${h.queueNum} alone`);
     else if (h.ctxs[ctx.indexHw] !== ctx) out.push(`hctx ${h.queueNum}: ctxs[${ctx.indexHw}] is not cpu ${ctx.cpu}'s ctx`);
   }

@@ -10,7 +10,7 @@ import { blkMqCompleteRequest, blkMqEndRequest, blkMqRequestStarted, blkMqStartR
 import { BLK_EH_HANDLED, BLK_EH_NOT_HANDLED, BLK_EH_RESET_TIMER, blkMqRqTimer, roundJiffiesUp, rqDeadline } from "./blk_timeout.ts";
 import type { Gendisk } from "./genhd.ts";
 import { RQ } from "./request_record.ts";
-import { blkQueueRqTimeout, blkSetQueueDying, type RequestQueue } from "./request_queue.ts";
+import { blkQueueRqTimeout, blkSetQueueDying, Q, type RequestQueue } from "./request_queue.ts";
 import { blkMqAllocTagSet, blkMqMapQueue, type BlkMqOps, BLK_MQ_RQ_QUEUE_BUSY, BLK_MQ_RQ_QUEUE_OK, type BlkMqTagSet } from "./tag_set.ts";
 
 const PAGE = 0x100000;
@@ -250,6 +250,49 @@ test("the timer is armed at round_jiffies_up(deadline), moved only to an earlier
   assert.is(q.timeout.expires, roundJiffiesUp(k, rqDeadline(k, a), q.timeout.cpu), "re-armed to a's rounded deadline, the earliest");
   for (const rq of st.inflight.splice(0)) blkMqCompleteRequest(k, rq, 0);
   runTo(k, expA + 10_000);
+  teardown(r);
+});
+
+/** The queue record's mirror of q->timeout (read from linear memory), and the timer itself. */
+function timerStates(k: Kernel, q: RequestQueue): [[boolean, number], [boolean, number]] {
+  const dv = k.dv;
+  const mirror: [boolean, number] = [dv.getUint32(q.addr + Q.TIMEOUT_PENDING, true) === 1, dv.getFloat64(q.addr + Q.TIMEOUT_EXPIRES, true)];
+  return [mirror, [q.timeout.pending, q.timeout.expires]];
+}
+
+test("the queue record's timeout_pending and timeout_expires equal q->timeout after an arm, an earlier re-arm, a fire and a del", () => {
+  const r = rig({ timeout: 2000 });
+  const { k, q, st } = r;
+  const same = (what: string) => {
+    const [mirror, timer] = timerStates(k, q);
+    assert.equal(mirror, timer, what);
+    return timer;
+  };
+  assert.equal(same("before any request"), [false, 0]);
+  const t0 = submit(r);
+  const expA = roundJiffiesUp(k, t0 + 2000, st.startCpu);
+  assert.equal(same("armed"), [true, expA]);
+  assert.is(q.timeoutPending, true);
+  assert.is(q.timeoutExpires, expA);
+  blkQueueRqTimeout(q, 500);
+  const t1 = submit(r, 8);
+  const expB = roundJiffiesUp(k, t1 + 500, st.startCpu);
+  assert.ok(expB < expA);
+  assert.equal(same("re-armed earlier"), [true, expB]);
+  const inFire: [boolean, number][][] = [];
+  st.inHandler = () => inFire.push(timerStates(k, q));
+  st.eh.push(BLK_EH_HANDLED);
+  runTo(k, expB);
+  assert.equal(inFire, [[[false, expB], [false, expB]]], "inside the timer's callback: detached, in both");
+  assert.equal(same("the fire re-armed it to the earliest deadline left"), [true, roundJiffiesUp(k, rqDeadline(k, st.inflight[0]), q.timeout.cpu)]);
+  assert.ok(k.timers.delTimer(q.timeout));
+  assert.equal(same("deleted")[0], false);
+  for (const rq of st.inflight.splice(0)) blkMqCompleteRequest(k, rq, 0);
+  submit(r, 16);
+  assert.equal(same("armed again")[0], true);
+  for (const rq of st.inflight.splice(0)) blkMqCompleteRequest(k, rq, 0);
+  runTo(k, k.clock.jiffies() + 10_000);
+  assert.equal(same("fired with nothing pending: not re-armed")[0], false);
   teardown(r);
 });
 

@@ -14,7 +14,9 @@
  * `timeout` (default BLK_EH_RESET_TIMER); the earliest pending deadline
  * re-arms the timer, and with none pending every mapped hctx goes idle
  * (`blk_mq_tag_idle()`). `blk_sync_queue()` (ts/block/request_queue.ts)
- * stops the timer on cleanup.
+ * stops the timer on cleanup. The queue record (asm/blk_queue.ts) mirrors the
+ * timer's `pending` and `expires` through its `onChange` hook, so code in the
+ * core can make {@link blkAddTimer}'s decision without calling out.
  *
  * Jiffies in the port are plain numbers that do not wrap, so
  * `time_after()` and friends are ordinary comparisons.

@@ -81,6 +81,24 @@ test("a slab failure anywhere in the queue init (ctx block, hctx records, ctxs[]
   assert.ok(failed >= 5, `the init's allocations were hit (${failed})`);
 });
 
+test("a slab failure in the queue record, q_usage_counter's, the ctx block, the hctx address array or mq_map fails blkMqInitQueue() with ENOMEM and nothing left", () => {
+  for (let nth = 1; nth <= 5; nth++) {
+    const k = boot({ cpus: 4 });
+    const set = makeSet(k, { nrHwQueues: 2 });
+    const before = k.slab.liveObjects().length;
+    const ids = k.block.nrQueueIds;
+    k.slab.failNth(FAILSLAB, nth);
+    assert.throws(() => inTask(k, () => blkMqInitQueue(set)), (e: unknown) => e instanceof KernelError && e.code === "ENOMEM", `nth=${nth}`);
+    k.slab.failNth(FAILSLAB, 0);
+    k.run();
+    assert.is(k.slab.liveObjects().length, before, `nth=${nth}`);
+    assert.is(k.block.nrQueueIds, ids, `nth=${nth}: the queue id is back`);
+    blkMqFreeTagSet(set);
+    k.run();
+    k.assertClean();
+  }
+});
+
 test("ctx_map marks, clears and reports pending ctxs by index_hw", () => {
   withQueue(4, 1, (q) => {
     const h = q.queueHwCtx[0];

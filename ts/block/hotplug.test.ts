@@ -12,7 +12,7 @@ import { delGendisk, type Gendisk, putDisk } from "./genhd.ts";
 import { blkMqHctxHasPending, blkMqHwQueueMapped } from "./hctx.ts";
 import { blkCleanupQueue, blkQueueEnter, blkQueueExit, type RequestQueue } from "./request_queue.ts";
 import { RQ } from "./request_record.ts";
-import type { BlkMqTagSet } from "./tag_set.ts";
+import { blkMqMapQueue, type BlkMqTagSet } from "./tag_set.ts";
 import { listAdd, listDelInit } from "./_rq_list.ts";
 
 const GP = 1_000_000;
@@ -45,6 +45,31 @@ test("at CPU_UP_PREPARE the arriving CPU is already mapped, before it can queue 
   k.assertClean();
 });
 
+test("the mq_map in linear memory follows each remap, and blkMqMapQueue() with it", () => {
+  const k = boot({ cpus: 4 });
+  const set = makeSet(k, { nrHwQueues: 2 });
+  const d = inTask(k, () => makeDisk(set, "d0"));
+  const q = d.queue!;
+  const map = q.mqMapAddr;
+  const inMemory = () => [0, 1, 2, 3].map((c) => k.dv.getUint32(map + 4 * c, true));
+  assert.equal(inMemory(), [0, 0, 1, 1]);
+  inTask(k, () => k.hotplug.cpuDown(1));
+  assert.is(q.mqMapAddr, map, "remapped in place");
+  assert.equal(inMemory(), [0, 0, 0, 1], "CPUs 0, 2, 3 online: CPU 2 moves to queue 0 (an offline CPU maps to 0)");
+  assert.equal([...q.mqMap!], inMemory());
+  for (const cpu of [0, 2, 3]) assert.ok(blkMqMapQueue(q, cpu).cpumask.test(cpu), `cpu ${cpu} maps to the hctx it is attached to`);
+  inTask(k, () => k.hotplug.cpuDown(2));
+  inTask(k, () => k.hotplug.cpuUp(1));
+  assert.equal(inMemory(), [0, 0, 0, 1]);
+  inTask(k, () => k.hotplug.cpuUp(2));
+  assert.equal(inMemory(), [0, 0, 1, 1], "all four online again: the boot map");
+  for (let cpu = 0; cpu < 4; cpu++) assert.ok(blkMqMapQueue(q, cpu).cpumask.test(cpu));
+  checkMapping(k, q, d);
+  inTask(k, () => dropDisk(d, set));
+  k.run();
+  k.assertClean();
+});
+
 test("a vetoed cpu_up (CPU_UP_CANCELED) maps the queues back to the CPUs that stay online", () => {
   const k = boot({ cpus: 4 });
   const set = makeSet(k, { nrHwQueues: 4 });
@@ -54,7 +79,7 @@ test("a vetoed cpu_up (CPU_UP_CANCELED) maps the queues back to the CPUs that st
   const before = [...q.mqMap!];
   k.cpus.hotcpuNotifier((action, cpu) => (action === CPU_UP_PREPARE && cpu === 2 ? notifierFromErrno("EBUSY") : NOTIFY_OK), -1, "veto");
   assert.throws(() => inTask(k, () => k.hotplug.cpuUp(2)), (e: unknown) => e instanceof KernelError && e.code === "EBUSY");
-  assert.equal(q.mqMap, before);
+  assert.equal([...q.mqMap!], before);
   checkMapping(k, q, d);
   inTask(k, () => dropDisk(d, set));
   k.run();

@@ -115,7 +115,7 @@ function* reinitAllQueues(block: BlockLayer, online: ReadonlyCpuMask): Sleepable
 export function* blkMqQueueReinit(q: RequestQueue, online: ReadonlyCpuMask): Sleepable {
   if (q.mqFreezeDepth === 0) q.kernel.log.warnOnce("block/blk-mq.c:blk_mq_queue_reinit", "WARN_ON_ONCE(!atomic_read(&q->mq_freeze_depth))");
   yield* blkMqSysfsUnregister(q);
-  blkMqUpdateQueueMap(q, q.mqMap!, q.nrHwQueues, online);
+  blkMqUpdateQueueMap(q, q.mqMapAddr, q.nrHwQueues, online);
   yield* blkMqMapSwqueue(q, online);
   blkMqSysfsRegister(q);
 }

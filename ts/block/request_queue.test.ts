@@ -15,7 +15,18 @@ import {
   blkQueueExit,
   blkQueueMakeRequest,
   BLKDEV_MAX_RQ,
+  blkQueueFlagAssign,
+  blkQueueSetNomerges,
+  blkQueueSetRqAffinity,
+  blkSetQueueDying,
+  Q,
+  QUEUE_FLAG_BYPASS,
+  QUEUE_FLAG_DEAD,
+  QUEUE_FLAG_DYING,
+  QUEUE_FLAG_IO_STAT,
+  QUEUE_FLAG_POLL,
   queueFlagNames,
+  REQUEST_QUEUE_SIZE,
 } from "./request_queue.ts";
 import { blkMqFreeTagSet } from "./tag_set.ts";
 
@@ -204,6 +215,108 @@ test("a bio-based queue counts submitters too: blk_cleanup_queue() waits for the
   assert.is(exited, 3_000_000);
   assert.is(cleaned, 3_000_000, "the cleanup drained until the submitter's exit");
   k.run();
+  k.assertClean();
+});
+
+test("the queue record has the core's size; id and nr_cpu_ids are where the view reads them", () => {
+  const k = boot({ cpus: 3 });
+  assert.is(k.core.request_queue_struct_size(), REQUEST_QUEUE_SIZE);
+  const a = blkAllocQueueNode(k.block);
+  const b = blkAllocQueueNode(k.block);
+  assert.is.not(a.id, b.id);
+  for (const q of [a, b]) {
+    assert.is(k.dv.getUint32(q.addr + Q.ID, true), q.id);
+    assert.is(k.dv.getUint32(q.addr + Q.NR_CPU_IDS, true), 3);
+    assert.is(k.dv.getUint32(q.addr + Q.QUEUE_FLAGS, true), 1 << QUEUE_FLAG_BYPASS, "the flag word is the record's");
+  }
+  inTask(k, function* () {
+    yield* blkCleanupQueue(a);
+    yield* blkCleanupQueue(b);
+  });
+  k.assertClean();
+});
+
+test("the core's blk_queue_*() helpers read the bits that the TypeScript flag setters write", () => {
+  const k = boot();
+  const q = blkAllocQueueNode(k.block);
+  const stat = () => k.core.blk_queue_flags_stat(q.addr);
+  // bits: 0 nomerges, 1 noxmerges, 2 io_stat, 3 dying, 4 dead, 5 bypass, 6 same_comp, 7 same_force, 8 poll
+  assert.is(stat(), 1 << 5, "bypass from blk_alloc_queue_node()");
+  blkQueueSetNomerges(q, 2);
+  assert.is(stat(), 1 << 5 | 1 << 0);
+  blkQueueSetNomerges(q, 1);
+  assert.is(stat(), 1 << 5 | 1 << 1);
+  blkQueueSetNomerges(q, 0);
+  blkQueueSetRqAffinity(q, 2);
+  assert.is(stat(), 1 << 5 | 1 << 6 | 1 << 7);
+  blkQueueSetRqAffinity(q, 0);
+  blkQueueFlagAssign(q, QUEUE_FLAG_IO_STAT, true);
+  blkQueueFlagAssign(q, QUEUE_FLAG_POLL, true);
+  assert.is(stat(), 1 << 5 | 1 << 2 | 1 << 8);
+  q.queueFlags = 0;
+  q.setFlag(QUEUE_FLAG_DEAD);
+  blkSetQueueDying(q);
+  assert.is(stat(), 1 << 3 | 1 << 4);
+  assert.ok(q.testFlag(QUEUE_FLAG_DYING) && q.dead && !q.bypass);
+  q.clearFlag(QUEUE_FLAG_DEAD);
+  assert.is(stat(), 1 << 3);
+  inTask(k, () => blkCleanupQueue(q));
+  k.assertClean();
+});
+
+test("the record's fields reject what does not fit an unsigned int", () => {
+  const k = boot();
+  const q = blkAllocQueueNode(k.block);
+  blkQueueMakeRequest(q, null);
+  for (const bad of [-1, 2 ** 32, 1.5, NaN]) {
+    assert.throws(() => (q.rqTimeout = bad), RangeError);
+    assert.throws(() => (q.limits.maxSectors = bad), RangeError);
+    assert.throws(() => (q.limits.maxSegments = bad), RangeError);
+    assert.throws(() => (q.nrHwQueues = bad), RangeError);
+  }
+  assert.is(q.limits.maxSectors, 255, "unchanged");
+  q.limits.maxSectors = 0xffffffff;
+  assert.is(k.dv.getUint32(q.addr + Q.MAX_SECTORS, true), 0xffffffff);
+  assert.is(q.limits.maxSegments, 128);
+  inTask(k, () => blkCleanupQueue(q));
+  k.assertClean();
+});
+
+test("blkAllocQueueNode() fails with ENOMEM when its record or q_usage_counter's cannot be allocated, leaving nothing and taking no queue id", () => {
+  const k = boot();
+  const ids = k.block.nrQueueIds;
+  const live = k.slab.liveObjects().length;
+  for (const nth of [1, 2]) {
+    k.slab.failNth(FAILSLAB, nth);
+    assert.throws(() => blkAllocQueueNode(k.block), (e: unknown) => e instanceof KernelError && e.code === "ENOMEM", `nth=${nth}`);
+    k.slab.failNth(FAILSLAB, 0);
+    assert.is(k.block.nrQueueIds, ids, `nth=${nth}`);
+    assert.is(k.slab.liveObjects().length, live, `nth=${nth}`);
+  }
+  const q = blkAllocQueueNode(k.block);
+  assert.is(k.block.nrQueueIds, ids + 1);
+  inTask(k, () => blkCleanupQueue(q));
+  k.assertClean();
+});
+
+test("the record is freed a grace period after the last put; a stale view then reads its last state", () => {
+  const k = boot();
+  const q = blkAllocQueueNode(k.block);
+  const addr = q.addr;
+  const id = q.id;
+  const isLive = () => k.slab.liveObjects().some((o) => o.addr === addr);
+  assert.ok(isLive());
+  inTask(k, function* () {
+    yield* blkCleanupQueue(q);
+    assert.ok(isLive(), "still there until blk_free_queue_rcu");
+    assert.is(q.addr, addr);
+  });
+  assert.not.ok(isLive());
+  assert.ok(q.freed);
+  assert.is(q.addr, 0);
+  assert.is(q.id, id);
+  assert.equal(queueFlagNames(q.queueFlags), ["DYING", "BYPASS", "NOMERGES", "NOXMERGES", "DEAD"]);
+  assert.is(q.mqMap, null);
   k.assertClean();
 });
 

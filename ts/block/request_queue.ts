@@ -9,6 +9,12 @@
  *
  * blk-mq queues are built on top by ts/block/blk_mq.ts.
  *
+ * The fields the request path reads (`id`, `queue_flags`, `flush_flags`,
+ * `rq_timeout`, `nr_hw_queues`, `mq_map`, `queue_hw_ctx`, `queue_ctx`,
+ * `limits.max_sectors`, `limits.max_segments`, and a mirror of the timeout
+ * timer's state) are a record in the core's linear memory
+ * (asm/blk_queue.ts); {@link RequestQueue} is its view and keeps the rest.
+ *
  * @module
  */
 
@@ -21,6 +27,7 @@ import { type Sleepable, WaitQueue } from "../kernel/sched.ts";
 import { Spinlock } from "../kernel/spinlock.ts";
 import { Timer } from "../kernel/timer.ts";
 import type { WorkStruct } from "../kernel/workqueue.ts";
+import { BlockMemory } from "./_mem.ts";
 import type { BlockLayer } from "./blk_layer.ts";
 import { blkMqFreeQueue, blkMqRelease, blkMqWakeWaiters } from "./blk_mq.ts";
 import type { BlkMqCtx } from "./ctx.ts";
@@ -105,6 +112,86 @@ export interface QueueLimits {
   cluster: boolean;
 }
 
+/** `sizeof(struct request_queue)` in the core (its request-path part, asm/blk_queue.ts); a test checks it. */
+export const REQUEST_QUEUE_SIZE = 56;
+
+/** Field offsets of the queue record (asm/blk_queue.ts); all u32 but `TIMEOUT_EXPIRES` (f64 jiffies). */
+export const Q = {
+  ID: 0,
+  QUEUE_FLAGS: 4,
+  FLUSH_FLAGS: 8,
+  RQ_TIMEOUT: 12,
+  NR_HW_QUEUES: 16,
+  /** The length of `mq_map` and of the ctx block. */
+  NR_CPU_IDS: 20,
+  /** `q->mq_map`: the address of nr_cpu_ids u32 hctx indexes. */
+  MQ_MAP: 24,
+  /** `q->queue_hw_ctx`: the address of nr_hw_queues hctx record addresses. */
+  QUEUE_HW_CTX: 28,
+  /** `q->queue_ctx`: the address of the nr_cpu_ids ctx records. */
+  QUEUE_CTX: 32,
+  /** `q->limits.max_sectors`. */
+  MAX_SECTORS: 36,
+  /** `q->limits.max_segments`. */
+  MAX_SEGMENTS: 40,
+  /** `timer_pending(&q->timeout)`, 1 or 0, kept by the timer base. */
+  TIMEOUT_PENDING: 44,
+  /** `q->timeout.expires`, kept by the timer base. */
+  TIMEOUT_EXPIRES: 48,
+} as const;
+
+/** `v`, checked to fit a u32 field of the queue record. @throws {RangeError} */
+function u32(name: string, v: number): number {
+  if (!(Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) throw new RangeError(`${name}: ${v} is not an unsigned int`);
+  return v;
+}
+
+/**
+ * `q->limits`: `maxSectors` and `maxSegments` (the limits the request path
+ * reads) are the queue record's, the rest plain fields.
+ */
+class QueueRecordLimits implements QueueLimits {
+  maxHwSectors = 0;
+  maxDevSectors = 0;
+  maxIntegritySegments = 0;
+  maxSegmentSize = 0;
+  segBoundaryMask = 0;
+  logicalBlockSize = 0;
+  physicalBlockSize = 0;
+  ioMin = 0;
+  ioOpt = 0;
+  alignmentOffset = 0;
+  discardGranularity = 0;
+  maxDiscardSectors = 0;
+  maxHwDiscardSectors = 0;
+  discardZeroesData = false;
+  maxWriteSameSectors = 0;
+  cluster = false;
+  readonly #q: RequestQueue;
+
+  constructor(q: RequestQueue) {
+    this.#q = q;
+  }
+
+  /** `q->limits.max_sectors`. */
+  get maxSectors(): number {
+    return this.#q.recordU32(Q.MAX_SECTORS);
+  }
+
+  set maxSectors(v: number) {
+    this.#q.setRecordU32(Q.MAX_SECTORS, u32("max_sectors", v));
+  }
+
+  /** `q->limits.max_segments`. */
+  get maxSegments(): number {
+    return this.#q.recordU32(Q.MAX_SEGMENTS);
+  }
+
+  set maxSegments(v: number) {
+    this.#q.setRecordU32(Q.MAX_SEGMENTS, u32("max_segments", v));
+  }
+}
+
 /** The zeroed limits of a fresh `kzalloc`ed queue. */
 function zeroLimits(): QueueLimits {
   return {
@@ -148,27 +235,32 @@ export function blkSetDefaultLimits(lim: QueueLimits): void {
 export type MakeRequestFn = (q: RequestQueue, bio: number) => unknown;
 
 /**
- * Mirrors `struct request_queue` (include/linux/blkdev.h, v4.4). Create one
- * with {@link blkAllocQueueNode} (bio-based drivers) or `blkMqInitQueue()`
- * (ts/block/blk_mq.ts).
+ * Mirrors `struct request_queue` (include/linux/blkdev.h, v4.4): a view of
+ * the record at {@link RequestQueue.addr} for the fields the request path
+ * reads. Create one with {@link blkAllocQueueNode} (bio-based drivers) or
+ * `blkMqInitQueue()` (ts/block/blk_mq.ts).
+ *
+ * Once the queue is freed (`blk_free_queue_rcu`) the record is gone: a stale
+ * view reads, and writes, a copy of its last state, as it does its
+ * TypeScript fields.
  */
 export class RequestQueue {
   readonly kernel: Kernel;
   readonly block: BlockLayer;
-  /** `q->id` (from `blk_queue_ida`). */
+  /** `q->id` (from `blk_queue_ida`): the record's, kept here as well since it never changes (the hot path reads it). */
   readonly id: number;
-  /** `q->queue_flags` (bits numbered by QUEUE_FLAG_*). */
-  queueFlags = 0;
+  /** The record's address; 0 once freed. */
+  #addr: number;
+  /** The record's last state, after the free. */
+  #last: DataView | null = null;
   /** `q->bypass_depth`. */
   bypassDepth = 0;
   /** `q->nr_requests`. */
   nrRequests = 0;
-  /** `q->limits`. */
-  readonly limits: QueueLimits = zeroLimits();
+  /** `q->limits` (`maxSectors` and `maxSegments` in the record). */
+  readonly limits: QueueLimits = new QueueRecordLimits(this);
   /** `q->backing_dev_info.ra_pages`. */
   raPages = DEFAULT_RA_PAGES;
-  /** `q->rq_timeout` in jiffies. */
-  rqTimeout = 0;
   /** `q->sysfs_lock`. */
   readonly sysfsLock: Mutex;
   /** `q->__queue_lock` (`q->queue_lock` points at it for blk-mq). */
@@ -195,18 +287,12 @@ export class RequestQueue {
   mqOps: BlkMqOps | null = null;
   /** `q->tag_set`. */
   tagSet: BlkMqTagSet | null = null;
-  /** `q->queue_hw_ctx[]`. */
+  /** `q->queue_hw_ctx[]` (the record's `queue_hw_ctx` holds their record addresses). */
   queueHwCtx: BlkMqHwCtx[] = [];
-  /** `q->queue_ctx`: one ctx per possible CPU. */
+  /** `q->queue_ctx`: one ctx per possible CPU (the record's `queue_ctx` is their block). */
   queueCtx: BlkMqCtx[] = [];
-  /** `q->mq_map[cpu]`: the hctx index of each CPU. */
-  mqMap: number[] | null = null;
   /** `q->nr_queues` (nr_cpu_ids for blk-mq). */
   nrQueues = 0;
-  /** `q->nr_hw_queues`. */
-  nrHwQueues = 0;
-  /** `q->flush_flags`: REQ_FLUSH / REQ_FUA the device honours (`blk_queue_flush()`, ts/block/blk_flush.ts). */
-  flushFlags = 0;
   /** `q->requeue_work`. */
   requeueWork: WorkStruct | null = null;
   /** `q->requeue_list`: request record addresses. */
@@ -217,12 +303,14 @@ export class RequestQueue {
    */
   dispatchHook: ((hctx: BlkMqHwCtx) => void) | null = null;
 
-  /** @internal use {@link blkAllocQueueNode} */
-  constructor(block: BlockLayer, id: number) {
+  /** @internal use {@link blkAllocQueueNode}; `addr` is the zeroed record */
+  constructor(block: BlockLayer, id: number, addr: number) {
     const k = block.kernel;
     this.kernel = k;
     this.block = block;
     this.id = id;
+    this.#addr = addr;
+    k.core.blk_queue_record_init(addr, id, k.cpus.nrCpuIds);
     this.sysfsLock = new Mutex(k.sched, "&q->sysfs_lock");
     this.queueLock = new Spinlock(k.sched, "&(&q->__queue_lock)->rlock");
     this.mqFreezeWq = new WaitQueue(k.sched, "&q->mq_freeze_wq");
@@ -240,21 +328,135 @@ export class RequestQueue {
     this.kobj = new Kobject<RequestQueue>(k.kobjects, { container: this, site: "blk_alloc_queue_node" });
     this.mqKobj = new Kobject<RequestQueue>(k.kobjects, { container: this, site: "blk_mq_sysfs_init" });
     this.timeout = new Timer(() => {}, "blk_rq_timed_out_timer");
+    this.timeout.onChange = (t) => this.#mirrorTimer(t);
+  }
+
+  /** The record's address in linear memory; 0 once the queue is freed. */
+  get addr(): number {
+    return this.#addr;
+  }
+
+  /** @internal the u32 at `off` of the record (its copy once freed) */
+  recordU32(off: number): number {
+    const last = this.#last;
+    return last === null ? this.kernel.dv.getUint32(this.#addr + off, true) : last.getUint32(off, true);
+  }
+
+  /** @internal sets the u32 at `off` of the record (its copy once freed) */
+  setRecordU32(off: number, v: number): void {
+    const last = this.#last;
+    if (last === null) this.kernel.dv.setUint32(this.#addr + off, v, true);
+    else last.setUint32(off, v, true);
+  }
+
+  /** The timer base's hook on `q->timeout`: the record's `timeout_pending` and `timeout_expires` follow it. */
+  #mirrorTimer(t: Timer): void {
+    const last = this.#last;
+    const dv = last ?? this.kernel.dv;
+    const at = last === null ? this.#addr : 0;
+    dv.setUint32(at + Q.TIMEOUT_PENDING, t.pending ? 1 : 0, true);
+    dv.setFloat64(at + Q.TIMEOUT_EXPIRES, t.expires, true);
+  }
+
+  /** `q->queue_flags` (bits numbered by QUEUE_FLAG_*). */
+  get queueFlags(): number {
+    return this.recordU32(Q.QUEUE_FLAGS);
+  }
+
+  set queueFlags(v: number) {
+    if (!(Number.isInteger(v) && v >= -0x80000000 && v <= 0xffffffff)) throw new RangeError(`queue_flags: ${v} is not a flag word`);
+    this.setRecordU32(Q.QUEUE_FLAGS, v >>> 0);
+  }
+
+  /** `q->flush_flags`: REQ_FLUSH / REQ_FUA the device honours (`blk_queue_flush()`, ts/block/blk_flush.ts). */
+  get flushFlags(): number {
+    return this.recordU32(Q.FLUSH_FLAGS);
+  }
+
+  set flushFlags(v: number) {
+    this.setRecordU32(Q.FLUSH_FLAGS, u32("flush_flags", v));
+  }
+
+  /** `q->rq_timeout` in jiffies. */
+  get rqTimeout(): number {
+    return this.recordU32(Q.RQ_TIMEOUT);
+  }
+
+  set rqTimeout(v: number) {
+    this.setRecordU32(Q.RQ_TIMEOUT, u32("rq_timeout", v));
+  }
+
+  /** `q->nr_hw_queues`. */
+  get nrHwQueues(): number {
+    return this.recordU32(Q.NR_HW_QUEUES);
+  }
+
+  set nrHwQueues(v: number) {
+    this.setRecordU32(Q.NR_HW_QUEUES, u32("nr_hw_queues", v));
+  }
+
+  /** The address of `q->mq_map` (nr_cpu_ids u32 hctx indexes), 0 without one. */
+  get mqMapAddr(): number {
+    return this.recordU32(Q.MQ_MAP);
+  }
+
+  set mqMapAddr(v: number) {
+    this.setRecordU32(Q.MQ_MAP, u32("mq_map", v));
+  }
+
+  /**
+   * `q->mq_map[cpu]`, the hctx index of each CPU: a view of the map in
+   * linear memory (writes go to it), or null without one. Made afresh on
+   * each read; do not keep it across anything that can allocate (memory
+   * growth detaches it).
+   */
+  get mqMap(): Uint32Array | null {
+    const map = this.mqMapAddr;
+    return map === 0 ? null : new Uint32Array(this.kernel.dv.buffer, map, this.recordU32(Q.NR_CPU_IDS));
+  }
+
+  /** The address of `q->queue_hw_ctx` (nr_hw_queues hctx record addresses), 0 without one. */
+  get queueHwCtxAddr(): number {
+    return this.recordU32(Q.QUEUE_HW_CTX);
+  }
+
+  set queueHwCtxAddr(v: number) {
+    this.setRecordU32(Q.QUEUE_HW_CTX, u32("queue_hw_ctx", v));
+  }
+
+  /** The address of `q->queue_ctx` (the block of nr_cpu_ids ctx records), 0 without one. */
+  get queueCtxAddr(): number {
+    return this.recordU32(Q.QUEUE_CTX);
+  }
+
+  set queueCtxAddr(v: number) {
+    this.setRecordU32(Q.QUEUE_CTX, u32("queue_ctx", v));
+  }
+
+  /** The record's mirror of `timer_pending(&q->timeout)`. */
+  get timeoutPending(): boolean {
+    return this.recordU32(Q.TIMEOUT_PENDING) !== 0;
+  }
+
+  /** The record's mirror of `q->timeout.expires` (jiffies). */
+  get timeoutExpires(): number {
+    const last = this.#last;
+    return last === null ? this.kernel.dv.getFloat64(this.#addr + Q.TIMEOUT_EXPIRES, true) : last.getFloat64(Q.TIMEOUT_EXPIRES, true);
   }
 
   /** `test_bit(flag, &q->queue_flags)`. */
   testFlag(flag: number): boolean {
-    return (this.queueFlags & (1 << flag)) !== 0;
+    return (this.recordU32(Q.QUEUE_FLAGS) & (1 << flag)) !== 0;
   }
 
   /** `queue_flag_set()`. */
   setFlag(flag: number): void {
-    this.queueFlags |= 1 << flag;
+    this.setRecordU32(Q.QUEUE_FLAGS, (this.recordU32(Q.QUEUE_FLAGS) | (1 << flag)) >>> 0);
   }
 
   /** `queue_flag_clear()`. */
   clearFlag(flag: number): void {
-    this.queueFlags &= ~(1 << flag);
+    this.setRecordU32(Q.QUEUE_FLAGS, (this.recordU32(Q.QUEUE_FLAGS) & ~(1 << flag)) >>> 0);
   }
 
   /** Mirrors `blk_queue_dying()`. */
@@ -289,23 +491,45 @@ export class RequestQueue {
 
   /** The queue's struct has been freed (after `blk_release_queue()` and its grace period). */
   get freed(): boolean {
-    return !this.kernel.kmemleak.tracked(this);
+    return this.#last !== null;
+  }
+
+  /**
+   * @internal The free of `blk_free_queue_rcu()`: the record goes back to
+   * the slab, the view keeps a copy of its last state.
+   */
+  freeRecord(): void {
+    if (this.#last !== null) throw new RangeError(`blk_free_queue_rcu: queue ${this.id} was already freed`);
+    const k = this.kernel;
+    const last = new DataView(k.u8.slice(this.#addr, this.#addr + REQUEST_QUEUE_SIZE).buffer);
+    new BlockMemory(k.slab, k.kmemleak, "blk_alloc_queue_node").kfree(this.#addr);
+    this.#last = last;
+    this.#addr = 0;
   }
 }
 
 /**
  * Mirrors `blk_alloc_queue_node()` (block/blk-core.c, v4.4): a zeroed queue
- * in bypass mode (`bypass_depth` 1) whose `q_usage_counter` starts in atomic
- * mode (so tearing down a queue that never registers costs no RCU grace
- * period, 17497acbdc), with its kobject initialized.
+ * (its record a `kzalloc_node()` in the core's slab) in bypass mode
+ * (`bypass_depth` 1) whose `q_usage_counter` starts in atomic mode (so
+ * tearing down a queue that never registers costs no RCU grace period,
+ * 17497acbdc), with its kobject initialized.
  *
  * @param _node the NUMA node (the port has one)
- * @throws {KernelError} ENOMEM when `percpu_ref_init()` cannot allocate `q_usage_counter`'s record
+ * @throws {KernelError} ENOMEM when the queue's record or `q_usage_counter`'s (`percpu_ref_init()`) cannot be allocated (v4.4 returns NULL; its callers, ENOMEM)
  */
 export function blkAllocQueueNode(block: BlockLayer, _node = -1): RequestQueue {
-  const q = new RequestQueue(block, block.allocQueueId());
+  const k = block.kernel;
+  const mem = new BlockMemory(k.slab, k.kmemleak, "blk_alloc_queue_node");
+  const addr = mem.kzalloc(REQUEST_QUEUE_SIZE);
+  let q: RequestQueue;
+  try {
+    q = new RequestQueue(block, block.allocQueueId(), addr);
+  } catch (e) {
+    mem.kfree(addr); // fail_q: kmem_cache_free()
+    throw e;
+  }
   block.registerQueue(q);
-  block.kernel.kmemleak.track(q, { size: 2048, cache: "blkdev_queue", site: "blk_alloc_queue_node" });
   q.bypassDepth = 1;
   q.setFlag(QUEUE_FLAG_BYPASS);
   q.kobj.init({ release: () => blkReleaseQueue(q) });
@@ -497,8 +721,7 @@ export function* blkCleanupQueue(q: RequestQueue): Sleepable {
 export function blkReleaseQueue(q: RequestQueue): void {
   if (q.isMq) blkMqRelease(q);
   q.block.freeQueueId(q.id);
-  const k = q.kernel;
-  k.rcu.callRcu(() => k.kmemleak.untrack(q, "blk_free_queue_rcu"));
+  q.kernel.rcu.callRcu(() => q.freeRecord()); // blk_free_queue_rcu
 }
 
 /**

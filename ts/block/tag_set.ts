@@ -17,7 +17,7 @@ import { PAGE_SIZE } from "../kernel/slab.ts";
 import { BlockMemory } from "./_mem.ts";
 import { MAX_HW_QUEUES } from "./cpumap.ts";
 import type { BlockLayer } from "./blk_layer.ts";
-import { BLK_MQ_F_ALLOC_POLICY_START_BIT, BLK_MQ_F_TAG_SHARED, type BlkMqHwCtx, NUMA_NO_NODE } from "./hctx.ts";
+import { BLK_MQ_F_ALLOC_POLICY_START_BIT, BLK_MQ_F_TAG_SHARED, type BlkMqHwCtx, HCTX, NUMA_NO_NODE } from "./hctx.ts";
 import type { RequestQueue } from "./request_queue.ts";
 import { blkMqFreezeQueue, blkMqUnfreezeQueue } from "./request_queue.ts";
 import { requestRecordSize } from "./request_record.ts";
@@ -223,9 +223,19 @@ export class BlkMqTagSet {
   }
 }
 
-/** Mirrors `blk_mq_map_queue()` (block/blk-mq.c, v4.4): `q->queue_hw_ctx[q->mq_map[cpu]]`. */
+/**
+ * Mirrors `blk_mq_map_queue()` (block/blk-mq.c, v4.4):
+ * `q->queue_hw_ctx[q->mq_map[cpu]]`, read from the queue record by the
+ * core's `blk_mq_map_queue()` (asm/blk_queue.ts), the default `map_queue`.
+ *
+ * @throws {RangeError} when `cpu` is not below nr_cpu_ids or the queue has no CPU map (or was freed)
+ */
 export function blkMqMapQueue(q: RequestQueue, cpu: number): BlkMqHwCtx {
-  return q.queueHwCtx[q.mqMap![cpu]];
+  const k = q.kernel;
+  const addr = q.addr;
+  const hctx = addr === 0 ? 0 : k.core.blk_mq_map_queue(addr, cpu);
+  if (hctx === 0) throw new RangeError(`blk_mq_map_queue: queue ${q.id} has no hctx for cpu ${cpu}`);
+  return q.queueHwCtx[k.dv.getUint32(hctx + HCTX.QUEUE_NUM, true)];
 }
 
 function checkUint(op: string, name: string, v: unknown, max: number): number {

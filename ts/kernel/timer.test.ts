@@ -63,6 +63,24 @@ test("mod_timer() and del_timer() report whether the timer was pending", () => {
   assert.is(timers.size, 0);
 });
 
+test("onChange sees every arm, re-arm, delete and fire, the fire before the callback runs", () => {
+  const { clock, timers } = setup();
+  const seen: string[] = [];
+  const t = new Timer((tt) => seen.push(`fn ${tt.pending}`));
+  t.onChange = (tt) => seen.push(`${tt.pending} ${tt.expires}`);
+  timers.modTimer(t, 3);
+  timers.modTimer(t, 3); // pending at the same expiry: nothing changes
+  timers.modTimer(t, 2);
+  timers.delTimer(t);
+  timers.delTimer(t); // not pending: nothing changes
+  t.expires = 4;
+  timers.addTimer(t);
+  drain(clock, timers);
+  timers.addTimerOn(Object.assign(t, { expires: 9 }), 1);
+  timers.delTimerSync(t);
+  assert.equal(seen, ["true 3", "true 2", "false 2", "true 4", "false 4", "fn false", "true 9", "false 9"]);
+});
+
 test("an already expired jiffy timer fires at the next tick", () => {
   const { clock, timers } = setup();
   clock.advanceTo(3_500_000); // jiffy 3, half way

@@ -52,6 +52,14 @@ export class Timer {
   seq = 0;
   /** @internal index in the heap; -1 when not pending */
   idx = -1;
+  /**
+   * Called by the base after each change it makes to {@link Timer.pending}
+   * or `expires`: arm, re-arm, delete, and fire (before the callback runs,
+   * the timer already detached). A copy of the timer's state kept elsewhere
+   * (a queue record's `timeout_pending` / `timeout_expires`) keeps up
+   * through it.
+   */
+  onChange: TimerFn | null = null;
 
   constructor(fn: TimerFn, name = "timer") {
     if (typeof fn !== "function") throw new TypeError("setup_timer: fn must be a function");
@@ -183,6 +191,7 @@ export class TimerBase {
       this.#siftUp(last.idx);
     }
     if (i === 0) this.#rearmHost();
+    timer.onChange?.(timer);
     return true;
   }
 
@@ -249,6 +258,7 @@ export class TimerBase {
 
   #fire(t: Timer): void {
     this.#fired++;
+    t.onChange?.(t);
     if (this.#cpus) this.#cpus.runIrq(t.cpu, "softirq", t.fn, t);
     else t.fn(t);
   }
@@ -268,6 +278,7 @@ export class TimerBase {
       this.#siftDown(t.idx);
     }
     if (t.idx === 0 || this.#heap[0].ns < this.#hostAt) this.#rearmHost();
+    t.onChange?.(t);
   }
 
   #migrate(from: number, to: number): void {

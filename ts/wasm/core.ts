@@ -348,6 +348,14 @@ export interface CoreExports {
   percpu_ref_fold(ref: number): number;
   /** `__percpu_ref_switch_to_percpu()`'s record half: bias in, counters zeroed, ATOMIC cleared. */
   percpu_ref_set_percpu(ref: number): void;
+  /** `blk_mq_map_queue()`: the hctx record address of `cpu`, 0 past nr_cpu_ids or without a map (asm/blk_queue.ts). */
+  blk_mq_map_queue(q: number, cpu: number): number;
+  /** The AS `blk_queue_*()` flag helpers, one bit each (0 nomerges … 8 poll). */
+  blk_queue_flags_stat(q: number): number;
+  /** The record part of `blk_alloc_queue_node()` on a zeroed queue record: `id`, `nr_cpu_ids`. */
+  blk_queue_record_init(q: number, id: number, nrCpuIds: number): void;
+  /** `sizeof(struct request_queue)` (its request-path part): 56. */
+  request_queue_struct_size(): number;
 }
 
 /** Names of the function exports in {@link CoreExports}, for the drift test. */
@@ -496,6 +504,10 @@ export const CORE_FUNCTIONS = [
   "percpu_ref_set_atomic",
   "percpu_ref_fold",
   "percpu_ref_set_percpu",
+  "blk_mq_map_queue",
+  "blk_queue_flags_stat",
+  "blk_queue_record_init",
+  "request_queue_struct_size",
 ] as const;
 
 /** Extra exports of the coverage variant. */
