@@ -18,10 +18,15 @@ export function listEmpty(k: Kernel, head: number): boolean {
 
 /** The entries of the list at `head`, first to last (a copy). */
 export function listEntries(k: Kernel, head: number): number[] {
-  const dv = k.dv;
   const out: number[] = [];
-  for (let e = dv.getUint32(head, true); e !== head; e = dv.getUint32(e, true)) out.push(e);
+  listAppendTo(k, head, out);
   return out;
+}
+
+/** Pushes the entries of the list at `head`, first to last, onto `out` (the list is left as it is). */
+export function listAppendTo(k: Kernel, head: number, out: number[]): void {
+  const dv = k.dv;
+  for (let e = dv.getUint32(head, true); e !== head; e = dv.getUint32(e, true)) out.push(e);
 }
 
 /** Mirrors `list_add_tail(rq, head)` (`tail`) or `list_add(rq, head)`. */

@@ -14,6 +14,11 @@ export function getU64(dv: DataView, at: number): number {
   return dv.getUint32(at, true) + dv.getUint32(at + 4, true) * TWO_32;
 }
 
+/** The little-endian i64 at `at`, as a number (exact within ±2^53). */
+export function getI64(dv: DataView, at: number): number {
+  return dv.getUint32(at, true) + dv.getInt32(at + 4, true) * TWO_32;
+}
+
 /** Stores `v` (an integer in [0, 2^53)) as a little-endian u64 at `at`. */
 export function setU64(dv: DataView, at: number, v: number): void {
   dv.setUint32(at, v >>> 0, true);

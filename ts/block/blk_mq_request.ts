@@ -34,7 +34,7 @@ import type { Sleepable } from "../kernel/sched.ts";
 import { CallSingleData } from "../kernel/softirq.ts";
 import { bioDev, bioEndio, bioIoError, bioRw, bioSector, bioSetField, bioSize, bioVcnt, REQ_DISCARD, REQ_FAILFAST_DEV, REQ_FAILFAST_DRIVER, REQ_FAILFAST_TRANSPORT, REQ_FLUSH, REQ_FUA, REQ_META, REQ_NOIDLE, REQ_PRIO, REQ_SECURE, REQ_IO_STAT, REQ_NOMERGE, REQ_NOMERGE_FLAGS, REQ_SYNC, REQ_WRITE, REQ_WRITE_SAME } from "./bio.ts";
 import { type BlkMqCtx, CTX } from "./ctx.ts";
-import { listAdd } from "./_rq_list.ts";
+import { listAdd, listAppendTo } from "./_rq_list.ts";
 import { GENHD_FL_UP, type Gendisk } from "./genhd.ts";
 import { blkAccountIoStart } from "./part_stat.ts";
 import {
@@ -816,8 +816,7 @@ function takeRunList(k: Kernel, hctx: BlkMqHwCtx, list: number[]): void {
   const core = k.core;
   core.blk_list_splice_init(hctx.dispatchHead, runList, 1);
   core.blk_mq_flush_busy_ctxs(hctx.addr, runList);
-  const dv = view(k);
-  for (let rq = dv.getUint32(runList, true); rq !== runList; rq = dv.getUint32(rq, true)) list.push(rq);
+  listAppendTo(k, runList, list);
   core.blk_list_init(runList);
 }
 

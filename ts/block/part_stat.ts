@@ -31,6 +31,7 @@
  */
 
 import type { Kernel } from "../kernel/kernel.ts";
+import { getI64 } from "./_u64.ts";
 
 /** Bytes of the statistics record (`part_stats_struct_size()`). */
 export const PART_STATS_SIZE = 96;
@@ -49,12 +50,6 @@ export const PART = {
 
 /** The kmemleak site of the record, as the gendisk's own. */
 const SITE = "alloc_disk_node";
-const TWO_32 = 0x1_0000_0000;
-
-/** The little-endian i64 at `at` as a number (exact below 2^53 in magnitude). */
-function getI64(dv: DataView, at: number): number {
-  return dv.getUint32(at, true) + dv.getInt32(at + 4, true) * TWO_32;
-}
 
 /**
  * What part0's statistics read as: the counters of `struct disk_stats`,
