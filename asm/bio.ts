@@ -22,6 +22,7 @@
 import { EINVAL } from "./page_alloc";
 import { KASAN_KIND_DOUBLE_FREE, kasan_report_free } from "./kasan";
 import { atomic_add_return, atomic_read, atomic_set } from "./sbitmap";
+import { host_bio_end_io, host_bio_put } from "./host";
 
 // ---------------------------------------------------------------------------
 // Constants (include/linux/bio.h, include/linux/blk_types.h, block/bio.c, v4.4)
@@ -425,6 +426,32 @@ export function bio_endio_step(bio: usize): i32 {
   if (p === null) return -EINVAL;
   if (p.bi_error == 0) p.bi_error = b.bi_error;
   return 2;
+}
+
+/**
+ * Mirrors `bio_endio()` (block/bio.c, v4.4): bio_endio_step() until the
+ * chain is done; a chained child is put (host_bio_put(): the TS side frees
+ * it to its bio_set) and its parent ended next; a bio at the top of its
+ * chain runs its end_io callback (host_bio_end_io()), if it has one.
+ *
+ * @returns 0, or -22 for a freed bio or BUG_ON(__bi_remaining <= 0) (the
+ *   bio named is the one that failed the step; nothing was done to it)
+ */
+export function bio_endio(bio: usize): i32 {
+  for (;;) {
+    const rc = bio_endio_step(bio);
+    if (rc <= 0) return rc;
+    const b = changetype<Bio>(bio);
+    if (rc == 2) {
+      const parent = <usize>b.bi_private;
+      host_bio_put(<u32>bio);
+      bio = parent;
+      continue;
+    }
+    const id = b.bi_end_io;
+    if (id != 0) host_bio_end_io(<u32>bio, id);
+    return 0;
+  }
 }
 
 /**

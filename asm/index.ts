@@ -108,6 +108,7 @@ export {
   bio_advance,
   bio_alloc_init,
   bio_chain,
+  bio_endio,
   bio_endio_step,
   bio_get,
   bio_init,

@@ -684,26 +684,21 @@ export function bioChain(k: Kernel, bio: number, parent: number): void {
  */
 export function bioEndio(k: Kernel, bio: number): void {
   checkU32(bio, "bio_endio", "bio");
-  const l = bioLayer(k);
-  for (;;) {
-    const rc = k.core.bio_endio_step(bio);
-    if (rc === 0) return;
-    if (rc < 0) {
-      bioBug(k, "bio_endio", "freed bio or BUG_ON(atomic_read(&bio->__bi_remaining) <= 0)");
-    }
-    if (rc === 2) {
-      const parent = l.view.getUint32(bio + BIO.bi_private, true);
-      bioPut(k, bio);
-      bio = parent;
-      continue;
-    }
-    const id = l.view.getUint32(bio + BIO.bi_end_io, true);
-    if (id === BIO_END_IO_NONE) return;
-    const fn = l.endIo(id);
-    if (fn === null) bioBug(k, "bio_endio", `bi_end_io ${id} is not registered`);
-    fn(bio, k);
-    return;
+  if (k.core.bio_endio(bio) < 0) {
+    bioBug(k, "bio_endio", "freed bio or BUG_ON(atomic_read(&bio->__bi_remaining) <= 0)");
   }
+}
+
+/**
+ * Runs the end_io callback `id` of `bio`, for the core's `bio_endio()`
+ * (host_bio_end_io).
+ *
+ * @throws {KernelBug} when no callback is registered under `id`
+ */
+export function bioEndIoCallback(k: Kernel, bio: number, id: number): void {
+  const fn = bioLayer(k).endIo(id);
+  if (fn === null) bioBug(k, "bio_endio", `bi_end_io ${id} is not registered`);
+  fn(bio, k);
 }
 
 /** Mirrors `bio_io_error()`: bi_error = -EIO, then {@link bioEndio}. */

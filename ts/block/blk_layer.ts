@@ -27,6 +27,7 @@ import { type Workqueue, WQ_HIGHPRI, WQ_MEM_RECLAIM } from "../kernel/workqueue.
 import type { Gendisk } from "./genhd.ts";
 import type { BlkMqCpuNotifier } from "./hctx.ts";
 import { blkMqQueueReinitNotify } from "./hotplug.ts";
+import { bindBlockHostCalls } from "./_host.ts";
 import type { RequestQueue } from "./request_queue.ts";
 
 /** Mirrors `BLKDEV_MAJOR_HASH_SIZE`: majors 1..254 can be registered (0 asks for a dynamic one). */
@@ -89,6 +90,7 @@ export class BlockLayer {
 
   constructor(kernel: Kernel) {
     this.kernel = kernel;
+    bindBlockHostCalls(kernel);
     const s = kernel.sched;
     this.allQMutex = new Mutex(s, "all_q_mutex");
     this.cpuNotifyLock = new Spinlock(s, "blk_mq_cpu_notify_lock");

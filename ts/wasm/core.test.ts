@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { CORE_FUNCTIONS, CORE_VARIANTS, coreBytes, coreModule, instantiateCore } from "./core.ts";
+import { KernelBug } from "../errors.ts";
+import { CORE_FUNCTIONS, CORE_VARIANTS, coreBytes, coreHost, coreModule, HOST_IMPORTS, instantiateCore } from "./core.ts";
 
 test("every variant exports each function that CoreExports declares, and its memory", () => {
   for (const v of CORE_VARIANTS) {
@@ -71,6 +72,33 @@ test("the coverage variant exports its edge-counter count and bumps counters", (
     return counters.reduce((k, c) => k + (c > 0 ? 1 : 0), 0);
   };
   assert.ok(lit("FUZZ") > lit("FUAA"), "a longer matching prefix lights more edges");
+});
+
+test("every import of every variant is env.abort or a host call with a CoreHost slot", () => {
+  for (const v of CORE_VARIANTS) {
+    for (const imp of WebAssembly.Module.imports(coreModule(v))) {
+      assert.is(imp.module, "env", `${v}: ${imp.module}.${imp.name}`);
+      assert.ok(imp.name === "abort" || HOST_IMPORTS.includes(imp.name), `${v}: unexpected import ${imp.name}`);
+    }
+  }
+  assert.ok(HOST_IMPORTS.includes("host_bio_end_io"));
+});
+
+test("a host call goes to the instance's slot; an unbound slot raises a KernelBug", () => {
+  for (const v of CORE_VARIANTS) {
+    const core = instantiateCore(v);
+    const bio = core.kmalloc(core.bio_struct_size(), 0);
+    assert.is(core.bio_init(bio), 0);
+    new DataView(core.memory.buffer).setUint32(bio + 56, 7, true); // bi_end_io = 7
+    assert.throws(() => core.bio_endio(bio), (e: unknown) => e instanceof KernelBug && /host call bioEndIo/.test(e.message), v);
+    const calls: number[][] = [];
+    coreHost(core).bioEndIo = (b, id) => void calls.push([b, id]);
+    assert.is(core.bio_endio(bio), 0, v);
+    assert.equal(calls, [[bio, 7]], v);
+    assert.throws(() => coreHost(instantiateCore(v)).bioPut(bio), (e: unknown) => e instanceof KernelBug, "another instance is not bound");
+    core.kfree(bio);
+  }
+  assert.throws(() => coreHost({}), (e: unknown) => e instanceof TypeError);
 });
 
 test.run();

@@ -265,6 +265,8 @@ export interface CoreExports {
   bio_alloc_init(bio: number, bs: number, nrVecs: number, bvl: number, idx: number): number;
   /** `bio_chain()`: 0, or -22 (BUG_ON: bi_private/bi_end_io already set). */
   bio_chain(bio: number, parent: number): number;
+  /** `bio_endio()`: the chain walked, children put and end_io run through host calls; 0 or -22. */
+  bio_endio(bio: number): number;
   /** One pass of `bio_endio()`: 0 stop, 1 call end_io, 2 chained (put, go on with the parent), -22. */
   bio_endio_step(bio: number): number;
   /** `bio_get()`: 0 or -22. */
@@ -463,6 +465,7 @@ export const CORE_FUNCTIONS = [
   "bio_advance",
   "bio_alloc_init",
   "bio_chain",
+  "bio_endio",
   "bio_endio_step",
   "bio_get",
   "bio_init",
@@ -587,22 +590,75 @@ export function instantiateCore(variant: CoreVariant = "release"): CoreExports {
 }
 
 /**
+ * The host calls a core instance makes (asm/host.ts): one slot per import,
+ * filled in by the {@link Kernel} that boots on the instance (its block
+ * layer binds them; a core reused by the next Kernel is bound again). Until
+ * then each slot throws a {@link KernelBug}: a core function that needs its
+ * kernel was called without one.
+ */
+export interface CoreHost {
+  /** `bio->bi_end_io(bio)` for end_io id `id` (never 0). */
+  bioEndIo(bio: number, id: number): void;
+  /** `bio_put()` of a chained child `bio_endio()` is done with. */
+  bioPut(bio: number): void;
+}
+
+/** The names of {@link CoreHost}'s slots, each imported by the core as `env.host_<snake_case>`. */
+const HOST_SLOTS = ["bioEndIo", "bioPut"] as const satisfies readonly (keyof CoreHost)[];
+
+const HOSTS = new WeakMap<object, CoreHost>();
+
+/**
+ * The host-call slots of a core instance (from {@link instantiateCore} or
+ * {@link instantiateCoreModule}); assign to them to bind the instance to a
+ * kernel.
+ *
+ * @throws {TypeError} for an object that is no core instance's exports
+ */
+export function coreHost(core: CoreExports | WebAssembly.Exports): CoreHost {
+  const h = HOSTS.get(core);
+  if (h === undefined) throw new TypeError("coreHost: not the exports of a core instance");
+  return h;
+}
+
+function unbound(name: string): () => never {
+  return () => {
+    throw new KernelBug(`host call ${name} on a core no kernel is bound to`, "ts/wasm/core.ts:coreHost");
+  };
+}
+
+/** `bioEndIo` → `host_bio_end_io`. */
+function importName(slot: string): string {
+  return "host_" + slot.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase());
+}
+
+/**
  * Instantiates a compiled core module (the embedded one, or one a tool
  * patched, such as the fuzzer's snapshot machine) with the imports every
- * core needs: `env.abort`, which raises an assertion as a {@link KernelBug}.
+ * core needs: `env.abort`, which raises an assertion as a {@link KernelBug},
+ * and the host calls, which go to the instance's {@link coreHost} slots.
  *
  * @returns the instance's exports
  */
 export function instantiateCoreModule(module: WebAssembly.Module): WebAssembly.Exports {
   let memory: WebAssembly.Memory | undefined;
-  const env = {
+  const host = {} as CoreHost;
+  for (const slot of HOST_SLOTS) host[slot] = unbound(slot);
+  const env: Record<string, (...args: number[]) => unknown> = {
     abort(msg: number, file: number, line: number, column: number): never {
       const m = memory ? readAsString(memory, msg) : "";
       const f = memory ? readAsString(memory, file) : "";
       throw new KernelBug(m || "assertion failed", `${f}:${line}:${column}`);
     },
+    // One small forwarder per slot, so a kernel can rebind a slot at any time.
+    host_bio_end_io: (bio, id) => host.bioEndIo(bio, id),
+    host_bio_put: (bio) => host.bioPut(bio),
   };
   const exports = new WebAssembly.Instance(module, { env }).exports;
   memory = exports.memory as WebAssembly.Memory;
+  HOSTS.set(exports, host);
   return exports;
 }
+
+/** @internal For the test that checks every slot has its import: `bioEndIo` → `host_bio_end_io`. */
+export const HOST_IMPORTS: readonly string[] = HOST_SLOTS.map(importName);

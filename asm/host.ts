@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Host calls: what the core asks of the TypeScript kernel that owns it.
+//
+// The request path runs in WASM over records in linear memory, but some of
+// what it does belongs to TypeScript: a bio's end_io callback (a TS function
+// kept in a table by id), the free of a bio (its mempool may wake a sleeper),
+// a driver's queue_rq, the queue timer. Each is an import of module "env",
+// which ts/wasm/core.ts's instantiateCoreModule() provides from a per-instance
+// slot table (CoreHost) that the instance's Kernel fills in.
+//
+// A host call may re-enter the core (an end_io callback frees its bio, which
+// calls bio_put()), so a caller makes its records consistent before it makes
+// one, and reads them again after. A host call may throw (a BUG on the TS
+// side): the exception unwinds through the WASM frames unchanged.
+//
+// Only imports that some core function calls end up in the module (the
+// compiler drops the others), so adding one here costs nothing until used.
+
+/** `bio->bi_end_io(bio)` for the end_io id `id` (ts/block/bio.ts's table; never 0). */
+@external("env", "host_bio_end_io")
+export declare function host_bio_end_io(bio: u32, id: u32): void;
+
+/**
+ * `bio_put()` of a chained child whose part of `bio_endio()` is over: the
+ * TS side drops the reference and frees the bio to its bio_set.
+ */
+@external("env", "host_bio_put")
+export declare function host_bio_put(bio: u32): void;

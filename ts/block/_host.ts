@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/**
+ * The block layer's side of the core's host calls (asm/host.ts): what the
+ * request path, running in WASM, asks of TypeScript. {@link bindBlockHostCalls}
+ * fills in a kernel's {@link coreHost} slots; the BlockLayer constructor calls
+ * it, so every Kernel binds the core it boots on.
+ *
+ * @module
+ */
+
+import type { Kernel } from "../kernel/kernel.ts";
+import { coreHost } from "../wasm/core.ts";
+import { bioEndIoCallback, bioPut } from "./bio.ts";
+
+/** Binds `k.core`'s host-call slots to `k`. */
+export function bindBlockHostCalls(k: Kernel): void {
+  const host = coreHost(k.core);
+  host.bioEndIo = (bio, id) => bioEndIoCallback(k, bio, id);
+  host.bioPut = (bio) => bioPut(k, bio);
+}
