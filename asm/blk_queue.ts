@@ -41,18 +41,21 @@ export const QUEUE_FLAG_NO_SG_MERGE: u32 = 21;
 export const QUEUE_FLAG_POLL: u32 = 22;
 
 /**
- * Mirrors the request-path part of `struct request_queue` (v4.4), 56 bytes.
+ * Mirrors the request-path part of `struct request_queue` (v4.4), 64 bytes.
  * `max_sectors` and `max_segments` are `q->limits.max_sectors` and
- * `q->limits.max_segments` (the limits the merge checks read).
+ * `q->limits.max_segments` (the limits the merge checks read). `part0` is
+ * the address of the part0 statistics record (asm/genhd.ts) of the disk
+ * `add_disk()` gave the queue, 0 before that and after the disk's release:
+ * what v4.4 reaches as `rq->rq_disk->part0` (one disk per blk-mq queue).
  *
  *    0    4             8             12           16             20           24       28             32
  *    +----+-------------+-------------+------------+--------------+------------+--------+--------------+
  *    | id | queue_flags | flush_flags | rq_timeout | nr_hw_queues | nr_cpu_ids | mq_map | queue_hw_ctx |
  *    +----+-------------+-------------+------------+--------------+------------+--------+--------------+
- *    32          36            40             44                48                56
- *    +-----------+-------------+--------------+-----------------+-----------------+
- *    | queue_ctx | max_sectors | max_segments | timeout_pending | timeout_expires |
- *    +-----------+-------------+--------------+-----------------+-----------------+
+ *    32          36            40             44                48                56      60      64
+ *    +-----------+-------------+--------------+-----------------+-----------------+-------+-------+
+ *    | queue_ctx | max_sectors | max_segments | timeout_pending | timeout_expires | part0 | (pad) |
+ *    +-----------+-------------+--------------+-----------------+-----------------+-------+-------+
  */
 @unmanaged
 export class RequestQueue {
@@ -69,6 +72,8 @@ export class RequestQueue {
   max_segments: u32;
   timeout_pending: u32;
   timeout_expires: f64;
+  part0: u32;
+  _pad: u32;
 }
 
 /** `sizeof(struct request_queue)` (the port's request-path part). */

@@ -269,6 +269,7 @@ function blkRqInit(q: RequestQueue, rq: number): void {
   const dv = view(k);
   for (let off = 0; off < 104; off += 4) dv.setUint32(rq + off, 0, true);
   dv.setUint32(rq + RQ.Q, q.id, true);
+  dv.setUint32(rq + RQ.QUEUE, q.addr, true);
   dv.setInt32(rq + RQ.CPU, -1, true);
   dv.setBigUint64(rq + RQ.SECTOR, 0xffffffffffffffffn, true);
   dv.setInt32(rq + RQ.TAG, -1, true);

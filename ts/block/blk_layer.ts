@@ -230,7 +230,10 @@ export class BlockLayer {
     if (this.#disks.has(disk.diskName)) throw new KernelError("EEXIST", "add_disk", disk.diskName);
     this.#disks.set(disk.diskName, disk);
     const e = disk.queue === null ? undefined : this.queueById[disk.queue.id];
-    if (e !== undefined && e.q === disk.queue) e.disk = disk;
+    if (e !== undefined && e.q === disk.queue) {
+      e.disk = disk;
+      e.q.part0Addr = disk.part0.ptr;
+    }
   }
 
   /** @internal del_gendisk() releases it. */

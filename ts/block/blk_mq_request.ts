@@ -383,6 +383,7 @@ function blkMqRqCtxInit(q: RequestQueue, bio: number, hctx: BlkMqHwCtx, ctx: Blk
   const dv = view(k);
   incU64(dv, hctx.addr + HCTX.QUEUED);
   dv.setUint32(rq + RQ.Q, q.id, true);
+  dv.setUint32(rq + RQ.QUEUE, q.addr, true);
   dv.setInt32(rq + RQ.MQ_CTX, ctx.cpu, true);
   dv.setUint32(rq + RQ.CMD_FLAGS, rw | (q.testFlag(QUEUE_FLAG_IO_STAT) ? REQ_IO_STAT : 0), true);
   dv.setInt32(rq + RQ.TAG, tag, true);

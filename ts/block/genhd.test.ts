@@ -25,14 +25,18 @@ test("addDisk() puts the disk under /sys/block with size, stat, inflight, queue/
     assert.is(d.devt, "252:0");
     assert.equal(k.sysfs.ls("/sys/block/nullb0"), ["inflight", "mq", "queue", "size", "stat"]);
     assert.is(q.kobj.refcount(), 2, "blk_alloc_queue_node's + add_disk's");
+    assert.ok(d.part0.ptr !== 0 && q.part0Addr === d.part0.ptr, "the queue record points at part0's statistics");
     yield* delGendisk(d);
+    assert.is(q.part0Addr, d.part0.ptr, "kept after del_gendisk(): draining requests still account");
     assert.equal(k.sysfs.ls("/sys/block"), []);
     assert.is(d.capacity, 0n);
     assert.not.ok(d.flags & GENHD_FL_UP);
     yield* blkCleanupQueue(q);
     assert.not.ok(q.kobj.released, "the disk still holds its queue reference");
+    const q0 = q.part0Addr;
     putDisk(d);
     assert.ok(q.kobj.released && d.kobj.released);
+    assert.ok(q0 !== 0 && q.part0Addr === 0, "cleared before the statistics are freed");
   });
   blkMqFreeTagSet(set);
   k.run();

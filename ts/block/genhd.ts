@@ -96,6 +96,8 @@ export function allocDisk(block: BlockLayer, minors: number): Gendisk {
  * queue reference `add_disk()` took, then the disk's memory (with its kobject).
  */
 function diskRelease(disk: Gendisk): void {
+  // The queue's record stops pointing at the statistics before they go.
+  if (disk.queue !== null && disk.queue.part0Addr === disk.part0.ptr) disk.queue.part0Addr = 0;
   partStatsFree(disk.block.kernel, disk.part0);
   if (disk.queue !== null) blkPutQueue(disk.queue);
 }

@@ -113,7 +113,7 @@ export interface QueueLimits {
 }
 
 /** `sizeof(struct request_queue)` in the core (its request-path part, asm/blk_queue.ts); a test checks it. */
-export const REQUEST_QUEUE_SIZE = 56;
+export const REQUEST_QUEUE_SIZE = 64;
 
 /** Field offsets of the queue record (asm/blk_queue.ts); all u32 but `TIMEOUT_EXPIRES` (f64 jiffies). */
 export const Q = {
@@ -138,6 +138,8 @@ export const Q = {
   TIMEOUT_PENDING: 44,
   /** `q->timeout.expires`, kept by the timer base. */
   TIMEOUT_EXPIRES: 48,
+  /** The added disk's part0 statistics record (`rq->rq_disk->part0`), 0 without one. */
+  PART0: 56,
 } as const;
 
 /** `v`, checked to fit a u32 field of the queue record. @throws {RangeError} */
@@ -431,6 +433,18 @@ export class RequestQueue {
 
   set queueCtxAddr(v: number) {
     this.setRecordU32(Q.QUEUE_CTX, u32("queue_ctx", v));
+  }
+
+  /**
+   * The address of the part0 statistics record of the disk `add_disk()`
+   * gave this queue (what the request path accounts to), 0 without one.
+   */
+  get part0Addr(): number {
+    return this.recordU32(Q.PART0);
+  }
+
+  set part0Addr(v: number) {
+    this.setRecordU32(Q.PART0, u32("part0", v));
   }
 
   /** The record's mirror of `timer_pending(&q->timeout)`. */

@@ -38,7 +38,8 @@
  *   92   4  hctx               the hctx's queue_num (the port's; v4.4 maps mq_ctx again)
  *   96   4  flush.seq          flush.seq (REQ_FSEQ_* steps done)
  *  100   4  flush.saved_end_io flush.saved_end_io
- *  104  24  (reserved for the I/O path)
+ *  104   4  queue              q: the queue record's address (asm/blk_queue.ts)
+ *  108  20  (reserved for the I/O path)
  *  128  ..  driver payload     blk_mq_rq_to_pdu(rq)
  * ```
  *
@@ -80,6 +81,8 @@ export const RQ = {
   HCTX: 92,
   FLUSH_SEQ: 96,
   FLUSH_SAVED_END_IO: 100,
+  /** The queue record's address (`rq->q` as the core follows it; `Q` holds its id). */
+  QUEUE: 104,
 } as const;
 
 /** Mirrors `round_up(sizeof(struct request) + cmd_size, cache_line_size())`. */
