@@ -18,11 +18,13 @@
 // END_FAULT_* codes below, having changed what the TypeScript code changed
 // before the same BUG.
 
+import { HCTX_TAGS, HCTX_TAGS_HINTS } from "./blk_mq_ctx";
 import { blk_mq_ctx_of, blk_mq_map_queue, RequestQueue } from "./blk_queue";
 import { bio_advance, bio_endio, bio_segments } from "./bio";
 import { blk_account_io_completion, blk_account_io_done as part_account_io_done } from "./genhd";
-import { host_blk_mq_put_tag, host_blk_queue_exit, host_rq_end_io } from "./host";
+import { host_blk_mq_put_tag, host_blk_mq_tag_wake, host_blk_queue_exit, host_rq_end_io } from "./host";
 import { EINVAL } from "./page_alloc";
+import { blk_mq_put_tag, blk_mq_tag_allocated, blk_mq_tags_stat } from "./tags";
 
 // ---------------------------------------------------------------------------
 // Records (the request record is ts/block/request_record.ts's RQ layout)
@@ -84,6 +86,8 @@ export const END_FAULT_PART_DONE: i32 = -6;
 export const END_FAULT_BYTES_LEFT: i32 = -7;
 /** blk_mq_map_queue() found no hctx for the request's ctx. */
 export const END_FAULT_NO_HCTX: i32 = -8;
+/** The request's tag is not allocated in its hctx's map (a double put). */
+export const END_FAULT_TAG_NOT_ALLOCATED: i32 = -9;
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -255,13 +259,32 @@ export function blk_mq_free_request(rq: usize): i32 {
 }
 
 /**
- * Mirrors `__blk_mq_free_request()` (v4.4): flags reset, STARTED cleared,
- * the tag put on `hctx`'s map by the freeing ctx `cpu` (host_blk_mq_put_tag():
- * `nr_active` dropped, a waiter woken) and the request's queue reference
- * dropped (host_blk_queue_exit()). v4.4 zeroes `rq->timeout` in
- * `blk_mq_rq_ctx_init()`; the port does it when the record goes back.
+ * Mirrors `blk_mq_put_tag()` (block/blk-mq-tag.c, v4.4) as the TypeScript
+ * map's putTag() calls it: the tag must be allocated (a double put changes
+ * nothing and is reported), the hint is the freeing ctx's word for the
+ * bitmap the tag belongs to.
  *
- * @returns 0
+ * @returns the wake mask (wait queues to wake), or END_FAULT_TAG_NOT_ALLOCATED
+ */
+function put_tag(tags: usize, hints: usize, cpu: u32, tag: u32): i32 {
+  if (blk_mq_tag_allocated(tags, tag) != 1) return END_FAULT_TAG_NOT_ALLOCATED;
+  const reserved: usize = tag < <u32>blk_mq_tags_stat(tags, 1) ? 1 : 0;
+  const r = blk_mq_put_tag(tags, tag, hints + ((((<usize>cpu) << 1) + reserved) << 2));
+  return r < 0 ? END_FAULT_TAG_NOT_ALLOCATED : r;
+}
+
+/**
+ * Mirrors `__blk_mq_free_request()` (v4.4): flags reset, STARTED cleared,
+ * the tag put on `hctx`'s map by the freeing ctx `cpu` (`nr_active`
+ * dropped; the waiters it frees a tag for woken by host_blk_mq_tag_wake())
+ * and the request's queue reference dropped (host_blk_queue_exit()). An
+ * hctx whose record holds no live map (none, or freed by a hotplug remap of
+ * a shared set) leaves the put to host_blk_mq_put_tag(), which reports it.
+ * v4.4 zeroes `rq->timeout` in `blk_mq_rq_ctx_init()`; the port does it when
+ * the record goes back.
+ *
+ * @returns 0, or END_FAULT_TAG_NOT_ALLOCATED (the record was reset, the
+ *   queue reference kept)
  */
 export function __blk_mq_free_request(rq: usize, hctx: usize, cpu: u32): i32 {
   const tag = load<i32>(rq, RQ_TAG);
@@ -269,7 +292,14 @@ export function __blk_mq_free_request(rq: usize, hctx: usize, cpu: u32): i32 {
   store<u32>(rq, 0, RQ_TIMEOUT);
   atomic.and<u32>(rq + RQ_ATOMIC_FLAGS, ~(<u32>1 << REQ_ATOM_STARTED));
   const qid = changetype<RequestQueue>(<usize>load<u32>(rq, RQ_QUEUE)).id;
-  host_blk_mq_put_tag(qid, load<u32>(hctx, HCTX_QUEUE_NUM), cpu, tag);
+  const tags = <usize>load<u32>(hctx, HCTX_TAGS);
+  if (tags == 0) {
+    host_blk_mq_put_tag(qid, load<u32>(hctx, HCTX_QUEUE_NUM), cpu, tag);
+  } else {
+    const mask = put_tag(tags, <usize>load<u32>(hctx, HCTX_TAGS_HINTS), cpu, <u32>tag);
+    if (mask < 0) return mask;
+    if (mask != 0) host_blk_mq_tag_wake(qid, load<u32>(hctx, HCTX_QUEUE_NUM), mask);
+  }
   host_blk_queue_exit(qid);
   return 0;
 }

@@ -44,6 +44,14 @@ export declare function host_rq_end_io(rq: u32, id: u32, error: i32): void;
 @external("env", "host_blk_mq_put_tag")
 export declare function host_blk_mq_put_tag(q: u32, hctx_num: u32, cpu: u32, tag: i32): void;
 
+/**
+ * The wake-ups of a tag put the core made on the live map of hctx
+ * `hctx_num` of queue `q` (its id): the tasks waiting on the wait queues in
+ * `mask` are handed to the scheduler.
+ */
+@external("env", "host_blk_mq_tag_wake")
+export declare function host_blk_mq_tag_wake(q: u32, hctx_num: u32, mask: u32): void;
+
 /** `blk_queue_exit()` of queue `q` (its id): `percpu_ref_put(&q->q_usage_counter)`, release included. */
 @external("env", "host_blk_queue_exit")
 export declare function host_blk_queue_exit(q: u32): void;

@@ -17,8 +17,10 @@
  * into it, with the "I/O error" printk before and the BUG a failed step
  * calls for after. The core reaches what only TypeScript does through host
  * calls bound in ts/block/_host.ts: a request's `end_io`
- * ({@link rqEndIoHost}), the tag put ({@link blkMqPutTagHost}) and the queue
- * reference drop ({@link blkQueueExitHost}).
+ * ({@link rqEndIoHost}), the wake-ups of a tag put ({@link blkMqTagWakeHost};
+ * the put itself is the core's while the hctx holds a live map, else
+ * {@link blkMqPutTagHost}) and the queue reference drop
+ * ({@link blkQueueExitHost}).
  *
  * @module
  */
@@ -41,6 +43,7 @@ const END_FAULT_PART_COMPLETION = -5;
 const END_FAULT_PART_DONE = -6;
 const END_FAULT_BYTES_LEFT = -7;
 const END_FAULT_NO_HCTX = -8;
+const END_FAULT_TAG_NOT_ALLOCATED = -9;
 
 /** Mirrors `blk_rq_bytes()`: `__data_len`. */
 export function blkRqBytes(k: Kernel, rq: number): number {
@@ -66,7 +69,8 @@ export function blkUpdateRequestLog(k: Kernel, rq: number, error: number, disk: 
  * Raises what the TypeScript path raised where the core's end of a request
  * stopped with the END_FAULT_* code `rc`: a BUG of the step that refused
  * (a freed bio, a freed part0 record, bytes left by `blk_mq_end_request()`),
- * or the RangeError of a request whose ctx maps to no hctx.
+ * or the RangeError of a request whose ctx maps to no hctx or whose tag is
+ * not allocated (a double free).
  */
 export function blkEndFault(k: Kernel, rq: number, rc: number): never {
   switch (rc) {
@@ -87,6 +91,8 @@ export function blkEndFault(k: Kernel, rq: number, rc: number): never {
       const cpu = k.dv.getInt32(rq + RQ.MQ_CTX, true);
       throw new RangeError(`blk_mq_map_queue: queue ${rqQueue(k, rq).q.id} has no hctx for cpu ${cpu}`);
     }
+    case END_FAULT_TAG_NOT_ALLOCATED:
+      throw new RangeError(`putTag: tag ${k.dv.getInt32(rq + RQ.TAG, true)} is not allocated`);
     default:
       return k.log.bug("block/blk-mq.c:blk_mq_end_request", `request ${rq}: the core returned ${rc}`);
   }
@@ -160,6 +166,17 @@ export function rqEndIoHost(k: Kernel, rq: number, id: number, error: number): v
 export function blkMqPutTagHost(k: Kernel, qid: number, hctxNum: number, cpu: number, tag: number): void {
   const tags = hctxLiveTags(heldQueue(k, qid).queueHwCtx[hctxNum], "blk_mq_put_tag");
   if (tags !== null) tags.putTag(cpu, tag);
+}
+
+/**
+ * The wake-ups of a tag put the core made (host_blk_mq_tag_wake): the
+ * waiters of the wait queues in `mask` of hctx `hctxNum`'s map handed to
+ * the scheduler, as {@link BlkMqTags.putTag} hands them.
+ */
+export function blkMqTagWakeHost(k: Kernel, qid: number, hctxNum: number, mask: number): void {
+  const m = heldQueue(k, qid).queueHwCtx[hctxNum].tags;
+  if (m === null || m.freed) k.log.bug("block/blk-mq-tag.c:blk_mq_put_tag", `hctx ${hctxNum} of queue ${qid} woke waiters of no live map`);
+  m.tags.deliverWake(mask);
 }
 
 /** `blk_queue_exit()` for the core (host_blk_queue_exit): the request's queue reference dropped. */

@@ -365,9 +365,9 @@ export interface CoreExports {
   __blk_mq_end_request(rq: number, error: number, now: number, tickNs: number): number;
   /** `blk_mq_end_request()`: update for all bytes, then `__blk_mq_end_request()`; 0 or a fault. */
   blk_mq_end_request(rq: number, error: number, now: number, tickNs: number): number;
-  /** `blk_mq_free_request()`: rq_completed, then `__blk_mq_free_request()`; 0 or -8 (no hctx). */
+  /** `blk_mq_free_request()`: rq_completed, then `__blk_mq_free_request()`; 0, -8 (no hctx) or -9 (tag not allocated). */
   blk_mq_free_request(rq: number): number;
-  /** `__blk_mq_free_request()` on hctx record `hctx` from ctx `cpu`: tag put and queue exit by host calls; 0. */
+  /** `__blk_mq_free_request()` on hctx record `hctx` from ctx `cpu`: the tag put (in the core while the hctx has a live map), the queue exit by a host call; 0 or -9 (tag not allocated). */
   __blk_mq_free_request(rq: number, hctx: number, cpu: number): number;
 }
 
@@ -621,12 +621,14 @@ export interface CoreHost {
   rqEndIo(rq: number, id: number, error: number): void;
   /** The tag put of `__blk_mq_free_request()`: `tag` on hctx `hctxNum` of queue `q` (an id), from ctx `cpu`. */
   blkMqPutTag(q: number, hctxNum: number, cpu: number, tag: number): void;
+  /** The wake-ups (`mask`) of a tag put the core made on the live map of hctx `hctxNum` of queue `q` (an id). */
+  blkMqTagWake(q: number, hctxNum: number, mask: number): void;
   /** `blk_queue_exit()` of queue `q` (an id). */
   blkQueueExit(q: number): void;
 }
 
 /** The names of {@link CoreHost}'s slots, each imported by the core as `env.host_<snake_case>`. */
-const HOST_SLOTS = ["bioEndIo", "bioPut", "rqEndIo", "blkMqPutTag", "blkQueueExit"] as const satisfies readonly (keyof CoreHost)[];
+const HOST_SLOTS = ["bioEndIo", "bioPut", "rqEndIo", "blkMqPutTag", "blkMqTagWake", "blkQueueExit"] as const satisfies readonly (keyof CoreHost)[];
 
 const HOSTS = new WeakMap<object, CoreHost>();
 
@@ -677,6 +679,7 @@ export function instantiateCoreModule(module: WebAssembly.Module): WebAssembly.E
     host_bio_put: (bio) => host.bioPut(bio),
     host_rq_end_io: (rq, id, error) => host.rqEndIo(rq, id, error),
     host_blk_mq_put_tag: (q, hctxNum, cpu, tag) => host.blkMqPutTag(q, hctxNum, cpu, tag),
+    host_blk_mq_tag_wake: (q, hctxNum, mask) => host.blkMqTagWake(q, hctxNum, mask),
     host_blk_queue_exit: (q) => host.blkQueueExit(q),
   };
   const exports = new WebAssembly.Instance(module, { env }).exports;
