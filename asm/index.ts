@@ -158,3 +158,11 @@ export {
   percpu_ref_tryget_live,
 } from "./percpu_ref";
 export { blk_mq_map_queue, blk_queue_flags_stat, blk_queue_record_init, request_queue_struct_size } from "./blk_queue";
+export {
+  __blk_mq_insert_request,
+  blk_mq_attempt_merge,
+  blk_mq_bio_to_request,
+  blk_mq_merge_queue_io,
+  blk_mq_rq_ctx_init,
+  blk_rq_bio_merge,
+} from "./blk_mq_map";
