@@ -607,8 +607,9 @@ const PLUG_SCAN = { requestCount: 0, sameQueueRq: null as PluggedRequest | null 
  * bio at its back or front decides, a merge counts `rq_merged`, a refusal by
  * the limits ends the search); a hit frees the new request
  * (`__blk_mq_free_request()`: no `rq_completed`). Otherwise bio → request,
- * onto the ctx tail, marked pending. Unlike v4.4 the bio becomes the request
- * inside the lock (one section instead of two; it takes no lock itself).
+ * onto the ctx tail, marked pending. One lock section, as v4.4 for a
+ * mergeable bio; for one that is not, bio → request also runs inside it (v4.4
+ * does it just before taking the lock; it takes no lock itself).
  *
  * @returns whether the bio was merged
  */
