@@ -23,7 +23,7 @@ import { list_add, list_add_tail, list_del_init, list_empty, list_init, list_spl
  *    +--------+--------+-----+----------+------------------+-----------+-------------------+------+
  */
 @unmanaged
-class BlkMqCtx {
+export class BlkMqCtx {
   rq_list_next: u32;
   rq_list_prev: u32;
   cpu: i32;
@@ -68,7 +68,7 @@ export const BLK_MQ_MAX_DISPATCH_ORDER: i32 = 10;
  * is freed (the TypeScript side then does what needs doing).
  */
 @unmanaged
-class BlkMqHwCtx {
+export class BlkMqHwCtx {
   dispatch_next: u32;
   dispatch_prev: u32;
   state: u32;

@@ -165,3 +165,11 @@ export {
   blk_mq_free_request,
   blk_update_request,
 } from "./blk_mq_end";
+export {
+  __blk_mq_insert_request,
+  blk_mq_attempt_merge,
+  blk_mq_bio_to_request,
+  blk_mq_merge_queue_io,
+  blk_mq_rq_ctx_init,
+  blk_rq_bio_merge,
+} from "./blk_mq_map";

@@ -373,28 +373,36 @@ function* blkMqMapRequestWait(q: RequestQueue, bio: number): Sleepable<MappedReq
   return blkMqRqCtxInit(q, bio, hctx, ctx, r.tag);
 }
 
-/** Mirrors `blk_mq_rq_ctx_init()` after a tag was had: `hctx->queued++`, the record reset and set up. */
+/**
+ * Mirrors `blk_mq_rq_ctx_init()` after a tag was had, with `hctx->queued++`:
+ * the record of `tag` reset and set up in the core (asm/blk_mq_map.ts).
+ */
 function blkMqRqCtxInit(q: RequestQueue, bio: number, hctx: BlkMqHwCtx, ctx: BlkMqCtx, tag: number): MappedRequest {
   const k = q.kernel;
   const birw = bioRw(k, bio);
-  const rw = (birw & REQ_WRITE) | (rwIsSync(birw) ? REQ_SYNC : 0);
   const rq = hctx.tags!.rq(tag);
-  k.u8.fill(0, rq, rq + 96);
-  const dv = view(k);
-  incU64(dv, hctx.addr + HCTX.QUEUED);
-  dv.setUint32(rq + RQ.Q, q.id, true);
-  dv.setUint32(rq + RQ.QUEUE, q.addr, true);
-  dv.setInt32(rq + RQ.MQ_CTX, ctx.cpu, true);
-  dv.setUint32(rq + RQ.CMD_FLAGS, rw | (q.testFlag(QUEUE_FLAG_IO_STAT) ? REQ_IO_STAT : 0), true);
-  dv.setInt32(rq + RQ.TAG, tag, true);
-  dv.setInt32(rq + RQ.CPU, -1, true);
-  dv.setFloat64(rq + RQ.START_TIME, k.clock.now(), true);
-  dv.setInt32(rq + RQ.HCTX, hctx.queueNum, true);
-  incU64(dv, ctx.addr + CTX.RQ_DISPATCHED + (rwIsSync(rw) ? 8 : 0));
+  mapCheck(q, k.core.blk_mq_rq_ctx_init(q.addr, hctx.addr, ctx.addr, rq, birw, tag, k.clock.now()), "blk_mq_rq_ctx_init");
   MAPPED.rq = rq;
   MAPPED.hctx = hctx;
   MAPPED.ctx = ctx;
   return MAPPED;
+}
+
+/** `-EFAULT`: part0's statistics refused the accounting (asm/blk_mq_map.ts). */
+const EFAULT = -14;
+
+/**
+ * Raises what the request path in the core refused: a record outside
+ * memory (-EINVAL) as the `RangeError` a DataView access would have thrown,
+ * part0's statistics refusing the accounting (-EFAULT) as the BUG of
+ * `blk_account_io_start()`.
+ */
+function mapCheck(q: RequestQueue, ret: number, op: string): void {
+  if (ret >= 0) return;
+  if (ret === EFAULT) {
+    q.kernel.log.bug("block/blk-core.c:blk_account_io_start", `blk_account_io_start: part stats ${q.part0Addr} refused`);
+  }
+  throw new RangeError(`${op}: a request or bio record lies outside memory (${ret})`);
 }
 
 /** The run of `blk_mq_map_request()`'s retry path: `__blk_mq_run_hw_queue()`. */
@@ -404,24 +412,12 @@ function __blkMqRunHwQueueDispatchIfRunning(hctx: BlkMqHwCtx): void {
 
 /**
  * Mirrors `blk_mq_bio_to_request()` (v4.4): `init_request_from_bio()` (the
- * bio's sector, size and flags) and `blk_account_io_start(rq, true)`.
+ * bio's sector, size and flags) and `blk_account_io_start(rq, true)` on the
+ * queue's disk (the queue record's `part0`), in the core.
  */
-function blkMqBioToRequest(q: RequestQueue, rq: number, bio: number, disk: Gendisk | null): void {
+function blkMqBioToRequest(q: RequestQueue, rq: number, bio: number, _disk: Gendisk | null): void {
   const k = q.kernel;
-  const sector = bioSector(k, bio);
-  const size = bioSize(k, bio);
-  const birw = bioRw(k, bio);
-  const dv = view(k);
-  const flags = dv.getUint32(rq + RQ.CMD_FLAGS, true);
-  dv.setUint32(rq + RQ.CMD_FLAGS, flags | (birw & REQ_COMMON_MASK), true);
-  setU64(dv, rq + RQ.SECTOR, sector);
-  dv.setUint32(rq + RQ.DATA_LEN, size, true);
-  dv.setUint32(rq + RQ.BIO, bio, true);
-  dv.setUint32(rq + RQ.BIOTAIL, bio, true);
-  dv.setUint16(rq + RQ.NR_PHYS_SEGMENTS, bioVcnt(k, bio), true);
-  if (disk !== null && (flags & REQ_IO_STAT) !== 0) {
-    blkAccountIoStart(k, disk.part0, birw & REQ_WRITE, true);
-  }
+  mapCheck(q, k.core.blk_mq_bio_to_request(q.addr, rq, bio, k.clock.jiffies()), "blk_mq_bio_to_request");
 }
 
 /**
@@ -571,14 +567,14 @@ function blkMqInsertFlush(q: RequestQueue, hctx: BlkMqHwCtx, rq: number, bio: nu
  * task's plug, newest to oldest; each request of `q` is counted
  * (`request_count`) and, for the mq variant, remembered (`same_queue_rq`,
  * ending as the oldest one scanned); a mergeable one (`blk_rq_merge_ok()`)
- * that the bio extends at the back or front takes it
- * ({@link bioAttemptMerge}). A refused merge does not end the scan. Plug
+ * that the bio extends at the back or front takes it (one
+ * {@link bioAttemptMerge} per request). A refused merge does not end the scan. Plug
  * merges do not count in the ctx's `rq_merged` (the disk counts them).
  * Without a plug the mq variant's count is `blk_plug_queued_count()` (0).
  *
  * @returns whether the bio merged; the counts are left in {@link PLUG_SCAN}
  */
-function blkAttemptPlugMerge(q: RequestQueue, bio: number, disk: Gendisk | null, mq: boolean): boolean {
+function blkAttemptPlugMerge(q: RequestQueue, bio: number, _disk: Gendisk | null, mq: boolean): boolean {
   const k = q.kernel;
   const plug = currentPlug(q);
   const out = PLUG_SCAN; // zeroed by blkMqPlugScan(), its one caller
@@ -586,23 +582,13 @@ function blkAttemptPlugMerge(q: RequestQueue, bio: number, disk: Gendisk | null,
     if (mq) out.requestCount = blkPlugQueuedCount(q);
     return false;
   }
-  const sector = bioSector(k, bio);
-  const nrSectors = bioSize(k, bio) >>> 9;
-  const rw = bioRw(k, bio);
-  const dv = view(k); // merges write no new memory: the view stays valid through the scan
+  const jiffies = k.clock.jiffies();
   for (let i = plug.mqList.length - 1; i >= 0; i--) {
     const e = plug.mqList[i];
     if (e.q !== q) continue;
     out.requestCount++;
     if (mq) out.sameQueueRq = e;
-    if (!blkRqMergeOk(dv, e.rq, rw)) continue;
-    const pos = getU64(dv, e.rq + RQ.SECTOR);
-    const rqSectors = dv.getUint32(e.rq + RQ.DATA_LEN, true) >>> 9;
-    if (pos + rqSectors === sector) {
-      if (bioAttemptMerge(q, e.rq, bio, disk, true)) return true;
-    } else if (pos - nrSectors === sector) {
-      if (bioAttemptMerge(q, e.rq, bio, disk, false)) return true;
-    }
+    if (bioAttemptMerge(q, e.rq, bio, jiffies) === BLK_MERGE_DONE) return true;
   }
   return false;
 }
@@ -614,130 +600,51 @@ function blkAttemptPlugMerge(q: RequestQueue, bio: number, disk: Gendisk | null,
 const PLUG_SCAN = { requestCount: 0, sameQueueRq: null as PluggedRequest | null };
 
 /**
- * Mirrors `blk_mq_merge_queue_io()` (v4.4): when the hctx allows merges
- * (`BLK_MQ_F_SHOULD_MERGE`, not `nomerges`) and the bio is mergeable, try
- * {@link blkMqAttemptMerge} under `ctx->lock`; a hit frees the new request
+ * Mirrors `blk_mq_merge_queue_io()` (v4.4), in the core under `ctx->lock`
+ * (asm/blk_mq_map.ts): when the hctx allows merges (`BLK_MQ_F_SHOULD_MERGE`,
+ * not `nomerges`) and the bio is mergeable, `blk_mq_attempt_merge()` (the
+ * newest 8 requests of `ctx->rq_list`, newest first; the first that takes the
+ * bio at its back or front decides, a merge counts `rq_merged`, a refusal by
+ * the limits ends the search); a hit frees the new request
  * (`__blk_mq_free_request()`: no `rq_completed`). Otherwise bio → request,
- * onto the ctx tail, marked pending.
+ * onto the ctx tail, marked pending. One lock section, as v4.4 for a
+ * mergeable bio; for one that is not, bio → request also runs inside it (v4.4
+ * does it just before taking the lock; it takes no lock itself).
  *
  * @returns whether the bio was merged
  */
-function blkMqMergeQueueIo(q: RequestQueue, hctx: BlkMqHwCtx, ctx: BlkMqCtx, rq: number, bio: number, disk: Gendisk | null): boolean {
+function blkMqMergeQueueIo(q: RequestQueue, hctx: BlkMqHwCtx, ctx: BlkMqCtx, rq: number, bio: number, _disk: Gendisk | null): boolean {
   const k = q.kernel;
-  if ((hctx.flags & BLK_MQ_F_SHOULD_MERGE) !== 0 && !q.nomerges && bioMergeable(k, bio)) {
-    ctx.lock.lock("blk_mq_merge_queue_io");
-    const merged = blkMqAttemptMerge(q, ctx, bio, disk);
-    ctx.lock.unlock("blk_mq_merge_queue_io");
-    if (merged) {
-      __blkMqFreeRequest(q, hctx, ctx, rq);
-      return true;
-    }
-  }
-  blkMqBioToRequest(q, rq, bio, disk);
   ctx.lock.lock("blk_mq_merge_queue_io");
-  listAdd(k, rq, ctx.rqListHead, true);
-  blkMqHctxMarkPending(hctx, ctx);
+  const ret = k.core.blk_mq_merge_queue_io(q.addr, hctx.addr, ctx.addr, rq, bio, k.clock.jiffies());
   ctx.lock.unlock("blk_mq_merge_queue_io");
-  return false;
-}
-
-/** Mirrors `bio_mergeable()`: none of REQ_NOMERGE_FLAGS. */
-function bioMergeable(k: Kernel, bio: number): boolean {
-  return (bioRw(k, bio) & REQ_NOMERGE_FLAGS) === 0;
+  mapCheck(q, ret, "blk_mq_merge_queue_io");
+  if (ret === 0) return false;
+  __blkMqFreeRequest(q, hctx, ctx, rq);
+  return true;
 }
 
 /** ctx requests `blk_mq_attempt_merge()` looks at, newest first. */
 export const BLK_MQ_MERGE_CHECKED = 8;
 
-/**
- * Mirrors `blk_mq_attempt_merge()` (v4.4): the newest 8 requests of
- * `ctx->rq_list`, newest first; the first one `blk_rq_merge_ok()` accepts
- * and `blk_try_merge()` places the bio at the back or front of decides: a
- * successful `bio_attempt_back_merge()` / `bio_attempt_front_merge()` counts
- * `rq_merged`, a refused one ends the search.
- */
-function blkMqAttemptMerge(q: RequestQueue, ctx: BlkMqCtx, bio: number, disk: Gendisk | null): boolean {
-  const k = q.kernel;
-  let checked = BLK_MQ_MERGE_CHECKED;
-  const sector = bioSector(k, bio);
-  const nrSectors = bioSize(k, bio) >>> 9;
-  const rw = bioRw(k, bio);
-  const dv = view(k); // merges write no new memory: the view stays valid through the scan
-  const head = ctx.rqListHead;
-  // list_for_each_entry_reverse(rq, &ctx->rq_list, queuelist)
-  for (let rq = dv.getUint32(head + RQ.QUEUELIST_PREV, true); rq !== head; rq = dv.getUint32(rq + RQ.QUEUELIST_PREV, true)) {
-    if (!checked--) break;
-    if (!blkRqMergeOk(dv, rq, rw)) continue;
-    const pos = getU64(dv, rq + RQ.SECTOR);
-    const rqSectors = dv.getUint32(rq + RQ.DATA_LEN, true) >>> 9;
-    if (pos + rqSectors === sector) {
-      if (bioAttemptMerge(q, rq, bio, disk, true)) {
-        incU64(view(k), ctx.addr + CTX.RQ_MERGED);
-        return true;
-      }
-      break;
-    } else if (pos - nrSectors === sector) {
-      if (bioAttemptMerge(q, rq, bio, disk, false)) {
-        incU64(view(k), ctx.addr + CTX.RQ_MERGED);
-        return true;
-      }
-      break;
-    }
-  }
-  return false;
-}
+/** {@link bioAttemptMerge}: the request took the bio. */
+const BLK_MERGE_DONE = 1;
 
 /**
- * Mirrors `blk_rq_merge_ok()` (block/blk-merge.c, v4.4): both mergeable,
- * the same discard / write-same kind, the same data direction (the same
- * disk holds: the bio came to this queue). `rw` is the bio's `bi_rw`, `dv` the kernel's view.
+ * One candidate of `blk_attempt_plug_merge()` in the core
+ * (`blk_rq_bio_merge()`, asm/blk_mq_map.ts): `blk_rq_merge_ok()`,
+ * `blk_try_merge()`, and `bio_attempt_back_merge()` /
+ * `bio_attempt_front_merge()` with the `ll_back_merge_fn()` /
+ * `ll_front_merge_fn()` limits (refused past `max_sectors` or
+ * `max_segments`, marking the request REQ_NOMERGE; a bio's segments are
+ * its `bi_vcnt`) and `blk_account_io_start(rq, false)`.
+ *
+ * @returns 0 not placed, {@link BLK_MERGE_DONE}, or 2 refused by the limits
  */
-function blkRqMergeOk(dv: DataView, rq: number, rw: number): boolean {
-  const flags = dv.getUint32(rq + RQ.CMD_FLAGS, true);
-  if ((flags & REQ_NOMERGE_FLAGS) !== 0 || (rw & REQ_NOMERGE_FLAGS) !== 0) return false;
-  if (((flags ^ rw) & (REQ_DISCARD | REQ_WRITE_SAME)) !== 0) return false;
-  return ((flags ^ rw) & REQ_WRITE) === 0;
-}
-
-/**
- * Mirrors `bio_attempt_back_merge()` / `bio_attempt_front_merge()` with
- * `ll_back_merge_fn()` / `ll_front_merge_fn()` (v4.4): refused, marking the
- * request REQ_NOMERGE, past `max_sectors` or `max_segments` (a bio's
- * segments are its `bi_vcnt`, as with QUEUE_FLAG_NO_SG_MERGE); otherwise the
- * bio is linked at the tail (or head, moving `__sector`), `__data_len` and
- * `nr_phys_segments` grow, and the disk counts a merge
- * (`blk_account_io_start(rq, false)`).
- */
-function bioAttemptMerge(q: RequestQueue, rq: number, bio: number, disk: Gendisk | null, back: boolean): boolean {
-  const k = q.kernel;
-  const size = bioSize(k, bio);
-  const segs = bioVcnt(k, bio);
-  let dv = view(k);
-  const len = dv.getUint32(rq + RQ.DATA_LEN, true);
-  const flags = dv.getUint32(rq + RQ.CMD_FLAGS, true);
-  const rqSegs = dv.getUint16(rq + RQ.NR_PHYS_SEGMENTS, true);
-  if ((len >>> 9) + (size >>> 9) > q.limits.maxSectors || rqSegs + segs > q.limits.maxSegments) {
-    dv.setUint32(rq + RQ.CMD_FLAGS, flags | REQ_NOMERGE, true);
-    return false;
-  }
-  if (back) {
-    const tail = dv.getUint32(rq + RQ.BIOTAIL, true);
-    bioSetField(k, tail, "bi_next", bio);
-    dv = view(k);
-    dv.setUint32(rq + RQ.BIOTAIL, bio, true);
-  } else {
-    bioSetField(k, bio, "bi_next", dv.getUint32(rq + RQ.BIO, true));
-    const sector = bioSector(k, bio);
-    dv = view(k);
-    dv.setUint32(rq + RQ.BIO, bio, true);
-    setU64(dv, rq + RQ.SECTOR, sector);
-  }
-  dv.setUint32(rq + RQ.DATA_LEN, len + size, true);
-  dv.setUint16(rq + RQ.NR_PHYS_SEGMENTS, rqSegs + segs, true);
-  if (disk !== null && (flags & REQ_IO_STAT) !== 0) {
-    blkAccountIoStart(k, disk.part0, flags & REQ_WRITE, false);
-  }
-  return true;
+function bioAttemptMerge(q: RequestQueue, rq: number, bio: number, jiffies: number): number {
+  const ret = q.kernel.core.blk_rq_bio_merge(q.addr, rq, bio, jiffies);
+  mapCheck(q, ret, "blk_rq_bio_merge");
+  return ret;
 }
 
 /**
@@ -768,8 +675,8 @@ export function __blkMqRequeueRequest(k: Kernel, rq: number): void {
 
 /**
  * Mirrors `blk_mq_insert_request()` (v4.4): onto the ctx (the current one if
- * the request's CPU went offline), head or tail, marked pending; optionally
- * runs the hw queue.
+ * the request's CPU went offline), head or tail, marked pending
+ * (`__blk_mq_insert_request()` in the core); optionally runs the hw queue.
  */
 export function blkMqInsertRequest(q: RequestQueue, rq: number, atHead: boolean, runQueue: boolean, async: boolean): void {
   const k = q.kernel;
@@ -780,8 +687,7 @@ export function blkMqInsertRequest(q: RequestQueue, rq: number, atHead: boolean,
     dv.setInt32(rq + RQ.MQ_CTX, ctx.cpu, true);
   }
   const hctx = q.mqOps!.mapQueue(q, ctx.cpu);
-  listAdd(k, rq, ctx.rqListHead, !atHead);
-  blkMqHctxMarkPending(hctx, ctx);
+  mapCheck(q, k.core.__blk_mq_insert_request(hctx.addr, ctx.addr, rq, atHead ? 1 : 0), "__blk_mq_insert_request");
   if (runQueue) blkMqRunHwQueue(hctx, async);
 }
 

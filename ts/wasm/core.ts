@@ -369,6 +369,21 @@ export interface CoreExports {
   blk_mq_free_request(rq: number): number;
   /** `__blk_mq_free_request()` on hctx record `hctx` from ctx `cpu`: the tag put (in the core while the hctx has a live map), the queue exit by a host call; 0 or -9 (tag not allocated). */
   __blk_mq_free_request(rq: number, hctx: number, cpu: number): number;
+  /**
+   * `blk_mq_rq_ctx_init()` + `hctx->queued++` on the record of a tag just had (asm/blk_mq_map.ts);
+   * `now` in ns; 0 or -22.
+   */
+  blk_mq_rq_ctx_init(q: number, hctx: number, ctx: number, rq: number, biRw: number, tag: number, now: number): number;
+  /** `blk_mq_bio_to_request()` (part0 accounting at `jiffies`); 0, -22 (bad record) or -14 (part0 refused). */
+  blk_mq_bio_to_request(q: number, rq: number, bio: number, jiffies: number): number;
+  /** One merge candidate: `blk_rq_merge_ok()`, `blk_try_merge()`, back/front merge; 0 none, 1 merged, 2 refused, -22, -14. */
+  blk_rq_bio_merge(q: number, rq: number, bio: number, jiffies: number): number;
+  /** `blk_mq_attempt_merge()` over the ctx's newest 8 requests; 1 merged, 0 not, -22, -14. */
+  blk_mq_attempt_merge(q: number, ctx: number, bio: number, jiffies: number): number;
+  /** `__blk_mq_insert_request()`: head or tail of `ctx->rq_list`, ctx marked pending; 0 or -22. */
+  __blk_mq_insert_request(hctx: number, ctx: number, rq: number, atHead: number): number;
+  /** `blk_mq_merge_queue_io()` under the caller's ctx lock; 1 merged (free `rq`), 0 inserted, -22, -14. */
+  blk_mq_merge_queue_io(q: number, hctx: number, ctx: number, rq: number, bio: number, jiffies: number): number;
 }
 
 /** Names of the function exports in {@link CoreExports}, for the drift test. */
@@ -527,6 +542,12 @@ export const CORE_FUNCTIONS = [
   "blk_mq_end_request",
   "blk_mq_free_request",
   "__blk_mq_free_request",
+  "blk_mq_rq_ctx_init",
+  "blk_mq_bio_to_request",
+  "blk_rq_bio_merge",
+  "blk_mq_attempt_merge",
+  "__blk_mq_insert_request",
+  "blk_mq_merge_queue_io",
 ] as const;
 
 /** Extra exports of the coverage variant. */
