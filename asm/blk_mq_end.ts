@@ -18,7 +18,7 @@
 // END_FAULT_* codes below, having changed what the TypeScript code changed
 // before the same BUG.
 
-import { HCTX_TAGS, HCTX_TAGS_HINTS } from "./blk_mq_ctx";
+import { BlkMqCtx, BlkMqHwCtx, HCTX_TAGS, HCTX_TAGS_HINTS } from "./blk_mq_ctx";
 import { blk_mq_ctx_of, blk_mq_map_queue, RequestQueue } from "./blk_queue";
 import { bio_advance, bio_endio, bio_segments } from "./bio";
 import { blk_account_io_completion, blk_account_io_done as part_account_io_done } from "./genhd";
@@ -52,9 +52,9 @@ const BIO_SIZE_OFF: usize = 32;
 /** `sizeof(struct bio)`: a bio address must leave room for one. */
 const BIO_BYTES: usize = 80;
 
-// struct blk_mq_ctx / blk_mq_hw_ctx (asm/blk_mq_ctx.ts's layouts).
-const CTX_RQ_COMPLETED: usize = 40;
-const HCTX_QUEUE_NUM: usize = 16;
+// struct blk_mq_ctx / blk_mq_hw_ctx (asm/blk_mq_ctx.ts).
+const CTX_RQ_COMPLETED: usize = offsetof<BlkMqCtx>("rq_completed_async");
+const HCTX_QUEUE_NUM: usize = offsetof<BlkMqHwCtx>("queue_num");
 
 // REQ_* bits of cmd_flags (enum rq_flag_bits, include/linux/blk_types.h v4.4).
 const REQ_WRITE: u32 = 1 << 0;
