@@ -55,13 +55,17 @@ export const BLK_MQ_MAX_DISPATCH_ORDER: i32 = 10;
  *    +--------------------+----------+----------------+--------+-----+------------------+
  *    |ctx_map.bits_per_word| next_cpu | next_cpu_batch| queued | run | dispatched[10]   |
  *    +--------------------+----------+----------------+--------+-----+------------------+
- *    144            152            160        168
- *    +--------------+--------------+----------+------+
- *    | poll_invoked | poll_success | run_list | pad  |
- *    +--------------+--------------+----------+------+
+ *    144            152            160        168    172          176
+ *    +--------------+--------------+----------+------+------------+------+
+ *    | poll_invoked | poll_success | run_list | tags | tags_hints | pad  |
+ *    +--------------+--------------+----------+------+------------+------+
  *
  * `run_list` is the port's: the local `rq_list` of `__blk_mq_run_hw_queue()`
- * (on the kernel's stack), emptied before the run calls out.
+ * (on the kernel's stack), emptied before the run calls out. `tags` is the
+ * address of `hctx->tags`' tag map (asm/tags.ts) and `tags_hints` of its
+ * per-ctx hint words (the TypeScript map's: two u32 a CPU, normal then
+ * reserved), while the hctx holds a live map; 0 without one or once the map
+ * is freed (the TypeScript side then does what needs doing).
  */
 @unmanaged
 export class BlkMqHwCtx {
@@ -93,7 +97,8 @@ export class BlkMqHwCtx {
   poll_success: u64;
   run_list_next: u32;
   run_list_prev: u32;
-  pad0: u64;
+  tags: u32;
+  tags_hints: u32;
   pad1: u64;
   pad2: u64;
 }
@@ -108,6 +113,10 @@ export const CTX_RQ_LIST: usize = offsetof<BlkMqCtx>("rq_list_next");
 export const HCTX_DISPATCH: usize = offsetof<BlkMqHwCtx>("dispatch_next");
 /** Offset of the run's local list head. */
 export const HCTX_RUN_LIST: usize = offsetof<BlkMqHwCtx>("run_list_next");
+/** Offset of the address of the hctx's live tag map (0: none). */
+export const HCTX_TAGS: usize = offsetof<BlkMqHwCtx>("tags");
+/** Offset of the address of that map's hint words. */
+export const HCTX_TAGS_HINTS: usize = offsetof<BlkMqHwCtx>("tags_hints");
 /** Bits of each ctx_map word (`bits_per_word`, v4.4). */
 export const CTX_MAP_BITS_PER_WORD: u32 = 8;
 

@@ -26,3 +26,32 @@ export declare function host_bio_end_io(bio: u32, id: u32): void;
  */
 @external("env", "host_bio_put")
 export declare function host_bio_put(bio: u32): void;
+
+/**
+ * `rq->end_io(rq, error)` for the request end_io id `id` (never 0;
+ * ts/block/_rq_end_io.ts's table). An id the table does not know frees the
+ * request instead, as a request without end_io.
+ */
+@external("env", "host_rq_end_io")
+export declare function host_rq_end_io(rq: u32, id: u32, error: i32): void;
+
+/**
+ * The tag put of `__blk_mq_free_request()`: `blk_mq_put_tag()` of `tag` on
+ * the map of hctx `hctx_num` of queue `q` (its id), from the ctx of `cpu`.
+ * The TS tag map checks the put (a double put is reported), a freed map is
+ * a KASAN report, and the waiters the put frees a tag for are woken.
+ */
+@external("env", "host_blk_mq_put_tag")
+export declare function host_blk_mq_put_tag(q: u32, hctx_num: u32, cpu: u32, tag: i32): void;
+
+/**
+ * The wake-ups of a tag put the core made on the live map of hctx
+ * `hctx_num` of queue `q` (its id): the tasks waiting on the wait queues in
+ * `mask` are handed to the scheduler.
+ */
+@external("env", "host_blk_mq_tag_wake")
+export declare function host_blk_mq_tag_wake(q: u32, hctx_num: u32, mask: u32): void;
+
+/** `blk_queue_exit()` of queue `q` (its id): `percpu_ref_put(&q->q_usage_counter)`, release included. */
+@external("env", "host_blk_queue_exit")
+export declare function host_blk_queue_exit(q: u32): void;

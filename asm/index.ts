@@ -159,6 +159,13 @@ export {
 } from "./percpu_ref";
 export { blk_mq_map_queue, blk_queue_flags_stat, blk_queue_record_init, request_queue_struct_size } from "./blk_queue";
 export {
+  __blk_mq_end_request,
+  __blk_mq_free_request,
+  blk_mq_end_request,
+  blk_mq_free_request,
+  blk_update_request,
+} from "./blk_mq_end";
+export {
   __blk_mq_insert_request,
   blk_mq_attempt_merge,
   blk_mq_bio_to_request,

@@ -11,10 +11,15 @@
 import type { Kernel } from "../kernel/kernel.ts";
 import { coreHost } from "../wasm/core.ts";
 import { bioEndIoCallback, bioPut } from "./bio.ts";
+import { blkMqPutTagHost, blkMqTagWakeHost, blkQueueExitHost, rqEndIoHost } from "./blk_update_request.ts";
 
 /** Binds `k.core`'s host-call slots to `k`. */
 export function bindBlockHostCalls(k: Kernel): void {
   const host = coreHost(k.core);
   host.bioEndIo = (bio, id) => bioEndIoCallback(k, bio, id);
   host.bioPut = (bio) => bioPut(k, bio);
+  host.rqEndIo = (rq, id, error) => rqEndIoHost(k, rq, id, error);
+  host.blkMqPutTag = (q, hctxNum, cpu, tag) => blkMqPutTagHost(k, q, hctxNum, cpu, tag);
+  host.blkMqTagWake = (q, hctxNum, mask) => blkMqTagWakeHost(k, q, hctxNum, mask);
+  host.blkQueueExit = (q) => blkQueueExitHost(k, q);
 }

@@ -63,7 +63,7 @@ import { BLK_MQ_TAG_FAIL, type GetTagOptions, type TagAllocData, getTagWait, typ
 import { KernelError } from "../errors.ts";
 import { getU64, incU64, setU64 } from "./_u64.ts";
 import { blkFlushCheckBio, blkInsertFlush } from "./blk_flush.ts";
-import { __blkMqEndRequest, blkRqBytes, blkUpdateRequest } from "./blk_update_request.ts";
+import { blkEndFault, blkUpdateRequestLog } from "./blk_update_request.ts";
 
 /** Mirrors `REQ_ATOM_COMPLETE`: bit of `rq->atomic_flags`. */
 export const REQ_ATOM_COMPLETE = 0;
@@ -866,43 +866,35 @@ function blkMqIpiCompleteRequest(q: RequestQueue, rq: number): void {
  * bytes (sectors accounted, every bio advanced and ended with `bi_error` =
  * error; bytes left over are a BUG), then {@link __blkMqEndRequest}:
  * `blk_account_io_done()` and `rq->end_io` or the request freed
- * ({@link blkMqFreeRequest}).
+ * ({@link blkMqFreeRequest}). One core call (asm/blk_mq_end.ts) after the
+ * "I/O error" printk.
  */
 export function blkMqEndRequest(k: Kernel, rq: number, error: number): void {
-  if (blkUpdateRequest(k, rq, error, blkRqBytes(k, rq))) {
-    k.log.bug("block/blk-mq.c:blk_mq_end_request", `request ${rq}: bytes remain after blk_update_request`);
-  }
-  __blkMqEndRequest(k, rq, error);
+  if ((error | 0) !== error) throw new RangeError(`blk_mq_end_request: error must be an int32, got ${error}`);
+  blkUpdateRequestLog(k, rq, error, rqQueue(k, rq).disk);
+  const rc = k.core.blk_mq_end_request(rq, error, k.clock.jiffies(), k.clock.tickNs);
+  if (rc < 0) blkEndFault(k, rq, rc);
 }
 
 /**
  * Mirrors `blk_mq_free_request()` → `blk_mq_free_hctx_request()` (v4.4):
  * `rq_completed[sync]++` on the request's ctx, then {@link __blkMqFreeRequest}
- * on the hctx that ctx maps to now.
+ * on the hctx that ctx maps to now. One core call (asm/blk_mq_end.ts).
+ *
+ * @throws {RangeError} when the request's ctx maps to no hctx
  */
 export function blkMqFreeRequest(q: RequestQueue, rq: number): void {
   const k = q.kernel;
-  const dv = view(k);
-  const ctx = q.queueCtx[dv.getInt32(rq + RQ.MQ_CTX, true)];
-  const hctx = q.mqOps!.mapQueue(q, ctx.cpu);
-  incU64(dv, ctx.addr + CTX.RQ_COMPLETED + (rwIsSync(dv.getUint32(rq + RQ.CMD_FLAGS, true)) ? 8 : 0));
-  __blkMqFreeRequest(q, hctx, ctx, rq);
+  const rc = k.core.blk_mq_free_request(rq);
+  if (rc < 0) blkEndFault(k, rq, rc);
 }
 
 /**
  * Mirrors `__blk_mq_free_request()` (v4.4): flags reset, STARTED cleared,
  * the tag put on `hctx`'s map (its `nr_active` share dropped, a waiter
- * woken), and the request's queue reference dropped.
+ * woken), and the request's queue reference dropped. One core call; the tag
+ * put and the queue reference are host calls back (ts/block/_host.ts).
  */
 function __blkMqFreeRequest(q: RequestQueue, hctx: BlkMqHwCtx, ctx: BlkMqCtx, rq: number): void {
-  const k = q.kernel;
-  const dv = view(k);
-  const tag = dv.getInt32(rq + RQ.TAG, true);
-  dv.setUint32(rq + RQ.CMD_FLAGS, 0, true);
-  // v4.4 zeroes rq->timeout in blk_mq_rq_ctx_init(); the port does it when the record goes back.
-  dv.setUint32(rq + RQ.TIMEOUT, 0, true);
-  rqTestAndClear(dv, rq, REQ_ATOM_STARTED);
-  const tags = hctxLiveTags(hctx, "blk_mq_put_tag");
-  if (tags !== null) tags.putTag(ctx.cpu, tag);
-  blkQueueExit(q);
+  q.kernel.core.__blk_mq_free_request(rq, hctx.addr, ctx.cpu);
 }

@@ -91,6 +91,10 @@ export const HCTX = {
   POLL_SUCCESS: 152,
   /** The port's: the local `rq_list` of `__blk_mq_run_hw_queue()` (a list head). */
   RUN_LIST: 160,
+  /** The live tag map's address (`hctx->tags->...`, asm/tags.ts), 0 without one. */
+  TAGS: 168,
+  /** The address of that map's per-ctx hint words. */
+  TAGS_HINTS: 172,
 } as const;
 
 /** Mirrors `struct blk_mq_cpu_notifier` (block/blk-mq-cpu.c). */
@@ -344,6 +348,18 @@ export class BlkMqHwCtx {
     this.#dropTagHctx();
     this.#tags = map;
     this.#tagHctx = th;
+    if (th === null) return;
+    // The core puts tags on this map itself while it lives (asm/blk_mq_end.ts).
+    this.#setTagsRecord(th.tags.addr, th.tags.hintsAddr);
+    th.onDestroy = () => {
+      if (this.#tagHctx === th) this.#setTagsRecord(0, 0);
+    };
+  }
+
+  /** The record's `tags` / `tags_hints`: the map the core may put tags on. */
+  #setTagsRecord(tags: number, hints: number): void {
+    this.#setU32(HCTX.TAGS, tags);
+    this.#setU32(HCTX.TAGS_HINTS, hints);
   }
 
   /** Mirrors the hctx side of `queue_set_hctx_shared()`: sets or clears BLK_MQ_F_TAG_SHARED. */
@@ -368,6 +384,7 @@ export class BlkMqHwCtx {
   #dropTagHctx(): void {
     const th = this.#tagHctx;
     this.#tagHctx = null;
+    this.#setTagsRecord(0, 0);
     if (th !== null && this.#tags !== null && !this.#tags.freed) th.tags.destroyHctx(th);
   }
 }

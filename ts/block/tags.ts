@@ -167,6 +167,8 @@ export class TagHctx {
   readonly addr: number;
   /** The map this hctx allocates from (`hctx->tags`). */
   readonly tags: BlkMqTags;
+  /** @internal Called by {@link BlkMqTags.destroy} before the fields are freed (the hctx forgets the map). */
+  onDestroy: (() => void) | null = null;
 
   /** @internal use {@link BlkMqTags.createHctx} */
   constructor(tags: BlkMqTags, addr: number) {
@@ -344,6 +346,23 @@ export class BlkMqTags {
     for (const res of [0, 1]) {
       for (let c = 0; c < nrCtx; c++) core.blk_mq_tag_init_hint(addr, this.#hintAddr(c, res === 1), res);
     }
+  }
+
+  /**
+   * @internal Address of the hint words, two u32 a ctx (normal, reserved):
+   * what the core's `blk_mq_free_request()` passes to `blk_mq_put_tag()`.
+   */
+  get hintsAddr(): number {
+    return this.#hints;
+  }
+
+  /**
+   * @internal Wakes the waiters of the wait queues in `mask`, the wake mask
+   * of a `blk_mq_put_tag()` the core made itself (as {@link putTag} does
+   * with its own).
+   */
+  deliverWake(mask: number): void {
+    this.#deliver(mask);
   }
 
   #hintAddr(ctx: number, reserved: boolean): number {
@@ -739,7 +758,10 @@ export class BlkMqTags {
   destroy(): void {
     if (!this.#alive) return;
     this.#alive = false;
-    for (const h of this.#hctxs) this.#memory.free(h.addr);
+    for (const h of this.#hctxs) {
+      h.onDestroy?.();
+      this.#memory.free(h.addr);
+    }
     this.#hctxs.clear();
     this.#memory.free(this.#hints);
     this.#memory.free(this.addr);

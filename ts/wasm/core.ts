@@ -358,6 +358,17 @@ export interface CoreExports {
   blk_queue_record_init(q: number, id: number, nrCpuIds: number): void;
   /** `sizeof(struct request_queue)` (its request-path part): 56. */
   request_queue_struct_size(): number;
+  /** The end of a request (asm/blk_mq_end.ts); negatives are its END_FAULT_* codes. */
+  /** `blk_update_request()` minus the printk: 1 bytes remain, 0 done, or a fault. */
+  blk_update_request(rq: number, error: number, nrBytes: number): number;
+  /** `__blk_mq_end_request()`: accounting, then rq end_io (host call) or the free; 0 or a fault. */
+  __blk_mq_end_request(rq: number, error: number, now: number, tickNs: number): number;
+  /** `blk_mq_end_request()`: update for all bytes, then `__blk_mq_end_request()`; 0 or a fault. */
+  blk_mq_end_request(rq: number, error: number, now: number, tickNs: number): number;
+  /** `blk_mq_free_request()`: rq_completed, then `__blk_mq_free_request()`; 0, -8 (no hctx) or -9 (tag not allocated). */
+  blk_mq_free_request(rq: number): number;
+  /** `__blk_mq_free_request()` on hctx record `hctx` from ctx `cpu`: the tag put (in the core while the hctx has a live map), the queue exit by a host call; 0 or -9 (tag not allocated). */
+  __blk_mq_free_request(rq: number, hctx: number, cpu: number): number;
   /**
    * `blk_mq_rq_ctx_init()` + `hctx->queued++` on the record of a tag just had (asm/blk_mq_map.ts);
    * `now` in ns; 0 or -22.
@@ -526,6 +537,11 @@ export const CORE_FUNCTIONS = [
   "blk_queue_flags_stat",
   "blk_queue_record_init",
   "request_queue_struct_size",
+  "blk_update_request",
+  "__blk_mq_end_request",
+  "blk_mq_end_request",
+  "blk_mq_free_request",
+  "__blk_mq_free_request",
   "blk_mq_rq_ctx_init",
   "blk_mq_bio_to_request",
   "blk_rq_bio_merge",
@@ -622,10 +638,18 @@ export interface CoreHost {
   bioEndIo(bio: number, id: number): void;
   /** `bio_put()` of a chained child `bio_endio()` is done with. */
   bioPut(bio: number): void;
+  /** `rq->end_io(rq, error)` for request end_io id `id` (never 0); an unknown id frees the request. */
+  rqEndIo(rq: number, id: number, error: number): void;
+  /** The tag put of `__blk_mq_free_request()`: `tag` on hctx `hctxNum` of queue `q` (an id), from ctx `cpu`. */
+  blkMqPutTag(q: number, hctxNum: number, cpu: number, tag: number): void;
+  /** The wake-ups (`mask`) of a tag put the core made on the live map of hctx `hctxNum` of queue `q` (an id). */
+  blkMqTagWake(q: number, hctxNum: number, mask: number): void;
+  /** `blk_queue_exit()` of queue `q` (an id). */
+  blkQueueExit(q: number): void;
 }
 
 /** The names of {@link CoreHost}'s slots, each imported by the core as `env.host_<snake_case>`. */
-const HOST_SLOTS = ["bioEndIo", "bioPut"] as const satisfies readonly (keyof CoreHost)[];
+const HOST_SLOTS = ["bioEndIo", "bioPut", "rqEndIo", "blkMqPutTag", "blkMqTagWake", "blkQueueExit"] as const satisfies readonly (keyof CoreHost)[];
 
 const HOSTS = new WeakMap<object, CoreHost>();
 
@@ -674,6 +698,10 @@ export function instantiateCoreModule(module: WebAssembly.Module): WebAssembly.E
     // One small forwarder per slot, so a kernel can rebind a slot at any time.
     host_bio_end_io: (bio, id) => host.bioEndIo(bio, id),
     host_bio_put: (bio) => host.bioPut(bio),
+    host_rq_end_io: (rq, id, error) => host.rqEndIo(rq, id, error),
+    host_blk_mq_put_tag: (q, hctxNum, cpu, tag) => host.blkMqPutTag(q, hctxNum, cpu, tag),
+    host_blk_mq_tag_wake: (q, hctxNum, mask) => host.blkMqTagWake(q, hctxNum, mask),
+    host_blk_queue_exit: (q) => host.blkQueueExit(q),
   };
   const exports = new WebAssembly.Instance(module, { env }).exports;
   memory = exports.memory as WebAssembly.Memory;
