@@ -55,3 +55,12 @@ export declare function host_blk_mq_tag_wake(q: u32, hctx_num: u32, mask: u32): 
 /** `blk_queue_exit()` of queue `q` (its id): `percpu_ref_put(&q->q_usage_counter)`, release included. */
 @external("env", "host_blk_queue_exit")
 export declare function host_blk_queue_exit(q: u32): void;
+
+/**
+ * `mod_timer(&q->timeout, expires)` for the queue record `q`: the TS side
+ * arms the queue's timer, whose `onChange` hook updates the record's
+ * `timeout_pending` / `timeout_expires` mirror before this returns.
+ */
+@external("env", "host_mod_timer")
+export declare function host_mod_timer(q: u32, expires: f64): void;
+

@@ -12,6 +12,7 @@ import type { Kernel } from "../kernel/kernel.ts";
 import { coreHost } from "../wasm/core.ts";
 import { bioEndIoCallback, bioPut } from "./bio.ts";
 import { blkMqPutTagHost, blkMqTagWakeHost, blkQueueExitHost, rqEndIoHost } from "./blk_update_request.ts";
+import { blkQueueModTimer } from "./blk_timeout.ts";
 
 /** Binds `k.core`'s host-call slots to `k`. */
 export function bindBlockHostCalls(k: Kernel): void {
@@ -22,4 +23,5 @@ export function bindBlockHostCalls(k: Kernel): void {
   host.blkMqPutTag = (q, hctxNum, cpu, tag) => blkMqPutTagHost(k, q, hctxNum, cpu, tag);
   host.blkMqTagWake = (q, hctxNum, mask) => blkMqTagWakeHost(k, q, hctxNum, mask);
   host.blkQueueExit = (q) => blkQueueExitHost(k, q);
+  host.modTimer = (q, expires) => blkQueueModTimer(k, q, expires);
 }

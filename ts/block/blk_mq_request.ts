@@ -47,7 +47,6 @@ import {
   hctxLiveTags,
 } from "./hctx.ts";
 import { RQ } from "./request_record.ts";
-import { blkAddTimer } from "./blk_timeout.ts";
 import { BLK_MAX_REQUEST_COUNT, blkFlushPlugList, blkPlugQueuedCount, currentPlug, type PluggedRequest } from "./blk_plug.ts";
 import {
   blkQueueEnter,
@@ -697,10 +696,11 @@ export function blkMqInsertRequest(q: RequestQueue, rq: number, atHead: boolean,
  * COMPLETE cleared (a requeue may have raced with the timeout).
  */
 export function blkMqStartRequest(k: Kernel, rq: number): void {
-  blkAddTimer(rqQueue(k, rq).q, rq);
-  const dv = view(k);
-  rqTestAndSet(dv, rq, REQ_ATOM_STARTED);
-  rqTestAndClear(dv, rq, REQ_ATOM_COMPLETE);
+  const q = rqQueue(k, rq).q;
+  // The core's blk_mq_start_request() (asm/blk_mq_dispatch.ts); a queue without mq_ops gets no timer (q 0).
+  if (k.core.blk_mq_start_request(q.mqOps === null ? 0 : q.addr, rq, k.clock.jiffies(), k.cpus.current, k.clock.HZ) < 0) {
+    k.log.bug("block/blk-mq.c:blk_mq_start_request", `request ${rq}: bad record`);
+  }
 }
 
 /** Mirrors `blk_mark_rq_complete()`: sets REQ_ATOM_COMPLETE; @returns whether it already was set. */
