@@ -11,6 +11,7 @@
 import type { Kernel } from "../kernel/kernel.ts";
 import { coreHost } from "../wasm/core.ts";
 import { bioEndIoCallback, bioPut } from "./bio.ts";
+import { blkMqEndRequest, blkMqQueueRqHost } from "./blk_mq_request.ts";
 import { blkMqPutTagHost, blkMqTagWakeHost, blkQueueExitHost, rqEndIoHost } from "./blk_update_request.ts";
 import { blkQueueModTimer } from "./blk_timeout.ts";
 
@@ -24,4 +25,6 @@ export function bindBlockHostCalls(k: Kernel): void {
   host.blkMqTagWake = (q, hctxNum, mask) => blkMqTagWakeHost(k, q, hctxNum, mask);
   host.blkQueueExit = (q) => blkQueueExitHost(k, q);
   host.modTimer = (q, expires) => blkQueueModTimer(k, q, expires);
+  host.queueRq = (q, hctx, rq, flags) => blkMqQueueRqHost(k, q, hctx, rq, flags);
+  host.blkMqEndRequest = (rq, error) => blkMqEndRequest(k, rq, error);
 }

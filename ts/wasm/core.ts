@@ -388,6 +388,8 @@ export interface CoreExports {
   blk_add_timer(q: number, rq: number, jiffies: number, cpu: number, hz: number): number;
   /** `blk_mq_start_request()`: `blk_add_timer()` (none when `q` is 0), STARTED set, COMPLETE cleared; 0 or -22. */
   blk_mq_start_request(q: number, rq: number, jiffies: number, cpu: number, hz: number): number;
+  /** `__blk_mq_run_hw_queue()` after the STOPPED test, `queue_rq` through host_queue_rq: 1 rerun async, 0, or -22. */
+  __blk_mq_run_hw_queue_dispatch(q: number, hctx: number): number;
 }
 
 /** Names of the function exports in {@link CoreExports}, for the drift test. */
@@ -554,6 +556,7 @@ export const CORE_FUNCTIONS = [
   "blk_mq_merge_queue_io",
   "blk_add_timer",
   "blk_mq_start_request",
+  "__blk_mq_run_hw_queue_dispatch",
 ] as const;
 
 /** Extra exports of the coverage variant. */
@@ -654,10 +657,14 @@ export interface CoreHost {
   blkQueueExit(q: number): void;
   /** `mod_timer(&q->timeout, expires)` for the queue record `q`. */
   modTimer(q: number, expires: number): void;
+  /** `q->mq_ops->queue_rq(hctx, &bd)` for the queue and hctx records: the driver's answer (OK, BUSY, ERROR). */
+  queueRq(q: number, hctx: number, rq: number, flags: number): number;
+  /** `blk_mq_end_request(rq, error)`. */
+  blkMqEndRequest(rq: number, error: number): void;
 }
 
 /** The names of {@link CoreHost}'s slots, each imported by the core as `env.host_<snake_case>`. */
-const HOST_SLOTS = ["bioEndIo", "bioPut", "rqEndIo", "blkMqPutTag", "blkMqTagWake", "blkQueueExit", "modTimer"] as const satisfies readonly (keyof CoreHost)[];
+const HOST_SLOTS = ["bioEndIo", "bioPut", "rqEndIo", "blkMqPutTag", "blkMqTagWake", "blkQueueExit", "modTimer", "queueRq", "blkMqEndRequest"] as const satisfies readonly (keyof CoreHost)[];
 
 const HOSTS = new WeakMap<object, CoreHost>();
 
@@ -711,6 +718,8 @@ export function instantiateCoreModule(module: WebAssembly.Module): WebAssembly.E
     host_blk_mq_tag_wake: (q, hctxNum, mask) => host.blkMqTagWake(q, hctxNum, mask),
     host_blk_queue_exit: (q) => host.blkQueueExit(q),
     host_mod_timer: (q, expires) => host.modTimer(q, expires),
+    host_queue_rq: (q, hctx, rq, flags) => host.queueRq(q, hctx, rq, flags),
+    host_blk_mq_end_request: (rq, error) => host.blkMqEndRequest(rq, error),
   };
   const exports = new WebAssembly.Instance(module, { env }).exports;
   memory = exports.memory as WebAssembly.Memory;
