@@ -20,15 +20,13 @@
 // and HZ. Nothing here allocates.
 
 import { RequestQueue } from "./blk_queue";
-import { blk_mq_flush_busy_ctxs, BLK_MQ_MAX_DISPATCH_ORDER, HCTX_DISPATCH, HCTX_RUN_LIST } from "./blk_mq_ctx";
+import { blk_mq_flush_busy_ctxs, BLK_MQ_MAX_DISPATCH_ORDER, BlkMqHwCtx, HCTX_DISPATCH, HCTX_RUN_LIST } from "./blk_mq_ctx";
 import { list_add, list_del_init, list_empty, list_init, list_splice_init, LIST_NEXT, LIST_PREV } from "./list";
 import { EINVAL } from "./page_alloc";
 import { host_blk_mq_end_request, host_mod_timer, host_queue_rq } from "./host";
 
 // ---------------------------------------------------------------------------
-// Records (the request record is ts/block/request_record.ts's layout; the
-// hctx offsets are asm/blk_mq_ctx.ts's BlkMqHwCtx, checked through the
-// counters the TypeScript tests read)
+// Records (the request record is ts/block/request_record.ts's layout)
 // ---------------------------------------------------------------------------
 
 const RQ_CMD_FLAGS: usize = 16;
@@ -37,8 +35,8 @@ const RQ_ERRORS: usize = 44;
 const RQ_DEADLINE: usize = 56;
 const RQ_TIMEOUT: usize = 64;
 
-const HCTX_RUN: usize = 56;
-const HCTX_DISPATCHED: usize = 64;
+/** Offset of `hctx->dispatched[0]`. */
+const HCTX_DISPATCHED: usize = offsetof<BlkMqHwCtx>("dispatched0");
 
 /** `REQ_ATOM_COMPLETE`, `REQ_ATOM_STARTED`: bits of `rq->atomic_flags`. */
 const REQ_ATOM_COMPLETE: u32 = 0;
@@ -195,7 +193,7 @@ function ring_splice_head(first: usize, h: usize): void {
  */
 export function __blk_mq_run_hw_queue_dispatch(q: usize, hctx: usize): i32 {
   if (q == 0 || hctx == 0) return -EINVAL;
-  store<u64>(hctx + HCTX_RUN, load<u64>(hctx + HCTX_RUN) + 1);
+  changetype<BlkMqHwCtx>(hctx).run++;
   // The run's list: hctx->dispatch first, then the ctxs in index_hw order; as a headless ring.
   const list = hctx + HCTX_RUN_LIST;
   list_splice_init(hctx + HCTX_DISPATCH, list);
