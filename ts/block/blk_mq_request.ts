@@ -774,7 +774,7 @@ export function blkMqQueueRqHost(k: Kernel, qAddr: number, hctxAddr: number, rq:
   const e = k.block.queueById[dv.getUint32(qAddr, true)]; // Q.ID
   const hctx = e?.q.queueHwCtx[dv.getUint32(hctxAddr + HCTX.QUEUE_NUM, true)];
   const sc = hctx?.runScratch;
-  if (hctx === undefined || hctx.addr !== hctxAddr || sc == null || !sc.busy) {
+  if (hctx === undefined || hctx.addr !== hctxAddr || sc === undefined || sc === null || !sc.busy) {
     k.log.bug("block/blk-mq.c:__blk_mq_run_hw_queue", `queue_rq for hctx ${hctxAddr} outside its run`);
   }
   const bd = sc.bd;
