@@ -55,3 +55,26 @@ export declare function host_blk_mq_tag_wake(q: u32, hctx_num: u32, mask: u32): 
 /** `blk_queue_exit()` of queue `q` (its id): `percpu_ref_put(&q->q_usage_counter)`, release included. */
 @external("env", "host_blk_queue_exit")
 export declare function host_blk_queue_exit(q: u32): void;
+
+/**
+ * `mod_timer(&q->timeout, expires)` for the queue record `q`: the TS side
+ * arms the queue's timer, whose `onChange` hook updates the record's
+ * `timeout_pending` / `timeout_expires` mirror before this returns.
+ */
+@external("env", "host_mod_timer")
+export declare function host_mod_timer(q: u32, expires: f64): void;
+
+/**
+ * `q->mq_ops->queue_rq(hctx, &bd)` for the queue record `q` and hctx record
+ * `hctx`: the TS side builds `bd` (`rq`; `last` from QUEUE_RQ_LAST; `list`
+ * the run's driver list with QUEUE_RQ_LIST, a new one with
+ * QUEUE_RQ_LIST_NEW, else null; asm/blk_mq_dispatch.ts) and calls the
+ * driver. It logs an answer other than OK, BUSY or ERROR
+ * ("blk-mq: bad return on queue") and passes it on as ERROR.
+ */
+@external("env", "host_queue_rq")
+export declare function host_queue_rq(q: u32, hctx: u32, rq: u32, flags: u32): i32;
+
+/** `blk_mq_end_request(rq, error)`: the TS side's, until the end path runs in the core. */
+@external("env", "host_blk_mq_end_request")
+export declare function host_blk_mq_end_request(rq: u32, error: i32): void;

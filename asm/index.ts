@@ -173,3 +173,8 @@ export {
   blk_mq_rq_ctx_init,
   blk_rq_bio_merge,
 } from "./blk_mq_map";
+export {
+  __blk_mq_run_hw_queue_dispatch,
+  blk_add_timer,
+  blk_mq_start_request,
+} from "./blk_mq_dispatch";

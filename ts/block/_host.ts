@@ -11,7 +11,9 @@
 import type { Kernel } from "../kernel/kernel.ts";
 import { coreHost } from "../wasm/core.ts";
 import { bioEndIoCallback, bioPut } from "./bio.ts";
+import { blkMqEndRequest, blkMqQueueRqHost } from "./blk_mq_request.ts";
 import { blkMqPutTagHost, blkMqTagWakeHost, blkQueueExitHost, rqEndIoHost } from "./blk_update_request.ts";
+import { blkQueueModTimer } from "./blk_timeout.ts";
 
 /** Binds `k.core`'s host-call slots to `k`. */
 export function bindBlockHostCalls(k: Kernel): void {
@@ -22,4 +24,7 @@ export function bindBlockHostCalls(k: Kernel): void {
   host.blkMqPutTag = (q, hctxNum, cpu, tag) => blkMqPutTagHost(k, q, hctxNum, cpu, tag);
   host.blkMqTagWake = (q, hctxNum, mask) => blkMqTagWakeHost(k, q, hctxNum, mask);
   host.blkQueueExit = (q) => blkQueueExitHost(k, q);
+  host.modTimer = (q, expires) => blkQueueModTimer(k, q, expires);
+  host.queueRq = (q, hctx, rq, flags) => blkMqQueueRqHost(k, q, hctx, rq, flags);
+  host.blkMqEndRequest = (rq, error) => blkMqEndRequest(k, rq, error);
 }

@@ -4,9 +4,12 @@ import * as assert from "uvu/assert";
 import type { Kernel } from "../kernel/kernel.ts";
 import { nullBlkDevices, nullBlkModule } from "../drivers/null_blk.ts";
 import { boot, inTask, submitWrites } from "./_testkit.ts";
-import { bioExit, bioPut, registerBioEndIo } from "./bio.ts";
-import { __blkMqRunHwQueueDispatch } from "./blk_mq_request.ts";
-import { BLK_MQ_RQ_QUEUE_BUSY, BLK_MQ_RQ_QUEUE_ERROR } from "./tag_set.ts";
+import { GFP_NOIO } from "../kernel/mempool.ts";
+import { bioAddPage, bioAlloc, bioExit, bioPut, bioSetDev, bioSetField, fsBioSet, registerBioEndIo, REQ_WRITE } from "./bio.ts";
+import { __blkMqRunHwQueueDispatch, blkMqQueueRqHost, submitBioTry } from "./blk_mq_request.ts";
+import { KernelBug } from "../errors.ts";
+import { HCTX } from "./hctx.ts";
+import { BLK_MQ_RQ_QUEUE_BUSY, BLK_MQ_RQ_QUEUE_ERROR, type BlkMqQueueData } from "./tag_set.ts";
 
 
 interface Seen {
@@ -17,8 +20,14 @@ interface Seen {
 
 /** Async 4 KiB writes at `sectors` (far apart: no merges) from one task on CPU 0, then the machine runs idle. */
 function writeAll(k: Kernel, sectors: number[]): void {
-  const endIo = registerBioEndIo(k, "dispatch_test_end_io", (bio, kk) => bioPut(kk, bio));
-  submitWrites(k, nullBlkDevices(k)[0].q!, sectors, endIo);
+  submitWrites(k, nullBlkDevices(k)[0].q!, sectors, putEndIo(k));
+}
+
+/** The end_io of the tests' bios: the bio is put. */
+const PUT_BIO = (bio: number, k: Kernel) => bioPut(k, bio);
+
+function putEndIo(k: Kernel): number {
+  return registerBioEndIo(k, "dispatch_test_end_io", PUT_BIO);
 }
 
 /** null_blk (one hw queue, irqmode=0) whose queue_rq records what it is handed; `answer` may override the result. */
@@ -115,6 +124,114 @@ test("__blkMqRunHwQueueDispatch(): a run of the same hctx started inside queue_r
   assert.is(new Set(order).size, 3);
   assert.equal(seen.map((s) => s.last), [false, false, true], "the outer run's list was not disturbed");
   finish(k);
+});
+
+test("__blkMqRunHwQueueDispatch(): each run that hands out a driver list hands out a new one", () => {
+  const k = boot({ cpus: 2 });
+  const seen = recording(k);
+  writeAll(k, [0, 1000, 2000]);
+  writeAll(k, [3000, 4000, 5000]);
+  assert.is(seen.length, 6);
+  assert.ok(seen[3].run > seen[0].run, "two runs");
+  assert.is(seen[2].list, seen[1].list);
+  assert.is(seen[5].list, seen[4].list);
+  assert.ok(Array.isArray(seen[4].list) && seen[4].list !== seen[1].list, "the second run's list is not the first's");
+  finish(k);
+});
+
+test("__blkMqRunHwQueueDispatch(): an unknown queue_rq answer is logged, the request ends with -EIO, and the run goes on", () => {
+  for (const bad of [7, undefined as unknown as number]) {
+    const k = boot({ cpus: 2 });
+    recording(k);
+    const q = nullBlkDevices(k)[0].q!;
+    const ops = q.mqOps!;
+    const inner = ops.queueRq;
+    const runs: number[] = [];
+    ops.queueRq = (hctx, bd) => {
+      runs.push(hctx.run);
+      return runs.length === 1 ? bad : inner(hctx, bd); // the first request never reaches the driver
+    };
+    writeAll(k, [0, 1000]);
+    assert.is(runs.length, 2, "the second request still went out in the same run");
+    assert.is(runs[1], runs[0]);
+    const text = k.log.text();
+    assert.ok(text.includes(`blk-mq: bad return on queue: ${bad}`), text);
+    assert.ok(text.indexOf("bad return on queue") < text.indexOf("I/O error, dev nullb0, sector 0"), "logged before the request ended");
+    const hctx = q.queueHwCtx[0];
+    assert.is(k.dv.getBigUint64(hctx.addr + HCTX.DISPATCHED + 8, true), 1n, "one request queued: dispatched[1]");
+    inTask(k, () => nullBlkModule.exit(k), "rmmod");
+    bioExit(k);
+    assert.is(k.liveObjects(), 0);
+  }
+});
+
+test("__blkMqRunHwQueueDispatch(): a run that sends a request inside queue_rq has a bd of its own; the outer driver's bd is left as it was", () => {
+  const k = boot({ cpus: 2 });
+  const seen = recording(k);
+  const q = nullBlkDevices(k)[0].q!;
+  const endIo = putEndIo(k);
+  const extra = inTask(k, function* () {
+    const bio = yield* bioAlloc(fsBioSet(k), GFP_NOIO, 1);
+    bioAddPage(k, bio, 0x100000, 4096, 0);
+    bioSetField(k, bio, "bi_sector", 9000);
+    bioSetField(k, bio, "bi_rw", REQ_WRITE);
+    bioSetField(k, bio, "bi_end_io", endIo);
+    bioSetDev(k, bio, q.id);
+    return bio;
+  });
+  const ops = q.mqOps!;
+  const inner = ops.queueRq;
+  const bds: BlkMqQueueData[] = [];
+  let kept: boolean | null = null;
+  let runs = 0;
+  ops.queueRq = (hctx, bd) => {
+    bds.push(bd);
+    if (bds.length === 1) {
+      const { rq, list, last } = bd;
+      const run = hctx.run;
+      submitBioTry(k, extra); // onto the ctx, pending
+      __blkMqRunHwQueueDispatch(hctx); // sends it
+      runs = hctx.run - run;
+      kept = bd.rq === rq && bd.list === list && bd.last === last;
+    }
+    return inner(hctx, bd);
+  };
+  writeAll(k, [0, 1000, 2000]);
+  assert.is(seen.length, 4, "three requests and the one sent by the inner run, each once");
+  assert.is(new Set(bds.map((bd, i) => (i === 1 ? "inner" : bd))).size, 2, "the outer run's calls share one bd");
+  assert.is.not(bds[1], bds[0], "the inner run's bd is its own");
+  assert.is(kept, true, "rq, list and last of the outer bd survived the inner run");
+  // seen is recorded inside: the inner run's request first, then the outer run's three
+  assert.equal(seen.map((s) => s.last), [true, false, false, true]);
+  assert.equal(seen.map((s) => s.list === null), [true, true, false, false]);
+  assert.is(runs, 1, "the inner run counted");
+  finish(k);
+});
+
+test("blkMqQueueRqHost() outside a run of its hctx is a KernelBug", () => {
+  const k = boot({ cpus: 2 });
+  recording(k);
+  const q = nullBlkDevices(k)[0].q!;
+  const hctx = q.queueHwCtx[0];
+  assert.throws(() => blkMqQueueRqHost(k, q.addr, hctx.addr, 0, 0), (e: unknown) => e instanceof KernelBug);
+  assert.throws(() => blkMqQueueRqHost(k, q.addr, hctx.addr + 4, 0, 0), (e: unknown) => e instanceof KernelBug);
+  inTask(k, () => nullBlkModule.exit(k), "rmmod");
+  bioExit(k);
+  assert.is(k.liveObjects(), 0);
+});
+
+test("the core's __blk_mq_run_hw_queue_dispatch() returns -22 for a null record and counts no run", () => {
+  const k = boot({ cpus: 2 });
+  recording(k);
+  const q = nullBlkDevices(k)[0].q!;
+  const hctx = q.queueHwCtx[0];
+  const run = hctx.run;
+  assert.is(k.core.__blk_mq_run_hw_queue_dispatch(0, hctx.addr), -22);
+  assert.is(k.core.__blk_mq_run_hw_queue_dispatch(q.addr, 0), -22);
+  assert.is(hctx.run, run);
+  inTask(k, () => nullBlkModule.exit(k), "rmmod");
+  bioExit(k);
+  assert.is(k.liveObjects(), 0);
 });
 
 test.run();

@@ -34,7 +34,7 @@ import type { Sleepable } from "../kernel/sched.ts";
 import { CallSingleData } from "../kernel/softirq.ts";
 import { bioDev, bioEndio, bioIoError, bioRw, bioSector, bioSetField, bioSize, bioVcnt, REQ_DISCARD, REQ_FAILFAST_DEV, REQ_FAILFAST_DRIVER, REQ_FAILFAST_TRANSPORT, REQ_FLUSH, REQ_FUA, REQ_META, REQ_NOIDLE, REQ_PRIO, REQ_SECURE, REQ_IO_STAT, REQ_NOMERGE, REQ_NOMERGE_FLAGS, REQ_SYNC, REQ_WRITE, REQ_WRITE_SAME } from "./bio.ts";
 import { type BlkMqCtx, CTX } from "./ctx.ts";
-import { listAdd, listAppendTo } from "./_rq_list.ts";
+import { listAdd } from "./_rq_list.ts";
 import { GENHD_FL_UP, type Gendisk } from "./genhd.ts";
 import { blkAccountIoStart } from "./part_stat.ts";
 import {
@@ -47,7 +47,6 @@ import {
   hctxLiveTags,
 } from "./hctx.ts";
 import { RQ } from "./request_record.ts";
-import { blkAddTimer } from "./blk_timeout.ts";
 import { BLK_MAX_REQUEST_COUNT, blkFlushPlugList, blkPlugQueuedCount, currentPlug, type PluggedRequest } from "./blk_plug.ts";
 import {
   blkQueueEnter,
@@ -73,8 +72,6 @@ export const REQ_ATOM_STARTED = 1;
 export const BLK_QC_T_NONE = -1;
 /** Mirrors `BLK_QC_T_SHIFT`. */
 export const BLK_QC_T_SHIFT = 16;
-/** `BLK_MQ_MAX_DISPATCH_ORDER` (include/linux/blk-mq.h, v4.4). */
-const MAX_DISPATCH_ORDER = 10;
 const EIO = -5;
 const EINVAL = -22;
 /** Mirrors `REQ_COMMON_MASK` (include/linux/blk_types.h, v4.4): the bio flags a request takes. */
@@ -697,10 +694,11 @@ export function blkMqInsertRequest(q: RequestQueue, rq: number, atHead: boolean,
  * COMPLETE cleared (a requeue may have raced with the timeout).
  */
 export function blkMqStartRequest(k: Kernel, rq: number): void {
-  blkAddTimer(rqQueue(k, rq).q, rq);
-  const dv = view(k);
-  rqTestAndSet(dv, rq, REQ_ATOM_STARTED);
-  rqTestAndClear(dv, rq, REQ_ATOM_COMPLETE);
+  const q = rqQueue(k, rq).q;
+  // The core's blk_mq_start_request() (asm/blk_mq_dispatch.ts); a queue without mq_ops gets no timer (q 0).
+  if (k.core.blk_mq_start_request(q.mqOps === null ? 0 : q.addr, rq, k.clock.jiffies(), k.cpus.current, k.clock.HZ) < 0) {
+    k.log.bug("block/blk-mq.c:blk_mq_start_request", `request ${rq}: bad record`);
+  }
 }
 
 /** Mirrors `blk_mark_rq_complete()`: sets REQ_ATOM_COMPLETE; @returns whether it already was set. */
@@ -714,87 +712,80 @@ export function clearRqComplete(k: Kernel, rq: number): void {
 }
 
 /**
- * `hctx->dispatch` and then, through `flush_busy_ctxs()` (the core's, in
- * `index_hw` order, bits cleared), every pending ctx's `rq_list` onto the
- * run's local list; its entries are moved to the tail of `list`.
- */
-function takeRunList(k: Kernel, hctx: BlkMqHwCtx, list: number[]): void {
-  const runList = hctx.addr + HCTX.RUN_LIST;
-  const core = k.core;
-  core.blk_list_splice_init(hctx.dispatchHead, runList, 1);
-  core.blk_mq_flush_busy_ctxs(hctx.addr, runList);
-  listAppendTo(k, runList, list);
-  core.blk_list_init(runList);
-}
-
-/**
- * The run's local request list and `queue_rq` argument, kept on the hctx
- * and reused by the next run (the sync path then allocates nothing per
- * run). A run inside a run of the same hctx (a driver restarting the queue
- * from queue_rq) gets fresh ones.
+ * The run's `queue_rq` argument and driver list, kept on the hctx and
+ * reused by the next run (the sync path then allocates nothing per run). A
+ * run inside a run of the same hctx (a driver restarting the queue from
+ * queue_rq) gets fresh ones; while a run lasts, `hctx.runScratch` is its
+ * own, so {@link blkMqQueueRqHost} finds the innermost run's.
  */
 function dispatchScratch(hctx: BlkMqHwCtx): NonNullable<BlkMqHwCtx["runScratch"]> {
   const sc = hctx.runScratch;
-  if (sc !== null && !sc.busy) return sc;
-  const fresh = { list: [], bd: { rq: 0, list: null, last: false }, busy: false };
-  if (sc === null) hctx.runScratch = fresh;
-  return fresh;
+  return sc !== null && !sc.busy ? sc : { list: [], bd: { rq: 0, list: null, last: false }, busy: false };
 }
 
 /**
  * Mirrors `__blk_mq_run_hw_queue()` (v4.4) after the STOPPED test (which
- * ts/block/hctx.ts does): `run++`, the pending ctxs flushed, `hctx->dispatch`
- * spliced at the head, `queue_rq` for each (OK counted, BUSY puts it back and
- * stops, ERROR or unknown ends it with -EIO; `bd.list` null until two or
- * more requests wait after one was sent, then a local driver list), the
- * `dispatched` histogram, and what is left back at the head of
- * `hctx->dispatch` with an async rerun.
+ * ts/block/hctx.ts does), as the core's `__blk_mq_run_hw_queue_dispatch()`
+ * (asm/blk_mq_dispatch.ts): `run++`, `hctx->dispatch` and the pending ctxs
+ * (`flush_busy_ctxs()`) taken, `queue_rq` for each through
+ * {@link blkMqQueueRqHost} (OK counted, BUSY puts it back and stops, ERROR
+ * or unknown ends it with -EIO; `bd.list` null until two or more requests
+ * wait after one was sent, then a local driver list), the `dispatched`
+ * histogram, and what is left back at the head of `hctx->dispatch`; then
+ * the async rerun here.
  */
 export function __blkMqRunHwQueueDispatch(hctx: BlkMqHwCtx): void {
   const q = hctx.queue;
   const k = q.kernel;
-  incU64(view(k), hctx.addr + HCTX.RUN);
+  const outer = hctx.runScratch;
   const sc = dispatchScratch(hctx);
+  hctx.runScratch = sc;
   sc.busy = true;
-  const list = sc.list;
   try {
-    takeRunList(k, hctx, list);
-    let queued = 0;
-    // dptr: null for the first request; the driver list once two or more wait after one was sent.
-    let dptr: number[] | null = null;
-    const bd = sc.bd;
-    let i = 0;
-    for (; i < list.length; i++) {
-      const rq = list[i];
-      bd.rq = rq;
-      bd.list = dptr;
-      bd.last = i === list.length - 1;
-      const ret = q.mqOps!.queueRq(hctx, bd);
-      if (ret === BLK_MQ_RQ_QUEUE_OK) {
-        queued++;
-      } else if (ret === BLK_MQ_RQ_QUEUE_BUSY) {
-        __blkMqRequeueRequest(k, rq);
-        break;
-      } else {
-        if (ret !== BLK_MQ_RQ_QUEUE_ERROR) k.log.printk("err", `blk-mq: bad return on queue: ${ret}`);
-        view(k).setInt32(rq + RQ.ERRORS, EIO, true);
-        blkMqEndRequest(k, rq, EIO);
-      }
-      if (dptr === null && list.length - i - 1 >= 2) dptr = [];
-    }
-    if (queued === 0) incU64(view(k), hctx.addr + HCTX.DISPATCHED);
-    else if (queued < 1 << (MAX_DISPATCH_ORDER - 1)) incU64(view(k), hctx.addr + HCTX.DISPATCHED + 8 * (31 - Math.clz32(queued) + 1));
-    if (i < list.length) {
-      // What is left goes back to the head of hctx->dispatch, in order (list_splice_init()).
-      for (let j = list.length - 1; j >= i; j--) listAdd(k, list[j], hctx.dispatchHead, false);
-      blkMqRunHwQueue(hctx, true);
-    }
+    const ret = k.core.__blk_mq_run_hw_queue_dispatch(q.addr, hctx.addr);
+    if (ret < 0) k.log.bug("block/blk-mq.c:__blk_mq_run_hw_queue", `queue ${q.id}: no record`);
+    if (ret === BLK_MQ_DISPATCH_RERUN) blkMqRunHwQueue(hctx, true);
   } finally {
-    while (list.length > 0) list.pop();
     sc.bd.rq = 0;
     sc.bd.list = null;
     sc.busy = false;
+    hctx.runScratch = outer ?? sc;
   }
+}
+
+/** `__blk_mq_run_hw_queue_dispatch()`'s answer: requests were left on `hctx->dispatch`. */
+const BLK_MQ_DISPATCH_RERUN = 1;
+/** `host_queue_rq()`'s flags (asm/blk_mq_dispatch.ts): `bd->last`; `bd->list` set; a new driver list. */
+const QUEUE_RQ_LAST = 1;
+const QUEUE_RQ_LIST = 2;
+const QUEUE_RQ_LIST_NEW = 4;
+
+/**
+ * The driver's `queue_rq` for the core's dispatch run (host_queue_rq): the
+ * hctx of the queue and hctx records, `bd` from the innermost run's scratch
+ * (`list` its driver list, made anew when the run first hands it out). An
+ * answer other than OK, BUSY or ERROR is logged ("blk-mq: bad return on
+ * queue") and passed on as ERROR.
+ *
+ * @throws {KernelBug} when the records name no live hctx or no run of it is under way
+ */
+export function blkMqQueueRqHost(k: Kernel, qAddr: number, hctxAddr: number, rq: number, flags: number): number {
+  const dv = view(k);
+  const e = k.block.queueById[dv.getUint32(qAddr, true)]; // Q.ID
+  const hctx = e?.q.queueHwCtx[dv.getUint32(hctxAddr + HCTX.QUEUE_NUM, true)];
+  const sc = hctx?.runScratch;
+  if (hctx === undefined || hctx.addr !== hctxAddr || sc === undefined || sc === null || !sc.busy) {
+    k.log.bug("block/blk-mq.c:__blk_mq_run_hw_queue", `queue_rq for hctx ${hctxAddr} outside its run`);
+  }
+  const bd = sc.bd;
+  bd.rq = rq;
+  if ((flags & QUEUE_RQ_LIST_NEW) !== 0) sc.list = [];
+  bd.list = (flags & QUEUE_RQ_LIST) !== 0 ? sc.list : null;
+  bd.last = (flags & QUEUE_RQ_LAST) !== 0;
+  const ret = hctx.queue.mqOps!.queueRq(hctx, bd);
+  if (ret === BLK_MQ_RQ_QUEUE_OK || ret === BLK_MQ_RQ_QUEUE_BUSY || ret === BLK_MQ_RQ_QUEUE_ERROR) return ret;
+  k.log.printk("err", `blk-mq: bad return on queue: ${ret}`);
+  return BLK_MQ_RQ_QUEUE_ERROR;
 }
 
 /**

@@ -7,7 +7,9 @@ import type { Sleepable } from "../kernel/sched.ts";
 import { boot, dropDisk, inTask, makeDisk, readSysfs } from "./_testkit.ts";
 import { bioAddPage, bioAlloc, bioExit, bioField, bioPut, bioSetDev, bioSetField, fsBioSet, registerBioEndIo } from "./bio.ts";
 import { blkMqCompleteRequest, blkMqEndRequest, blkMqRequestStarted, blkMqStartRequest, submitBio } from "./blk_mq_request.ts";
-import { BLK_EH_HANDLED, BLK_EH_NOT_HANDLED, BLK_EH_RESET_TIMER, blkMqRqTimer, roundJiffiesUp, rqDeadline } from "./blk_timeout.ts";
+import { BLK_EH_HANDLED, BLK_EH_NOT_HANDLED, BLK_EH_RESET_TIMER, blkMqRqTimer, blkQueueModTimer, REQ_NO_TIMEOUT, roundJiffiesUp, rqDeadline } from "./blk_timeout.ts";
+import { KernelBug } from "../errors.ts";
+import { CORE_VARIANTS, coreHost, instantiateCore } from "../wasm/core.ts";
 import type { Gendisk } from "./genhd.ts";
 import { RQ } from "./request_record.ts";
 import { blkQueueRqTimeout, blkSetQueueDying, Q, type RequestQueue } from "./request_queue.ts";
@@ -379,6 +381,127 @@ test("on a dying queue the timer pass ends a request that was never started with
   bioExit(k);
   assert.is(k.liveObjects(), 0);
   k.assertClean();
+});
+
+test("blkMqStartRequest() arms q->timeout through host_mod_timer with the deadline stored and before STARTED is set, once per new expiry", () => {
+  const r = rig({ timeout: 2000 });
+  const { k, q, st } = r;
+  const host = coreHost(k.core);
+  const modTimer = host.modTimer;
+  const calls: { q: number; expires: number; deadline: number; started: boolean; cpu: number }[] = [];
+  let lastRq = 0;
+  host.modTimer = (qa, expires) => {
+    calls.push({ q: qa, expires, deadline: rqDeadline(k, lastRq), started: blkMqRequestStarted(k, lastRq), cpu: k.cpus.current });
+    modTimer(qa, expires);
+  };
+  const ops = q.mqOps!;
+  const queueRq = ops.queueRq;
+  ops.queueRq = (hctx, bd) => {
+    lastRq = bd.rq;
+    return queueRq(hctx, bd);
+  };
+  const t0 = submit(r);
+  submit(r, 8); // the same expiry: no call
+  assert.is(calls.length, 1);
+  assert.equal(calls, [{ q: q.addr, expires: roundJiffiesUp(k, t0 + 2000, calls[0].cpu), deadline: t0 + 2000, started: false, cpu: calls[0].cpu }]);
+  assert.ok(blkMqRequestStarted(k, st.inflight[0]) && blkMqRequestStarted(k, st.inflight[1]));
+  host.modTimer = modTimer;
+  ops.queueRq = queueRq;
+  for (const rq of st.inflight.splice(0)) blkMqCompleteRequest(k, rq, 0);
+  runTo(k, t0 + 10_000);
+  teardown(r);
+});
+
+/**
+ * The v4.4 blk_add_timer() decision as the TypeScript port computed it before
+ * it moved into the core: the deadline, and the expiry mod_timer() gets (or null).
+ */
+function addTimerModel(now: number, timeout: number, cpu: number, HZ: number, pending: boolean, expires: number): { deadline: number; mod: number | null } {
+  const round = (j: number) => {
+    const original = j;
+    j += cpu * 3;
+    j = j - (j % HZ) + HZ;
+    j -= cpu * 3;
+    return j > now ? j : original;
+  };
+  const deadline = now + timeout;
+  const maxt = round(now + 5 * HZ);
+  let expiry = round(deadline);
+  if (expiry > maxt) expiry = maxt;
+  if (!pending || expiry < expires) {
+    if (!pending || expires - expiry >= HZ / 2) return { deadline, mod: expiry };
+  }
+  return { deadline, mod: null };
+}
+
+test("the core's blk_add_timer() matches the v4.4 decision for any HZ, CPU, timeout and timer state", () => {
+  let seed = 12345;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed % n;
+  };
+  for (const v of CORE_VARIANTS) {
+    const core = instantiateCore(v);
+    const mods: [number, number][] = [];
+    coreHost(core).modTimer = (qa, expires) => mods.push([qa, expires]);
+    const q = core.kzalloc(64, 0);
+    const rq = core.kzalloc(128, 0);
+    for (let i = 0; i < 3000; i++) {
+      const dv = new DataView(core.memory.buffer);
+      const HZ = [100, 250, 300, 1000, 1001, 1024, 7][rnd(7)];
+      const cpu = rnd(64);
+      const now = rnd(4) === 0 ? rnd(50) : rnd(2 ** 31) * 1000 + rnd(1000);
+      const rqTimeout = rnd(3) === 0 ? 0 : 1 + rnd(20 * HZ);
+      const qTimeout = 1 + rnd(60 * HZ);
+      const pending = rnd(2) === 0;
+      const timeout = rqTimeout !== 0 ? rqTimeout : qTimeout;
+      // a pending expiry around the new one: at, just under and just over HZ/2 later, or at random
+      const expiry = addTimerModel(now, timeout, cpu, HZ, false, 0).mod!;
+      const near = [HZ / 2, Math.floor(HZ / 2), Math.ceil(HZ / 2), Math.floor(HZ / 2) - 1, 0, -1, 1];
+      const expires = rnd(2) === 0 ? expiry + near[rnd(near.length)] : now + rnd(10 * HZ) - 2 * HZ;
+      const noTimeout = rnd(10) === 0;
+      dv.setUint32(rq + RQ.CMD_FLAGS, noTimeout ? REQ_NO_TIMEOUT >>> 0 : 1, true);
+      dv.setUint32(rq + RQ.TIMEOUT, rqTimeout, true);
+      dv.setFloat64(rq + RQ.DEADLINE, -1, true);
+      dv.setUint32(q + Q.RQ_TIMEOUT, qTimeout, true);
+      dv.setUint32(q + Q.TIMEOUT_PENDING, pending ? 1 : 0, true);
+      dv.setFloat64(q + Q.TIMEOUT_EXPIRES, expires, true);
+      mods.length = 0;
+      assert.is(core.blk_add_timer(q, rq, now, cpu, HZ), 0);
+      const what = `${v}: now=${now} timeout=${rqTimeout}/${qTimeout} cpu=${cpu} HZ=${HZ} pending=${pending} expires=${expires}`;
+      if (noTimeout) {
+        assert.equal([mods, dv.getFloat64(rq + RQ.DEADLINE, true), dv.getUint32(rq + RQ.TIMEOUT, true)], [[], -1, rqTimeout], what);
+        continue;
+      }
+      const m = addTimerModel(now, timeout, cpu, HZ, pending, expires);
+      assert.is(dv.getUint32(rq + RQ.TIMEOUT, true), timeout, what);
+      assert.is(dv.getFloat64(rq + RQ.DEADLINE, true), m.deadline, what);
+      assert.equal(mods, m.mod === null ? [] : [[q, m.mod]], what);
+    }
+    core.kfree(q);
+    core.kfree(rq);
+  }
+});
+
+test("the core's blk_add_timer() and blk_mq_start_request() refuse a null record with -22; a record no queue has is a KernelBug for mod_timer", () => {
+  const k = boot({ cpus: 2 });
+  const rq = k.core.kzalloc(128, 0);
+  const q = k.core.kzalloc(64, 0);
+  assert.is(k.core.blk_add_timer(0, rq, 0, 0, 1000), -22);
+  assert.is(k.core.blk_add_timer(q, 0, 0, 0, 1000), -22);
+  assert.is(k.core.blk_add_timer(q, rq, 0, 0, 0), -22);
+  assert.is(k.core.blk_mq_start_request(q, 0, 0, 0, 1000), -22);
+  assert.is(k.core.blk_mq_start_request(q, rq, 0, 0, 0), -22);
+  assert.is(k.dv.getUint32(rq + RQ.ATOMIC_FLAGS, true), 0, "nothing started");
+  assert.is(k.core.blk_mq_start_request(0, rq, 0, 0, 1000), 0, "q 0: no timer, only the flags");
+  assert.is(k.dv.getUint32(rq + RQ.ATOMIC_FLAGS, true), 2, "STARTED");
+  assert.is(k.dv.getUint32(rq + RQ.TIMEOUT, true), 0, "no timer work");
+  k.dv.setUint32(q + Q.ID, 4000, true);
+  assert.throws(() => blkQueueModTimer(k, q, 10), (e: unknown) => e instanceof KernelBug);
+  k.log.clear();
+  k.core.kfree(q);
+  k.core.kfree(rq);
+  assert.is(k.liveObjects(), 0);
 });
 
 test.run();

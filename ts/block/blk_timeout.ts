@@ -28,7 +28,7 @@ import type { Kernel } from "../kernel/kernel.ts";
 import { blkMqHwQueueMapped, type BlkMqHwCtx, hctxLiveTags } from "./hctx.ts";
 import { __blkMqCompleteRequest, blkMqEndRequest, blkMqRequestStarted, clearRqComplete, markRqComplete } from "./blk_mq_request.ts";
 import { RQ } from "./request_record.ts";
-import { blkQueueExit, type RequestQueue } from "./request_queue.ts";
+import { blkQueueExit, Q, type RequestQueue } from "./request_queue.ts";
 
 /** Mirrors `BLK_EH_NOT_HANDLED` (enum blk_eh_timer_return, v4.4). */
 export const BLK_EH_NOT_HANDLED = 0;
@@ -79,27 +79,31 @@ export function rqDeadline(k: Kernel, rq: number): number {
  * REQ_NO_TIMEOUT requests; `rq->timeout` defaults to `q->rq_timeout`;
  * `deadline = jiffies + timeout`; the queue timer moves to the rounded,
  * capped expiry when it is not pending, or when the new expiry is earlier
- * by at least HZ/2.
+ * by at least HZ/2. The core's `blk_add_timer()` (asm/blk_mq_dispatch.ts)
+ * does it from the queue record's mirror of the timer and arms it through
+ * {@link blkQueueModTimer}.
+ *
+ * @throws {KernelBug} for a queue whose record is freed
  */
 export function blkAddTimer(q: RequestQueue, rq: number): void {
-  const k = q.kernel;
-  const dv = view(k);
-  if ((dv.getUint32(rq + RQ.CMD_FLAGS, true) & REQ_NO_TIMEOUT) !== 0) return;
   if (q.mqOps === null) return;
-  let timeout = dv.getUint32(rq + RQ.TIMEOUT, true);
-  if (timeout === 0) {
-    timeout = q.rqTimeout;
-    dv.setUint32(rq + RQ.TIMEOUT, timeout, true);
+  const k = q.kernel;
+  // one reading of jiffies for the deadline and both roundings, as the kernel's one `jiffies`
+  if (k.core.blk_add_timer(q.addr, rq, k.clock.jiffies(), k.cpus.current, k.clock.HZ) < 0) {
+    k.log.bug("block/blk-timeout.c:blk_add_timer", `queue ${q.id}: no record`);
   }
-  const now = k.clock.jiffies(); // one reading for the deadline and both roundings, as the kernel's one `jiffies`
-  const deadline = now + timeout;
-  dv.setFloat64(rq + RQ.DEADLINE, deadline, true);
-  const expiry = blkRqTimeout(k, roundJiffiesUp(k, deadline, k.cpus.current, now), now);
-  const t = q.timeout;
-  if (!t.pending || expiry < t.expires) {
-    const diff = t.expires - expiry;
-    if (!t.pending || diff >= k.clock.HZ / 2) k.timers.modTimer(t, expiry);
-  }
+}
+
+/**
+ * `mod_timer(&q->timeout, expires)` for the core (host_mod_timer): the
+ * queue whose record is at `qAddr`.
+ *
+ * @throws {KernelBug} when no live queue has that record
+ */
+export function blkQueueModTimer(k: Kernel, qAddr: number, expires: number): void {
+  const e = k.block.queueById[view(k).getUint32(qAddr + Q.ID, true)];
+  if (e === undefined || e.q.addr !== qAddr) k.log.bug("block/blk-timeout.c:blk_add_timer", `no live queue has the record at ${qAddr}`);
+  k.timers.modTimer(e.q.timeout, expires);
 }
 
 /**

@@ -384,6 +384,12 @@ export interface CoreExports {
   __blk_mq_insert_request(hctx: number, ctx: number, rq: number, atHead: number): number;
   /** `blk_mq_merge_queue_io()` under the caller's ctx lock; 1 merged (free `rq`), 0 inserted, -22, -14. */
   blk_mq_merge_queue_io(q: number, hctx: number, ctx: number, rq: number, bio: number, jiffies: number): number;
+  /** `blk_add_timer()` (asm/blk_mq_dispatch.ts): deadline set, the queue timer armed through host_mod_timer when due; 0 or -22. */
+  blk_add_timer(q: number, rq: number, jiffies: number, cpu: number, hz: number): number;
+  /** `blk_mq_start_request()`: `blk_add_timer()` (none when `q` is 0), STARTED set, COMPLETE cleared; 0 or -22. */
+  blk_mq_start_request(q: number, rq: number, jiffies: number, cpu: number, hz: number): number;
+  /** `__blk_mq_run_hw_queue()` after the STOPPED test, `queue_rq` through host_queue_rq: 1 rerun async, 0, or -22. */
+  __blk_mq_run_hw_queue_dispatch(q: number, hctx: number): number;
 }
 
 /** Names of the function exports in {@link CoreExports}, for the drift test. */
@@ -548,6 +554,9 @@ export const CORE_FUNCTIONS = [
   "blk_mq_attempt_merge",
   "__blk_mq_insert_request",
   "blk_mq_merge_queue_io",
+  "blk_add_timer",
+  "blk_mq_start_request",
+  "__blk_mq_run_hw_queue_dispatch",
 ] as const;
 
 /** Extra exports of the coverage variant. */
@@ -646,10 +655,16 @@ export interface CoreHost {
   blkMqTagWake(q: number, hctxNum: number, mask: number): void;
   /** `blk_queue_exit()` of queue `q` (an id). */
   blkQueueExit(q: number): void;
+  /** `mod_timer(&q->timeout, expires)` for the queue record `q`. */
+  modTimer(q: number, expires: number): void;
+  /** `q->mq_ops->queue_rq(hctx, &bd)` for the queue and hctx records: the driver's answer (OK, BUSY, ERROR). */
+  queueRq(q: number, hctx: number, rq: number, flags: number): number;
+  /** `blk_mq_end_request(rq, error)`. */
+  blkMqEndRequest(rq: number, error: number): void;
 }
 
 /** The names of {@link CoreHost}'s slots, each imported by the core as `env.host_<snake_case>`. */
-const HOST_SLOTS = ["bioEndIo", "bioPut", "rqEndIo", "blkMqPutTag", "blkMqTagWake", "blkQueueExit"] as const satisfies readonly (keyof CoreHost)[];
+const HOST_SLOTS = ["bioEndIo", "bioPut", "rqEndIo", "blkMqPutTag", "blkMqTagWake", "blkQueueExit", "modTimer", "queueRq", "blkMqEndRequest"] as const satisfies readonly (keyof CoreHost)[];
 
 const HOSTS = new WeakMap<object, CoreHost>();
 
@@ -702,6 +717,9 @@ export function instantiateCoreModule(module: WebAssembly.Module): WebAssembly.E
     host_blk_mq_put_tag: (q, hctxNum, cpu, tag) => host.blkMqPutTag(q, hctxNum, cpu, tag),
     host_blk_mq_tag_wake: (q, hctxNum, mask) => host.blkMqTagWake(q, hctxNum, mask),
     host_blk_queue_exit: (q) => host.blkQueueExit(q),
+    host_mod_timer: (q, expires) => host.modTimer(q, expires),
+    host_queue_rq: (q, hctx, rq, flags) => host.queueRq(q, hctx, rq, flags),
+    host_blk_mq_end_request: (rq, error) => host.blkMqEndRequest(rq, error),
   };
   const exports = new WebAssembly.Instance(module, { env }).exports;
   memory = exports.memory as WebAssembly.Memory;
