@@ -107,7 +107,7 @@ const NULL_LIMIT: usize = 16;
  * everything before it. __bi_remaining and __bi_cnt change atomically.
  */
 @unmanaged
-class Bio {
+export class Bio {
   bi_next: u32;
   bi_bdev: u32;
   bi_flags: u32;

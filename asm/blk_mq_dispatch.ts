@@ -24,25 +24,21 @@ import { blk_mq_flush_busy_ctxs, BLK_MQ_MAX_DISPATCH_ORDER, BlkMqHwCtx, HCTX_DIS
 import { list_add, list_del_init, list_empty, list_init, list_splice_init, LIST_NEXT, LIST_PREV } from "./list";
 import { EINVAL } from "./page_alloc";
 import { host_blk_mq_end_request, host_mod_timer, host_queue_rq } from "./host";
+import { Request, REQ_ATOM_COMPLETE, REQ_ATOM_STARTED, REQ_NO_TIMEOUT } from "./request";
 
 // ---------------------------------------------------------------------------
-// Records (the request record is ts/block/request_record.ts's layout)
+// Records (struct request: asm/request.ts)
 // ---------------------------------------------------------------------------
 
-const RQ_CMD_FLAGS: usize = 16;
-const RQ_ATOMIC_FLAGS: usize = 20;
-const RQ_ERRORS: usize = 44;
-const RQ_DEADLINE: usize = 56;
-const RQ_TIMEOUT: usize = 64;
+const RQ_CMD_FLAGS: usize = offsetof<Request>("cmd_flags");
+const RQ_ATOMIC_FLAGS: usize = offsetof<Request>("atomic_flags");
+const RQ_ERRORS: usize = offsetof<Request>("errors");
+const RQ_DEADLINE: usize = offsetof<Request>("deadline");
+const RQ_TIMEOUT: usize = offsetof<Request>("timeout");
 
 /** Offset of `hctx->dispatched[0]`. */
 const HCTX_DISPATCHED: usize = offsetof<BlkMqHwCtx>("dispatched0");
 
-/** `REQ_ATOM_COMPLETE`, `REQ_ATOM_STARTED`: bits of `rq->atomic_flags`. */
-const REQ_ATOM_COMPLETE: u32 = 0;
-const REQ_ATOM_STARTED: u32 = 1;
-/** `REQ_NO_TIMEOUT` (include/linux/blk_types.h, v4.4: bit 31 of the low word). */
-const REQ_NO_TIMEOUT: u32 = 1 << 31;
 /** `BLK_MAX_TIMEOUT` (block/blk.h): 5 * HZ. */
 const BLK_MAX_TIMEOUT_SECS: i64 = 5;
 const EIO: i32 = -5;

@@ -20,53 +20,40 @@
 
 import { BlkMqCtx, BlkMqHwCtx, HCTX_TAGS, HCTX_TAGS_HINTS } from "./blk_mq_ctx";
 import { blk_mq_ctx_of, blk_mq_map_queue, RequestQueue } from "./blk_queue";
-import { bio_advance, bio_endio, bio_segments } from "./bio";
+import { Bio, BIO_SIZE, bio_advance, bio_endio, bio_segments } from "./bio";
 import { blk_account_io_completion, blk_account_io_done as part_account_io_done } from "./genhd";
 import { host_blk_mq_put_tag, host_blk_mq_tag_wake, host_blk_queue_exit, host_rq_end_io } from "./host";
 import { EINVAL } from "./page_alloc";
 import { blk_mq_put_tag, blk_mq_tag_allocated, blk_mq_tags_stat } from "./tags";
+import { in_memory, Request, REQ_ATOM_STARTED, REQ_FLUSH_SEQ, REQ_IO_STAT, REQ_WRITE, rw_is_sync } from "./request";
 
 // ---------------------------------------------------------------------------
-// Records (the request record is ts/block/request_record.ts's RQ layout)
+// Records
 // ---------------------------------------------------------------------------
 
-// struct request (the port's 128-byte record, include/linux/blkdev.h v4.4).
-const RQ_MQ_CTX: usize = 12;
-const RQ_CMD_FLAGS: usize = 16;
-const RQ_ATOMIC_FLAGS: usize = 20;
-const RQ_TAG: usize = 24;
-const RQ_SECTOR: usize = 32;
-const RQ_DATA_LEN: usize = 40;
-const RQ_ERRORS: usize = 44;
-const RQ_START_TIME: usize = 48;
-const RQ_TIMEOUT: usize = 64;
-const RQ_BIO: usize = 68;
-const RQ_NR_PHYS_SEGMENTS: usize = 76;
-const RQ_END_IO: usize = 80;
-const RQ_QUEUE: usize = 104;
+// struct request (asm/request.ts).
+const RQ_MQ_CTX: usize = offsetof<Request>("mq_ctx");
+const RQ_CMD_FLAGS: usize = offsetof<Request>("cmd_flags");
+const RQ_ATOMIC_FLAGS: usize = offsetof<Request>("atomic_flags");
+const RQ_TAG: usize = offsetof<Request>("tag");
+const RQ_SECTOR: usize = offsetof<Request>("__sector");
+const RQ_DATA_LEN: usize = offsetof<Request>("__data_len");
+const RQ_ERRORS: usize = offsetof<Request>("errors");
+const RQ_START_TIME: usize = offsetof<Request>("start_time");
+const RQ_TIMEOUT: usize = offsetof<Request>("timeout");
+const RQ_BIO: usize = offsetof<Request>("bio");
+const RQ_NR_PHYS_SEGMENTS: usize = offsetof<Request>("nr_phys_segments");
+const RQ_END_IO: usize = offsetof<Request>("end_io");
+const RQ_QUEUE: usize = offsetof<Request>("queue");
 
 // struct bio (asm/bio.ts's layout): the fields req_bio_endio() touches.
-const BIO_NEXT: usize = 0;
-const BIO_ERROR: usize = 12;
-const BIO_SIZE_OFF: usize = 32;
-/** `sizeof(struct bio)`: a bio address must leave room for one. */
-const BIO_BYTES: usize = 80;
+const BIO_NEXT: usize = offsetof<Bio>("bi_next");
+const BIO_ERROR: usize = offsetof<Bio>("bi_error");
+const BIO_SIZE_OFF: usize = offsetof<Bio>("bi_size");
 
 // struct blk_mq_ctx / blk_mq_hw_ctx (asm/blk_mq_ctx.ts).
 const CTX_RQ_COMPLETED: usize = offsetof<BlkMqCtx>("rq_completed_async");
 const HCTX_QUEUE_NUM: usize = offsetof<BlkMqHwCtx>("queue_num");
-
-// REQ_* bits of cmd_flags (enum rq_flag_bits, include/linux/blk_types.h v4.4).
-const REQ_WRITE: u32 = 1 << 0;
-const REQ_SYNC: u32 = 1 << 4;
-const REQ_FLUSH_SEQ: u32 = 1 << 28;
-const REQ_IO_STAT: u32 = 1 << 29;
-
-/** `REQ_ATOM_STARTED`: bit of `rq->atomic_flags`. */
-const REQ_ATOM_STARTED: u32 = 1;
-
-/** Below this an address is NULL-ish (as asm/kasan.ts). */
-const NULL_LIMIT: usize = 16;
 
 // ---------------------------------------------------------------------------
 // Faults: what the caller turns into the BUG the TypeScript path raised
@@ -93,23 +80,11 @@ export const END_FAULT_TAG_NOT_ALLOCATED: i32 = -9;
 // Helpers
 // ---------------------------------------------------------------------------
 
-/** Whether [p, p + n) lies in linear memory above the NULL page. */
-@inline
-function in_memory(p: usize, n: usize): bool {
-  return p >= NULL_LIMIT && <u64>p + <u64>n <= (<u64>memory.size() << 16);
-}
-
 /** `rq->rq_disk->part0` when `blk_do_io_stat()` says yes, else 0. */
 @inline
 function io_stat_part(rq: usize, flags: u32): usize {
   if ((flags & REQ_IO_STAT) == 0) return 0;
   return <usize>changetype<RequestQueue>(<usize>load<u32>(rq, RQ_QUEUE)).part0;
-}
-
-/** Mirrors `rw_is_sync()`: reads, and writes with REQ_SYNC. */
-@inline
-function rw_is_sync(flags: u32): bool {
-  return (flags & REQ_WRITE) == 0 || (flags & REQ_SYNC) != 0;
 }
 
 /**
@@ -119,7 +94,7 @@ function rw_is_sync(flags: u32): bool {
  * the sequence is over).
  */
 function req_bio_endio(flags: u32, bio: usize, nbytes: u32, error: i32): i32 {
-  if (!in_memory(bio, BIO_BYTES)) return nbytes > 0 ? END_FAULT_BIO_ADVANCE : END_FAULT_BIO_ENDIO;
+  if (!in_memory(bio, BIO_SIZE)) return nbytes > 0 ? END_FAULT_BIO_ADVANCE : END_FAULT_BIO_ENDIO;
   if (error != 0) store<i32>(bio, error, BIO_ERROR);
   // bio_advance() past bi_size (-7) cannot happen: nbytes <= bi_size.
   if (nbytes > 0 && bio_advance(bio, nbytes) == -EINVAL) return END_FAULT_BIO_ADVANCE;
@@ -160,9 +135,9 @@ export function blk_update_request(rq: usize, error: i32, nr_bytes: u32): i32 {
   for (;;) {
     const bio = <usize>load<u32>(rq, RQ_BIO);
     if (bio == 0) break;
-    const size = in_memory(bio, BIO_BYTES) ? load<u32>(bio, BIO_SIZE_OFF) : 0;
+    const size = in_memory(bio, BIO_SIZE) ? load<u32>(bio, BIO_SIZE_OFF) : 0;
     const bytes = size < nr_bytes ? size : nr_bytes;
-    if (bytes == size) store<u32>(rq, in_memory(bio, BIO_BYTES) ? load<u32>(bio, BIO_NEXT) : 0, RQ_BIO);
+    if (bytes == size) store<u32>(rq, in_memory(bio, BIO_SIZE) ? load<u32>(bio, BIO_NEXT) : 0, RQ_BIO);
     const rc = req_bio_endio(flags, bio, bytes, error);
     if (rc < 0) return rc;
     total += bytes;

@@ -23,35 +23,26 @@
 
 import { BlkMqCtx, BlkMqHwCtx, CTX_RQ_LIST, blk_mq_hctx_mark_pending } from "./blk_mq_ctx";
 import { blk_queue_io_stat, blk_queue_nomerges, queue_max_sectors, queue_max_segments, RequestQueue } from "./blk_queue";
+import { Bio, BIO_SIZE } from "./bio";
 import { blk_account_io_start } from "./genhd";
 import { list_add, list_add_tail } from "./list";
+import {
+  in_memory,
+  Request,
+  REQ_COMMON_MASK,
+  REQ_DISCARD,
+  REQ_IO_STAT,
+  REQ_NOMERGE,
+  REQ_NOMERGE_FLAGS,
+  REQ_SYNC,
+  REQ_WRITE,
+  REQ_WRITE_SAME,
+  REQUEST_SIZE,
+  rw_is_sync,
+} from "./request";
 
 const EINVAL: i32 = 22;
 const EFAULT: i32 = 14;
-/** Below this an address is NULL-ish (as asm/kasan.ts). */
-const NULL_LIMIT: usize = 16;
-
-// REQ_* bits of bi_rw and rq->cmd_flags (enum rq_flag_bits, v4.4).
-const REQ_WRITE: u32 = 1 << 0;
-const REQ_SYNC: u32 = 1 << 4;
-const REQ_DISCARD: u32 = 1 << 7;
-const REQ_WRITE_SAME: u32 = 1 << 9;
-const REQ_FUA: u32 = 1 << 12;
-const REQ_FLUSH: u32 = 1 << 13;
-const REQ_SOFTBARRIER: u32 = 1 << 17;
-const REQ_NOMERGE: u32 = 1 << 18;
-const REQ_STARTED: u32 = 1 << 19;
-const REQ_FLUSH_SEQ: u32 = 1 << 28;
-const REQ_IO_STAT: u32 = 1 << 29;
-/** Mirrors `REQ_NOMERGE_FLAGS` (include/linux/blk_types.h, v4.4). */
-const REQ_NOMERGE_FLAGS: u32 = REQ_NOMERGE | REQ_STARTED | REQ_SOFTBARRIER | REQ_FLUSH | REQ_FUA | REQ_FLUSH_SEQ;
-/**
- * Mirrors `REQ_COMMON_MASK` (v4.4): the bio flags a request takes. WRITE,
- * FAILFAST_DEV/TRANSPORT/DRIVER, SYNC, META, PRIO, DISCARD, SECURE,
- * WRITE_SAME, NOIDLE, FUA, FLUSH.
- */
-const REQ_COMMON_MASK: u32 = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x1000 | 0x2000;
-
 /** `BLK_MQ_F_SHOULD_MERGE` (include/linux/blk-mq.h, v4.4): bit of `hctx->flags`. */
 const BLK_MQ_F_SHOULD_MERGE: u32 = 1 << 0;
 /** The ctx requests blk_mq_attempt_merge() looks at, newest first. */
@@ -66,86 +57,19 @@ export const BLK_MERGE_REFUSED: i32 = 2;
 // Layouts
 // ---------------------------------------------------------------------------
 
-/**
- * The request record's fields this file touches (ts/block/request_record.ts
- * has the whole layout): the port's `struct request` (v4.4), 128 bytes
- * before the driver payload, little-endian, pointers 32-bit. The first 96
- * bytes are what blk_mq_rq_ctx_init() resets.
- *
- *    0          8    12       16         20            24    28    32         40           44
- *    +----------+----+--------+----------+-------------+-----+-----+----------+------------+
- *    |queuelist | q  | mq_ctx | cmd_flags| atomic_flags| tag | cpu | __sector | __data_len |
- *    +----------+----+--------+----------+-------------+-----+-----+----------+------------+
- *    44       48           56         64        68    72        76                78
- *    +--------+------------+----------+---------+-----+---------+-----------------+--------+
- *    | errors | start_time | deadline | timeout | bio | biotail | nr_phys_segments| ioprio |
- *    +--------+------------+----------+---------+-----+---------+-----------------+--------+
- *    80       84            88        92     96         100                 104     108   128
- *    +--------+-------------+---------+------+----------+-------------------+-------+-----+
- *    | end_io | end_io_data | next_rq | hctx | flush.seq| flush.saved_end_io| queue | ... |
- *    +--------+-------------+---------+------+----------+-------------------+-------+-----+
- */
-@unmanaged
-class Request {
-  queuelist_next: u32;
-  queuelist_prev: u32;
-  q: u32;
-  mq_ctx: i32;
-  cmd_flags: u32;
-  atomic_flags: u32;
-  tag: i32;
-  cpu: i32;
-  __sector: u64;
-  __data_len: u32;
-  errors: i32;
-  start_time: f64;
-  deadline: f64;
-  timeout: u32;
-  bio: u32;
-  biotail: u32;
-  nr_phys_segments: u16;
-  ioprio: u16;
-  end_io: u32;
-  end_io_data: u32;
-  next_rq: u32;
-  hctx: i32;
-  flush_seq: u32;
-  flush_saved_end_io: u32;
-  queue: u32;
-}
-
-/** `sizeof(struct request)` in the port, before the driver payload. */
-const REQUEST_SIZE: usize = 128;
 /** The bytes blk_mq_rq_ctx_init() zeroes (up to `flush`). */
 const REQUEST_RESET_BYTES: usize = offsetof<Request>("flush_seq");
 
-/**
- * The bio fields this file reads or writes (asm/bio.ts has the layout):
- * `bi_next` 0, `bi_rw` 16, `bi_iter.bi_sector` 24, `bi_iter.bi_size` 32,
- * `bi_vcnt` 64; 80 bytes.
- */
-const BI_NEXT: usize = 0;
-const BI_RW: usize = 16;
-const BI_SECTOR: usize = 24;
-const BI_SIZE: usize = 32;
-const BI_VCNT: usize = 64;
-const BIO_SIZE: usize = 80;
+// The bio fields this file reads or writes (asm/bio.ts's layout).
+const BI_NEXT: usize = offsetof<Bio>("bi_next");
+const BI_RW: usize = offsetof<Bio>("bi_rw");
+const BI_SECTOR: usize = offsetof<Bio>("bi_sector");
+const BI_SIZE: usize = offsetof<Bio>("bi_size");
+const BI_VCNT: usize = offsetof<Bio>("bi_vcnt");
 
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-/** Whether [p, p + n) lies in linear memory above the NULL page. */
-@inline
-function in_memory(p: usize, n: usize): bool {
-  return p >= NULL_LIMIT && <u64>p + <u64>n <= (<u64>memory.size() << 16);
-}
-
-/** Mirrors `rw_is_sync()`: reads, and writes with REQ_SYNC. */
-@inline
-function rw_is_sync(rw: u32): bool {
-  return (rw & REQ_WRITE) == 0 || (rw & REQ_SYNC) != 0;
-}
 
 /**
  * `blk_account_io_start(rq, new_io)` (block/blk-core.c, v4.4) after its

@@ -178,3 +178,4 @@ export {
   blk_add_timer,
   blk_mq_start_request,
 } from "./blk_mq_dispatch";
+export { request_field_offset } from "./request";

@@ -310,7 +310,6 @@ function blkFreeFlushQueue(hctx: BlkMqHwCtx): void {
  * the flush queue and `ctx_map`.
  */
 export function blkMqExitHctx(q: RequestQueue, set: BlkMqTagSet, hctx: BlkMqHwCtx, idx: number): void {
-  const k = q.kernel;
   hctx.tagIdle();
   if (set.ops.exitRequest && hctx.fq !== null) set.ops.exitRequest(set.driverData, hctx.fq.flushRq, idx, set.queueDepth + idx);
   set.ops.exitHctx?.(hctx, idx);

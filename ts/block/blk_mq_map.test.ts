@@ -250,7 +250,7 @@ test("blk_mq_bio_to_request() accounts on the queue's part0 only with REQ_IO_STA
 
 test("blk_mq_rq_ctx_init() resets the first 96 bytes and sets up the request, counting queued and dispatched", () => {
   const k = boot({ cpus: 1 });
-  const { q, rq, bio, free } = records(k);
+  const { q, rq, free } = records(k);
   const core = k.core;
   const hctx = k.slab.kzalloc(192, "map_test_hctx");
   const ctx = k.slab.kzalloc(64, "map_test_ctx");

@@ -18,8 +18,11 @@
  * request is ts/block/blk_update_request.ts; the requeue list is
  * ts/block/blk_mq_requeue.ts. Not yet here: bounce/integrity/split and
  * `current->bio_list` recursion. Requests and bios are WASM records
- * addressed by integers; the lists (`ctx->rq_list`, `hctx->dispatch`) are
- * arrays of record addresses.
+ * addressed by integers; the lists (`ctx->rq_list`, `hctx->dispatch`) link
+ * them through `queuelist`. The steps over the records run in the core
+ * (asm/blk_mq_map.ts, asm/blk_mq_dispatch.ts, asm/blk_mq_end.ts); this file
+ * keeps the control flow that may sleep, the plug, the locks and the host
+ * side of the core's calls.
  *
  * `cpus_share_cache()`: the port's machine is one package with one
  * last-level cache, so every pair of CPUs shares it; with rq_affinity=1
@@ -32,15 +35,11 @@
 import type { Kernel } from "../kernel/kernel.ts";
 import type { Sleepable } from "../kernel/sched.ts";
 import { CallSingleData } from "../kernel/softirq.ts";
-import { bioDev, bioEndio, bioIoError, bioRw, bioSector, bioSetField, bioSize, bioVcnt, REQ_DISCARD, REQ_FAILFAST_DEV, REQ_FAILFAST_DRIVER, REQ_FAILFAST_TRANSPORT, REQ_FLUSH, REQ_FUA, REQ_META, REQ_NOIDLE, REQ_PRIO, REQ_SECURE, REQ_IO_STAT, REQ_NOMERGE, REQ_NOMERGE_FLAGS, REQ_SYNC, REQ_WRITE, REQ_WRITE_SAME } from "./bio.ts";
-import { type BlkMqCtx, CTX } from "./ctx.ts";
-import { listAdd } from "./_rq_list.ts";
+import { bioDev, bioEndio, bioIoError, bioRw, bioSetField, bioSize, REQ_FLUSH, REQ_FUA, REQ_SYNC, REQ_WRITE } from "./bio.ts";
+import type { BlkMqCtx } from "./ctx.ts";
 import { GENHD_FL_UP, type Gendisk } from "./genhd.ts";
-import { blkAccountIoStart } from "./part_stat.ts";
 import {
   BLK_MQ_F_DEFER_ISSUE,
-  BLK_MQ_F_SHOULD_MERGE,
-  blkMqHctxMarkPending,
   blkMqRunHwQueue,
   type BlkMqHwCtx,
   HCTX,
@@ -52,15 +51,13 @@ import {
   blkQueueEnter,
   blkQueueEnterLive,
   blkQueueExit,
-  QUEUE_FLAG_IO_STAT,
   QUEUE_FLAG_SAME_COMP,
   QUEUE_FLAG_SAME_FORCE,
   type RequestQueue,
 } from "./request_queue.ts";
-import { BLK_MQ_RQ_QUEUE_BUSY, BLK_MQ_RQ_QUEUE_ERROR, BLK_MQ_RQ_QUEUE_OK, type BlkMqQueueData } from "./tag_set.ts";
+import { BLK_MQ_RQ_QUEUE_BUSY, BLK_MQ_RQ_QUEUE_ERROR, BLK_MQ_RQ_QUEUE_OK } from "./tag_set.ts";
 import { BLK_MQ_TAG_FAIL, type GetTagOptions, type TagAllocData, getTagWait, type TagWaiter } from "./tags.ts";
 import { KernelError } from "../errors.ts";
-import { getU64, incU64, setU64 } from "./_u64.ts";
 import { blkFlushCheckBio, blkInsertFlush } from "./blk_flush.ts";
 import { blkEndFault, blkUpdateRequestLog } from "./blk_update_request.ts";
 
@@ -74,9 +71,6 @@ export const BLK_QC_T_NONE = -1;
 export const BLK_QC_T_SHIFT = 16;
 const EIO = -5;
 const EINVAL = -22;
-/** Mirrors `REQ_COMMON_MASK` (include/linux/blk_types.h, v4.4): the bio flags a request takes. */
-const REQ_COMMON_MASK = REQ_WRITE | REQ_FAILFAST_DEV | REQ_FAILFAST_TRANSPORT | REQ_FAILFAST_DRIVER | REQ_SYNC |
-  REQ_META | REQ_PRIO | REQ_DISCARD | REQ_WRITE_SAME | REQ_NOIDLE | REQ_FLUSH | REQ_FUA | REQ_SECURE;
 
 /** A queue and the disk it serves (null until `add_disk()`). */
 export interface Lookup {

@@ -155,7 +155,7 @@ test("a request that never completes times out after the default 30 s; the handl
 
 test("BLK_EH_RESET_TIMER pushes the deadline by rq_timeout; without a handler the default is RESET_TIMER", () => {
   const r = rig({ timeout: 2000 });
-  const { k, q, st, done } = r;
+  const { k, st, done } = r;
   st.eh.push(BLK_EH_RESET_TIMER);
   const t0 = submit(r);
   const rq = st.inflight[0];

@@ -134,7 +134,10 @@ export class BlkMqHwCtx {
   driverData: unknown = null;
   /** `hctx->fq`; null outside init_hctx .. exit_hctx. */
   fq: BlkFlushQueue | null = null;
-  /** @internal the dispatch run's reused list and `queue_rq` argument (ts/block/blk_mq_request.ts). */
+  /**
+   * @internal the dispatch run's `queue_rq` argument and its driver list (`bd->list`, new for each
+   * run that hands one out), reused by the next run (ts/block/blk_mq_request.ts).
+   */
   runScratch: { list: number[]; bd: BlkMqQueueData; busy: boolean } | null = null;
   /** `hctx->run_work`. */
   readonly runWork: DelayedWork;

@@ -265,6 +265,8 @@ export interface CoreExports {
   bio_alloc_init(bio: number, bs: number, nrVecs: number, bvl: number, idx: number): number;
   /** `bio_chain()`: 0, or -22 (BUG_ON: bi_private/bi_end_io already set). */
   bio_chain(bio: number, parent: number): number;
+  /** The offset of request field `i` in the order of ts/block/request_record.ts's RQ (asm/request.ts), or -22. */
+  request_field_offset(i: number): number;
   /** `bio_endio()`: the chain walked, children put and end_io run through host calls; 0 or -22. */
   bio_endio(bio: number): number;
   /** One pass of `bio_endio()`: 0 stop, 1 call end_io, 2 chained (put, go on with the parent), -22. */
@@ -498,6 +500,7 @@ export const CORE_FUNCTIONS = [
   "bio_alloc_init",
   "bio_chain",
   "bio_endio",
+  "request_field_offset",
   "bio_endio_step",
   "bio_get",
   "bio_init",

@@ -14,7 +14,7 @@
 
 import { BlkMqTags, getTagWait, kmallocTagMemory, type TagHctx, type TagWaiter } from "../../../ts/block/tags.ts";
 import type { Sleepable, Task } from "../../../ts/kernel/sched.ts";
-import { type ExecCtx, registerArea, registerOp, registerResource, type Violation } from "../registry.ts";
+import { registerArea, registerOp, registerResource, type Violation } from "../registry.ts";
 
 /** A tag map and what the program holds of it. */
 export interface TagSet {
