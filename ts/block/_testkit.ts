@@ -161,3 +161,17 @@ export function submitWrites(k: Kernel, q: RequestQueue, sectors: readonly numbe
   if (r.kind !== "done") throw new Error(`submitWrites: the run ended "${r.kind}"\n${k.log.text()}`);
   return bios;
 }
+
+/** The page address the request-path tests give their bios (null_blk moves no data). */
+export const TEST_PAGE = 0x100000;
+
+/** A 4 KiB bio (one page, {@link TEST_PAGE}) at `sector` for `q`, flags `rw`, with end_io `endIo`. */
+export function* makeBio(k: Kernel, q: RequestQueue, sector: number, rw: number, endIo: number): Sleepable<number> {
+  const bio = yield* bioAlloc(fsBioSet(k), GFP_NOIO, 1);
+  if (bioAddPage(k, bio, TEST_PAGE, 4096, 0) !== 4096) throw new Error("makeBio: bio_add_page refused the page");
+  bioSetField(k, bio, "bi_sector", sector);
+  bioSetField(k, bio, "bi_rw", rw);
+  bioSetField(k, bio, "bi_end_io", endIo);
+  bioSetDev(k, bio, q.id);
+  return bio;
+}

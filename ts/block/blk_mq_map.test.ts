@@ -11,17 +11,15 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { Kernel } from "../kernel/kernel.ts";
 import { GFP_NOIO } from "../kernel/mempool.ts";
-import type { Sleepable } from "../kernel/sched.ts";
 import { nullBlkDevices, nullBlkModule } from "../drivers/null_blk.ts";
-import { boot, inTask, readSysfs } from "./_testkit.ts";
-import { bioAddPage, bioAlloc, bioExit, bioField, bioPut, bioSetDev, bioSetField, fsBioSet, REQ_IO_STAT, REQ_NOMERGE, REQ_WRITE, registerBioEndIo } from "./bio.ts";
+import { boot, inTask, makeBio, readSysfs, TEST_PAGE as PAGE } from "./_testkit.ts";
+import { bioAddPage, bioAlloc, bioExit, bioField, bioPut, bioSetField, fsBioSet, REQ_IO_STAT, REQ_NOMERGE, REQ_WRITE, registerBioEndIo } from "./bio.ts";
 import { rqField, submitBio } from "./blk_mq_request.ts";
 import { blkFinishPlug, blkStartPlug } from "./blk_plug.ts";
 import type { RequestQueue } from "./request_queue.ts";
 import { RQ } from "./request_record.ts";
 import { getU64 } from "./_u64.ts";
 
-const PAGE = 0x100000;
 const EINVAL = -22;
 const EFAULT = -14;
 /** blk_rq_bio_merge()'s answers. */
@@ -51,17 +49,6 @@ function finish(k: Kernel): void {
   inTask(k, () => nullBlkModule.exit(k), "rmmod");
   bioExit(k);
   k.assertClean();
-}
-
-/** A 4 KiB bio at `sector` for `q`. */
-function* makeBio(k: Kernel, q: RequestQueue, sector: number, rw: number, endIo: number): Sleepable<number> {
-  const bio = yield* bioAlloc(fsBioSet(k), GFP_NOIO, 1);
-  assert.is(bioAddPage(k, bio, PAGE, 4096, 0), 4096);
-  bioSetField(k, bio, "bi_sector", sector);
-  bioSetField(k, bio, "bi_rw", rw);
-  bioSetField(k, bio, "bi_end_io", endIo);
-  bioSetDev(k, bio, q.id);
-  return bio;
 }
 
 /** Async 4 KiB writes at `sectors` from one task on CPU 0, optionally under a plug; the sizes queue_rq saw. */

@@ -3,10 +3,9 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { Kernel } from "../kernel/kernel.ts";
 import { GFP_NOIO } from "../kernel/mempool.ts";
-import type { Sleepable } from "../kernel/sched.ts";
 import { nullBlkDevices, nullBlkModule } from "../drivers/null_blk.ts";
-import { boot, inTask, readSysfs, writeSysfs } from "./_testkit.ts";
-import { bioAddPage, bioAlloc, bioExit, bioField, bioPut, bioSetDev, bioSetField, fsBioSet, REQ_WRITE, registerBioEndIo } from "./bio.ts";
+import { boot, inTask, makeBio, readSysfs, writeSysfs } from "./_testkit.ts";
+import { bioAlloc, bioExit, bioField, bioPut, bioSetDev, bioSetField, fsBioSet, REQ_WRITE, registerBioEndIo } from "./bio.ts";
 import { BLK_QC_T_NONE, SUBMIT_WOULD_SLEEP, submitBio, submitBioTry } from "./blk_mq_request.ts";
 import { blkMqFreezeQueue, blkMqUnfreezeQueue, blkSetQueueDying, type RequestQueue } from "./request_queue.ts";
 import { BLK_MQ_RQ_QUEUE_BUSY, BLK_MQ_RQ_QUEUE_ERROR, BLK_MQ_RQ_QUEUE_OK } from "./tag_set.ts";
@@ -14,7 +13,6 @@ import { blkMqRequestStarted, blkMqStartRequest, rqField } from "./blk_mq_reques
 import { RQ } from "./request_record.ts";
 import { blkFinishPlug, blkStartPlug } from "./blk_plug.ts";
 
-const PAGE = 0x100000;
 
 interface Done {
   bio: number;
@@ -47,17 +45,6 @@ function nullbWithRecorder(cpus: number, params: Record<string, string>): { k: K
   load(k, params);
   const done: Done[] = [];
   return { k, q: nullBlkDevices(k)[0].q!, done, endIo: recorder(k, done) };
-}
-
-/** A 4 KiB bio at `sector` for `q`, flags `rw`, with end_io `endIo`. */
-function* makeBio(k: Kernel, q: RequestQueue, sector: number, rw: number, endIo: number): Sleepable<number> {
-  const bio = yield* bioAlloc(fsBioSet(k), GFP_NOIO, 1);
-  assert.is(bioAddPage(k, bio, PAGE, 4096, 0), 4096);
-  bioSetField(k, bio, "bi_sector", sector);
-  bioSetField(k, bio, "bi_rw", rw);
-  bioSetField(k, bio, "bi_end_io", endIo);
-  bioSetDev(k, bio, q.id);
-  return bio;
 }
 
 function finish(k: Kernel): void {
