@@ -28,7 +28,7 @@ import type { Gendisk } from "./genhd.ts";
 import type { BlkMqCpuNotifier } from "./hctx.ts";
 import { blkMqQueueReinitNotify } from "./hotplug.ts";
 import { bindBlockHostCalls } from "./_host.ts";
-import type { RequestQueue } from "./request_queue.ts";
+import { Q, type RequestQueue } from "./request_queue.ts";
 
 /** Mirrors `BLKDEV_MAJOR_HASH_SIZE`: majors 1..254 can be registered (0 asks for a dynamic one). */
 export const BLKDEV_MAJOR_HASH_SIZE = 255;
@@ -223,6 +223,16 @@ export class BlockLayer {
   /** The names of the added disks, in the order they were added. */
   diskNames(): string[] {
     return [...this.#disks.keys()];
+  }
+
+  /**
+   * The live queue whose record is at `addr` (what the core names a queue
+   * by in its host calls), or undefined: the record's id leads to the
+   * queue, which must still own that record.
+   */
+  queueByRecord(addr: number): RequestQueue | undefined {
+    const e = this.queueById[this.kernel.dv.getUint32(addr + Q.ID, true)];
+    return e !== undefined && e.q.addr === addr ? e.q : undefined;
   }
 
   /** @internal add_disk() claims a name. @throws {KernelError} EEXIST when taken */

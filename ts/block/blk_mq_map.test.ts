@@ -16,7 +16,7 @@ import { boot, inTask, makeBio, readSysfs, TEST_PAGE as PAGE } from "./_testkit.
 import { bioAddPage, bioAlloc, bioExit, bioField, bioPut, bioSetField, fsBioSet, REQ_IO_STAT, REQ_NOMERGE, REQ_WRITE, registerBioEndIo } from "./bio.ts";
 import { rqField, submitBio } from "./blk_mq_request.ts";
 import { blkFinishPlug, blkStartPlug } from "./blk_plug.ts";
-import type { RequestQueue } from "./request_queue.ts";
+import { Q, QUEUE_FLAG_IO_STAT, type RequestQueue } from "./request_queue.ts";
 import { RQ } from "./request_record.ts";
 import { getU64 } from "./_u64.ts";
 
@@ -26,12 +26,6 @@ const EFAULT = -14;
 const NONE = 0;
 const DONE = 1;
 const REFUSED = 2;
-/** Queue record offsets (asm/blk_queue.ts). */
-const Q_FLAGS = 4;
-const Q_MAX_SECTORS = 36;
-const Q_MAX_SEGMENTS = 40;
-const Q_PART0 = 56;
-const QUEUE_FLAG_IO_STAT = 13;
 
 /** null_blk (one device, irqmode=0) on a 2-CPU machine, with an end_io that counts and puts. */
 function nullb(): { k: Kernel; q: RequestQueue; ended: number[]; endIo: number } {
@@ -127,8 +121,8 @@ function records(k: Kernel): { q: number; rq: number; bio: number; free(): void 
   const bio = inTask(k, () => bioAlloc(fsBioSet(k), GFP_NOIO, 1));
   assert.is(bioAddPage(k, bio, PAGE, 4096, 0), 4096);
   const dv = k.dv;
-  dv.setUint32(q + Q_MAX_SECTORS, 255, true);
-  dv.setUint32(q + Q_MAX_SEGMENTS, 128, true);
+  dv.setUint32(q + Q.MAX_SECTORS, 255, true);
+  dv.setUint32(q + Q.MAX_SEGMENTS, 128, true);
   return {
     q,
     rq,
@@ -163,11 +157,11 @@ test("blk_rq_bio_merge() answers none, done (back and front) and refused, and ma
   // Front: a third bio at 0 before [8,24), once within 2 segments (refused), then with room.
   const front = inTask(k, () => bioAlloc(fsBioSet(k), GFP_NOIO, 1));
   assert.is(bioAddPage(k, front, PAGE, 4096, 0), 4096);
-  k.dv.setUint32(q + Q_MAX_SEGMENTS, 2, true);
+  k.dv.setUint32(q + Q.MAX_SEGMENTS, 2, true);
   assert.is(core.blk_rq_bio_merge(q, rq, front, 0), REFUSED);
   assert.is(rqField(k, rq, RQ.CMD_FLAGS) & REQ_NOMERGE, REQ_NOMERGE);
   assert.is(rqField(k, rq, RQ.DATA_LEN), 8192, "a refused merge changes nothing else");
-  k.dv.setUint32(q + Q_MAX_SEGMENTS, 128, true);
+  k.dv.setUint32(q + Q.MAX_SEGMENTS, 128, true);
   assert.is(core.blk_rq_bio_merge(q, rq, front, 0), NONE, "REQ_NOMERGE sticks");
   k.dv.setUint32(rq + RQ.CMD_FLAGS, 0, true);
   assert.is(core.blk_rq_bio_merge(q, rq, front, 0), DONE, "front merge");
@@ -217,7 +211,7 @@ test("blk_mq_bio_to_request() accounts on the queue's part0 only with REQ_IO_STA
   const core = k.core;
   const part0 = k.slab.kzalloc(96, "map_test_part0");
   bioSetField(k, bio, "bi_sector", 8);
-  k.dv.setUint32(q + Q_PART0, part0, true);
+  k.dv.setUint32(q + Q.PART0, part0, true);
   assert.is(core.blk_mq_bio_to_request(q, rq, bio, 5), 0);
   assert.is(k.dv.getInt32(part0 + 8, true), 0, "no REQ_IO_STAT: not in flight");
   k.dv.setUint32(rq + RQ.CMD_FLAGS, REQ_IO_STAT, true);
@@ -225,9 +219,9 @@ test("blk_mq_bio_to_request() accounts on the queue's part0 only with REQ_IO_STA
   assert.is(k.dv.getInt32(part0 + 8, true), 1, "a new read in flight");
   assert.is(getU64(k.dv, part0), 5, "the stamp moved to now");
   k.dv.setInt32(part0 + 8, 0, true);
-  k.dv.setUint32(q + Q_PART0, 8, true);
+  k.dv.setUint32(q + Q.PART0, 8, true);
   assert.is(core.blk_mq_bio_to_request(q, rq, bio, 5), EFAULT);
-  k.dv.setUint32(q + Q_PART0, 0, true);
+  k.dv.setUint32(q + Q.PART0, 0, true);
   assert.is(core.blk_mq_bio_to_request(q, rq, bio, 5), 0, "no disk: nothing accounted");
   k.slab.kfree(part0);
   free();
@@ -243,7 +237,7 @@ test("blk_mq_rq_ctx_init() resets the first 96 bytes and sets up the request, co
   const ctx = k.slab.kzalloc(64, "map_test_ctx");
   const dv = k.dv;
   dv.setUint32(q, 7, true);
-  dv.setUint32(q + Q_FLAGS, 1 << QUEUE_FLAG_IO_STAT, true);
+  dv.setUint32(q + Q.QUEUE_FLAGS, 1 << QUEUE_FLAG_IO_STAT, true);
   dv.setUint32(hctx + 16, 3, true);
   dv.setInt32(ctx + 8, 1, true);
   k.u8.fill(0xff, rq, rq + 128);
@@ -261,7 +255,7 @@ test("blk_mq_rq_ctx_init() resets the first 96 bytes and sets up the request, co
   assert.is(rqField(k, rq, RQ.FLUSH_SEQ), -1, "flush.seq is not reset");
   assert.is(getU64(dv, hctx + 48), 1, "hctx->queued");
   assert.equal([getU64(dv, ctx + 16), getU64(dv, ctx + 24)], [1, 0], "rq_dispatched [async, sync]");
-  dv.setUint32(q + Q_FLAGS, 0, true);
+  dv.setUint32(q + Q.QUEUE_FLAGS, 0, true);
   assert.is(core.blk_mq_rq_ctx_init(q, hctx, ctx, rq, 0, 6, 1300), 0);
   assert.is(rqField(k, rq, RQ.CMD_FLAGS), 1 << 4, "a read is sync (REQ_SYNC); no IO_STAT without the flag");
   assert.equal([getU64(dv, ctx + 16), getU64(dv, ctx + 24)], [1, 1]);

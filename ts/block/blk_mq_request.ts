@@ -764,9 +764,7 @@ const QUEUE_RQ_LIST_NEW = 4;
  * @throws {KernelBug} when the records name no live hctx or no run of it is under way
  */
 export function blkMqQueueRqHost(k: Kernel, qAddr: number, hctxAddr: number, rq: number, flags: number): number {
-  const dv = view(k);
-  const e = k.block.queueById[dv.getUint32(qAddr, true)]; // Q.ID
-  const hctx = e?.q.queueHwCtx[dv.getUint32(hctxAddr + HCTX.QUEUE_NUM, true)];
+  const hctx = k.block.queueByRecord(qAddr)?.queueHwCtx[view(k).getUint32(hctxAddr + HCTX.QUEUE_NUM, true)];
   const sc = hctx?.runScratch;
   if (hctx === undefined || hctx.addr !== hctxAddr || sc === undefined || sc === null || !sc.busy) {
     k.log.bug("block/blk-mq.c:__blk_mq_run_hw_queue", `queue_rq for hctx ${hctxAddr} outside its run`);

@@ -28,7 +28,7 @@ import type { Kernel } from "../kernel/kernel.ts";
 import { blkMqHwQueueMapped, type BlkMqHwCtx, hctxLiveTags } from "./hctx.ts";
 import { __blkMqCompleteRequest, blkMqEndRequest, blkMqRequestStarted, clearRqComplete, markRqComplete } from "./blk_mq_request.ts";
 import { RQ } from "./request_record.ts";
-import { blkQueueExit, Q, type RequestQueue } from "./request_queue.ts";
+import { blkQueueExit, type RequestQueue } from "./request_queue.ts";
 
 /** Mirrors `BLK_EH_NOT_HANDLED` (enum blk_eh_timer_return, v4.4). */
 export const BLK_EH_NOT_HANDLED = 0;
@@ -101,9 +101,9 @@ export function blkAddTimer(q: RequestQueue, rq: number): void {
  * @throws {KernelBug} when no live queue has that record
  */
 export function blkQueueModTimer(k: Kernel, qAddr: number, expires: number): void {
-  const e = k.block.queueById[view(k).getUint32(qAddr + Q.ID, true)];
-  if (e === undefined || e.q.addr !== qAddr) k.log.bug("block/blk-timeout.c:blk_add_timer", `no live queue has the record at ${qAddr}`);
-  k.timers.modTimer(e.q.timeout, expires);
+  const q = k.block.queueByRecord(qAddr);
+  if (q === undefined) k.log.bug("block/blk-timeout.c:blk_add_timer", `no live queue has the record at ${qAddr}`);
+  k.timers.modTimer(q.timeout, expires);
 }
 
 /**
