@@ -26,6 +26,7 @@ import { blk_queue_io_stat, blk_queue_nomerges, queue_max_sectors, queue_max_seg
 import { Bio, BIO_SIZE } from "./bio";
 import { blk_account_io_start } from "./genhd";
 import { list_add, list_add_tail } from "./list";
+import { EFAULT, EINVAL } from "./page_alloc";
 import {
   in_memory,
   Request,
@@ -41,8 +42,6 @@ import {
   rw_is_sync,
 } from "./request";
 
-const EINVAL: i32 = 22;
-const EFAULT: i32 = 14;
 /** `BLK_MQ_F_SHOULD_MERGE` (include/linux/blk-mq.h, v4.4): bit of `hctx->flags`. */
 const BLK_MQ_F_SHOULD_MERGE: u32 = 1 << 0;
 /** The ctx requests blk_mq_attempt_merge() looks at, newest first. */
