@@ -55,17 +55,22 @@ export const BLK_MQ_MAX_DISPATCH_ORDER: i32 = 10;
  *    +--------------------+----------+----------------+--------+-----+------------------+
  *    |ctx_map.bits_per_word| next_cpu | next_cpu_batch| queued | run | dispatched[10]   |
  *    +--------------------+----------+----------------+--------+-----+------------------+
- *    144            152            160        168    172          176
- *    +--------------+--------------+----------+------+------------+------+
- *    | poll_invoked | poll_success | run_list | tags | tags_hints | pad  |
- *    +--------------+--------------+----------+------+------------+------+
+ *    144            152            160        168    172          176        180         184        188   192
+ *    +--------------+--------------+----------+------+------------+----------+-----------+----------+-----+
+ *    | poll_invoked | poll_success | run_list | tags | tags_hints | tag_hctx | run_depth | tags_rqs | pad |
+ *    +--------------+--------------+----------+------+------------+----------+-----------+----------+-----+
  *
  * `run_list` is the port's: the local `rq_list` of `__blk_mq_run_hw_queue()`
  * (on the kernel's stack), emptied before the run calls out. `tags` is the
  * address of `hctx->tags`' tag map (asm/tags.ts) and `tags_hints` of its
  * per-ctx hint words (the TypeScript map's: two u32 a CPU, normal then
- * reserved), while the hctx holds a live map; 0 without one or once the map
- * is freed (the TypeScript side then does what needs doing).
+ * reserved), `tag_hctx` of the hctx's tag fields in that map (the
+ * TypeScript TagHctx: BLK_MQ_F_TAG_SHARED, `nr_active`) and `tags_rqs` of
+ * its `tags->rqs[]`, while the hctx holds a live map; all 0 without one or
+ * once the map is freed (the TypeScript side then does what needs doing).
+ * `run_depth` counts the runs of this hctx under way (a driver may run its
+ * queue again from `queue_rq`): the host's `queue_rq` finds its run's `bd`
+ * by it.
  */
 @unmanaged
 export class BlkMqHwCtx {
@@ -99,8 +104,10 @@ export class BlkMqHwCtx {
   run_list_prev: u32;
   tags: u32;
   tags_hints: u32;
-  pad1: u64;
-  pad2: u64;
+  tag_hctx: u32;
+  run_depth: u32;
+  tags_rqs: u32;
+  pad: u32;
 }
 
 /** `sizeof(struct blk_mq_ctx)`. */
@@ -117,6 +124,12 @@ export const HCTX_RUN_LIST: usize = offsetof<BlkMqHwCtx>("run_list_next");
 export const HCTX_TAGS: usize = offsetof<BlkMqHwCtx>("tags");
 /** Offset of the address of that map's hint words. */
 export const HCTX_TAGS_HINTS: usize = offsetof<BlkMqHwCtx>("tags_hints");
+/** Offset of the address of the hctx's tag fields in that map. */
+export const HCTX_TAG_HCTX: usize = offsetof<BlkMqHwCtx>("tag_hctx");
+/** Offset of the number of runs under way. */
+export const HCTX_RUN_DEPTH: usize = offsetof<BlkMqHwCtx>("run_depth");
+/** Offset of the address of that map's `rqs[]`. */
+export const HCTX_TAGS_RQS: usize = offsetof<BlkMqHwCtx>("tags_rqs");
 /** Bits of each ctx_map word (`bits_per_word`, v4.4). */
 export const CTX_MAP_BITS_PER_WORD: u32 = 8;
 

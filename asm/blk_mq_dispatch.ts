@@ -21,6 +21,7 @@
 
 import { RequestQueue } from "./blk_queue";
 import { blk_mq_flush_busy_ctxs, BLK_MQ_MAX_DISPATCH_ORDER, BlkMqHwCtx, HCTX_DISPATCH, HCTX_RUN_LIST } from "./blk_mq_ctx";
+import { BLK_MQ_INLINE_NULL_IRQ_NONE, null_queue_rq_irq_none } from "./null_blk";
 import { list_add, list_del_init, list_empty, list_init, list_splice_init, LIST_NEXT, LIST_PREV } from "./list";
 import { EINVAL } from "./page_alloc";
 import { host_blk_mq_end_request, host_mod_timer, host_queue_rq } from "./host";
@@ -48,10 +49,16 @@ export const BLK_MQ_RQ_QUEUE_OK: i32 = 0;
 export const BLK_MQ_RQ_QUEUE_BUSY: i32 = 1;
 export const BLK_MQ_RQ_QUEUE_ERROR: i32 = 2;
 
-/** `host_queue_rq()` flags: `bd->last`; `bd->list` is the run's driver list; and that list is new (first use in this run). */
+/**
+ * `host_queue_rq()` flags: `bd->last`; `bd->list` is the run's driver list;
+ * and that list is new (first use in this run). Above QUEUE_RQ_DEPTH_SHIFT:
+ * the run's nesting depth on this hctx (1 for the outermost run), by which
+ * the host finds the run's `bd`.
+ */
 export const QUEUE_RQ_LAST: u32 = 1;
 export const QUEUE_RQ_LIST: u32 = 2;
 export const QUEUE_RQ_LIST_NEW: u32 = 4;
+export const QUEUE_RQ_DEPTH_SHIFT: u32 = 8;
 
 /** The run's answer: requests were left on `hctx->dispatch`, run the hw queue again asynchronously. */
 export const BLK_MQ_DISPATCH_RERUN: i32 = 1;
@@ -177,19 +184,24 @@ function ring_splice_head(first: usize, h: usize): void {
  * Mirrors `__blk_mq_run_hw_queue()` (block/blk-mq.c, v4.4) after the STOPPED
  * test: `run++`; `hctx->dispatch` and then every pending ctx's `rq_list`
  * (`flush_busy_ctxs()`) taken as the run's list; each request sent to the
- * driver (host_queue_rq with `bd->last`, and `bd->list` once two or more
- * still waited after one was sent): OK counted, BUSY puts it back in front
- * (STARTED cleared) and stops, ERROR or anything else ends it with
- * `rq->errors = -EIO` (host_blk_mq_end_request); the `dispatched`
- * histogram; what is left back at the head of `hctx->dispatch`, in order.
+ * driver: the inline driver `drv` when it is one (asm/null_blk.ts), else the
+ * host's queue_rq (host_queue_rq with `bd->last`, and `bd->list` once two
+ * or more still waited after one was sent, and the run's depth on this
+ * hctx): OK counted, BUSY puts it back in front (STARTED cleared) and stops,
+ * ERROR or anything else ends it with `rq->errors = -EIO`
+ * (host_blk_mq_end_request); the `dispatched` histogram; what is left back
+ * at the head of `hctx->dispatch`, in order.
  *
+ * @param cpu the current CPU, `now` (ns), `hz` and `tick_ns`: what an inline driver needs
+ * @param drv BLK_MQ_INLINE_* (asm/null_blk.ts): the driver's queue_rq the core runs itself, or none
  * @returns {@link BLK_MQ_DISPATCH_RERUN} when requests were left (the caller
  *          runs the hw queue again asynchronously), 0 otherwise, -22 for a
  *          null record
  */
-export function __blk_mq_run_hw_queue_dispatch(q: usize, hctx: usize): i32 {
+export function __blk_mq_run_hw_queue_dispatch(q: usize, hctx: usize, cpu: u32, now: f64, hz: u32, tick_ns: f64, drv: u32): i32 {
   if (q == 0 || hctx == 0) return -EINVAL;
-  changetype<BlkMqHwCtx>(hctx).run++;
+  const h = changetype<BlkMqHwCtx>(hctx);
+  h.run++;
   // The run's list: hctx->dispatch first, then the ctxs in index_hw order; as a headless ring.
   const list = hctx + HCTX_RUN_LIST;
   list_splice_init(hctx + HCTX_DISPATCH, list);
@@ -202,14 +214,20 @@ export function __blk_mq_run_hw_queue_dispatch(q: usize, hctx: usize): i32 {
     store<u32>(last, <u32>first, LIST_NEXT);
     list_init(list);
   }
+  const depth = ++h.run_depth;
   let queued: u32 = 0;
   let dptr: u32 = 0; // QUEUE_RQ_LIST once the driver list is handed out
   while (first != 0) {
     const rq = first;
     first = ring_take(rq);
-    let flags = dptr;
-    if (first == 0) flags |= QUEUE_RQ_LAST;
-    const ret = host_queue_rq(<u32>q, <u32>hctx, <u32>rq, flags);
+    let ret: i32;
+    if (drv == BLK_MQ_INLINE_NULL_IRQ_NONE) {
+      ret = null_queue_rq_irq_none(q, rq, cpu, now, hz, tick_ns);
+    } else {
+      let flags = dptr | (depth << QUEUE_RQ_DEPTH_SHIFT);
+      if (first == 0) flags |= QUEUE_RQ_LAST;
+      ret = host_queue_rq(<u32>q, <u32>hctx, <u32>rq, flags);
+    }
     if (ret == BLK_MQ_RQ_QUEUE_OK) {
       queued++;
     } else if (ret == BLK_MQ_RQ_QUEUE_BUSY) {
@@ -226,6 +244,7 @@ export function __blk_mq_run_hw_queue_dispatch(q: usize, hctx: usize): i32 {
     if (dptr == 0 && first != 0 && <usize>load<u32>(first, LIST_NEXT) != first) dptr = QUEUE_RQ_LIST | QUEUE_RQ_LIST_NEW;
     else dptr &= ~QUEUE_RQ_LIST_NEW;
   }
+  h.run_depth = depth - 1;
   if (queued == 0) dispatched_inc(hctx, 0);
   else if (queued < <u32>(1 << (BLK_MQ_MAX_DISPATCH_ORDER - 1))) dispatched_inc(hctx, 32 - <i32>clz(queued));
   if (first == 0) return 0;

@@ -19,10 +19,10 @@
 // before the same BUG.
 
 import { BlkMqCtx, BlkMqHwCtx, HCTX_TAGS, HCTX_TAGS_HINTS } from "./blk_mq_ctx";
-import { blk_mq_ctx_of, blk_mq_map_queue, RequestQueue } from "./blk_queue";
+import { blk_mq_ctx_of, blk_mq_map_queue, blk_queue_exit, RequestQueue } from "./blk_queue";
 import { Bio, BIO_SIZE, bio_advance, bio_endio, bio_segments } from "./bio";
 import { blk_account_io_completion, blk_account_io_done as part_account_io_done } from "./genhd";
-import { host_blk_mq_put_tag, host_blk_mq_tag_wake, host_blk_queue_exit, host_rq_end_io } from "./host";
+import { host_blk_mq_put_tag, host_blk_mq_tag_wake, host_rq_end_io } from "./host";
 import { EINVAL } from "./page_alloc";
 import { blk_mq_put_tag, blk_mq_tag_allocated, blk_mq_tags_stat } from "./tags";
 import { in_memory, Request, REQ_ATOM_STARTED, REQ_FLUSH_SEQ, REQ_IO_STAT, REQ_WRITE, rw_is_sync } from "./request";
@@ -189,9 +189,10 @@ function account_io_done(rq: usize, now: f64, tick_ns: f64): i32 {
  *
  * @param now jiffies
  * @param tick_ns nanoseconds per jiffy (`rq->start_time` is in ns)
+ * @param this_cpu the current CPU (the queue reference is dropped there)
  * @returns 0, or an END_FAULT_* code
  */
-export function __blk_mq_end_request(rq: usize, error: i32, now: f64, tick_ns: f64): i32 {
+export function __blk_mq_end_request(rq: usize, error: i32, now: f64, tick_ns: f64, this_cpu: u32): i32 {
   const rc = account_io_done(rq, now, tick_ns);
   if (rc < 0) return rc;
   const id = load<u32>(rq, RQ_END_IO);
@@ -199,7 +200,7 @@ export function __blk_mq_end_request(rq: usize, error: i32, now: f64, tick_ns: f
     host_rq_end_io(<u32>rq, id, error);
     return 0;
   }
-  return blk_mq_free_request(rq);
+  return blk_mq_free_request(rq, this_cpu);
 }
 
 /**
@@ -209,11 +210,11 @@ export function __blk_mq_end_request(rq: usize, error: i32, now: f64, tick_ns: f
  *
  * @returns 0, or an END_FAULT_* code (END_FAULT_BYTES_LEFT: nothing was ended)
  */
-export function blk_mq_end_request(rq: usize, error: i32, now: f64, tick_ns: f64): i32 {
+export function blk_mq_end_request(rq: usize, error: i32, now: f64, tick_ns: f64, this_cpu: u32): i32 {
   const rc = blk_update_request(rq, error, load<u32>(rq, RQ_DATA_LEN));
   if (rc < 0) return rc;
   if (rc != 0) return END_FAULT_BYTES_LEFT;
-  return __blk_mq_end_request(rq, error, now, tick_ns);
+  return __blk_mq_end_request(rq, error, now, tick_ns, this_cpu);
 }
 
 /**
@@ -223,14 +224,14 @@ export function blk_mq_end_request(rq: usize, error: i32, now: f64, tick_ns: f64
  *
  * @returns 0, or END_FAULT_NO_HCTX (nothing changed)
  */
-export function blk_mq_free_request(rq: usize): i32 {
+export function blk_mq_free_request(rq: usize, this_cpu: u32): i32 {
   const q = <usize>load<u32>(rq, RQ_QUEUE);
   const cpu = load<u32>(rq, RQ_MQ_CTX);
   const hctx = q == 0 ? 0 : blk_mq_map_queue(q, cpu);
   if (hctx == 0) return END_FAULT_NO_HCTX;
   const at = blk_mq_ctx_of(q, cpu) + CTX_RQ_COMPLETED + (rw_is_sync(load<u32>(rq, RQ_CMD_FLAGS)) ? 8 : 0);
   store<u64>(at, load<u64>(at) + 1);
-  return __blk_mq_free_request(rq, hctx, cpu);
+  return __blk_mq_free_request(rq, hctx, cpu, this_cpu);
 }
 
 /**
@@ -252,7 +253,8 @@ function put_tag(tags: usize, hints: usize, cpu: u32, tag: u32): i32 {
  * Mirrors `__blk_mq_free_request()` (v4.4): flags reset, STARTED cleared,
  * the tag put on `hctx`'s map by the freeing ctx `cpu` (`nr_active`
  * dropped; the waiters it frees a tag for woken by host_blk_mq_tag_wake())
- * and the request's queue reference dropped (host_blk_queue_exit()). An
+ * and the request's queue reference dropped on the current CPU `this_cpu`
+ * (blk_queue_exit(): the core's in percpu mode, else the host's). An
  * hctx whose record holds no live map (none, or freed by a hotplug remap of
  * a shared set) leaves the put to host_blk_mq_put_tag(), which reports it.
  * v4.4 zeroes `rq->timeout` in `blk_mq_rq_ctx_init()`; the port does it when
@@ -261,12 +263,13 @@ function put_tag(tags: usize, hints: usize, cpu: u32, tag: u32): i32 {
  * @returns 0, or END_FAULT_TAG_NOT_ALLOCATED (the record was reset, the
  *   queue reference kept)
  */
-export function __blk_mq_free_request(rq: usize, hctx: usize, cpu: u32): i32 {
+export function __blk_mq_free_request(rq: usize, hctx: usize, cpu: u32, this_cpu: u32): i32 {
   const tag = load<i32>(rq, RQ_TAG);
   store<u32>(rq, 0, RQ_CMD_FLAGS);
   store<u32>(rq, 0, RQ_TIMEOUT);
   atomic.and<u32>(rq + RQ_ATOMIC_FLAGS, ~(<u32>1 << REQ_ATOM_STARTED));
-  const qid = changetype<RequestQueue>(<usize>load<u32>(rq, RQ_QUEUE)).id;
+  const q = <usize>load<u32>(rq, RQ_QUEUE);
+  const qid = changetype<RequestQueue>(q).id;
   const tags = <usize>load<u32>(hctx, HCTX_TAGS);
   if (tags == 0) {
     host_blk_mq_put_tag(qid, load<u32>(hctx, HCTX_QUEUE_NUM), cpu, tag);
@@ -275,6 +278,6 @@ export function __blk_mq_free_request(rq: usize, hctx: usize, cpu: u32): i32 {
     if (mask < 0) return mask;
     if (mask != 0) host_blk_mq_tag_wake(qid, load<u32>(hctx, HCTX_QUEUE_NUM), mask);
   }
-  host_blk_queue_exit(qid);
+  blk_queue_exit(q, this_cpu);
   return 0;
 }

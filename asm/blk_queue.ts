@@ -15,6 +15,8 @@
 // (kzalloc_node) and frees them.
 
 import { BLK_MQ_CTX_SIZE } from "./blk_mq_ctx";
+import { host_blk_queue_exit } from "./host";
+import { percpu_ref_is_percpu, percpu_ref_put, percpu_ref_tryget_live } from "./percpu_ref";
 
 // Queue flags: bit numbers of q->queue_flags (include/linux/blkdev.h, v4.4).
 export const QUEUE_FLAG_QUEUED: u32 = 1;
@@ -47,15 +49,17 @@ export const QUEUE_FLAG_POLL: u32 = 22;
  * the address of the part0 statistics record (asm/genhd.ts) of the disk
  * `add_disk()` gave the queue, 0 before that and after the disk's release:
  * what v4.4 reaches as `rq->rq_disk->part0` (one disk per blk-mq queue).
+ * `q_usage_counter` is the address of the queue's `struct percpu_ref`
+ * record (asm/percpu_ref.ts), 0 once `percpu_ref_exit()` freed it.
  *
  *    0    4             8             12           16             20           24       28             32
  *    +----+-------------+-------------+------------+--------------+------------+--------+--------------+
  *    | id | queue_flags | flush_flags | rq_timeout | nr_hw_queues | nr_cpu_ids | mq_map | queue_hw_ctx |
  *    +----+-------------+-------------+------------+--------------+------------+--------+--------------+
- *    32          36            40             44                48                56      60      64
- *    +-----------+-------------+--------------+-----------------+-----------------+-------+-------+
- *    | queue_ctx | max_sectors | max_segments | timeout_pending | timeout_expires | part0 | (pad) |
- *    +-----------+-------------+--------------+-----------------+-----------------+-------+-------+
+ *    32          36            40             44                48                56      60                64
+ *    +-----------+-------------+--------------+-----------------+-----------------+-------+-----------------+
+ *    | queue_ctx | max_sectors | max_segments | timeout_pending | timeout_expires | part0 | q_usage_counter |
+ *    +-----------+-------------+--------------+-----------------+-----------------+-------+-----------------+
  */
 @unmanaged
 export class RequestQueue {
@@ -73,7 +77,7 @@ export class RequestQueue {
   timeout_pending: u32;
   timeout_expires: f64;
   part0: u32;
-  _pad: u32;
+  q_usage_counter: u32;
 }
 
 /** `sizeof(struct request_queue)` (the port's request-path part). */
@@ -210,4 +214,31 @@ export function blk_queue_flags_stat(q: usize): u32 {
     (<u32>blk_queue_same_comp(q) << 6) |
     (<u32>blk_queue_same_force(q) << 7) |
     (<u32>blk_queue_poll(q) << 8);
+}
+
+/**
+ * Mirrors `blk_queue_enter()`'s first step, `percpu_ref_tryget_live(&q->q_usage_counter)`
+ * on the current CPU: fails on a frozen or dying queue (DEAD set) and once
+ * the counter was exited (`q_usage_counter` 0), where the caller takes the
+ * sleeping path.
+ *
+ * @returns whether a reference was taken
+ */
+export function blk_queue_enter_live_try(q: usize, cpu: u32): bool {
+  const ref = <usize>changetype<RequestQueue>(q).q_usage_counter;
+  return ref != 0 && percpu_ref_tryget_live(ref, cpu) != 0;
+}
+
+/**
+ * Mirrors `blk_queue_exit()`: `percpu_ref_put(&q->q_usage_counter)` on the
+ * current CPU. In percpu mode the put is the core's; in atomic mode (a
+ * freeze draining the queue), where the put may reach zero and run the
+ * release that wakes the freezer, and after the counter was exited (the TS
+ * side reports it), it is the host's (host_blk_queue_exit()).
+ */
+export function blk_queue_exit(q: usize, cpu: u32): void {
+  const r = changetype<RequestQueue>(q);
+  const ref = <usize>r.q_usage_counter;
+  if (ref != 0 && percpu_ref_is_percpu(ref)) percpu_ref_put(ref, cpu);
+  else host_blk_queue_exit(r.id);
 }

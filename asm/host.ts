@@ -78,3 +78,29 @@ export declare function host_queue_rq(q: u32, hctx: u32, rq: u32, flags: u32): i
 /** `blk_mq_end_request(rq, error)`: the TS side's, until the end path runs in the core. */
 @external("env", "host_blk_mq_end_request")
 export declare function host_blk_mq_end_request(rq: u32, error: i32): void;
+
+/**
+ * The BUG of a step of the end path the core ran on its own (the inline
+ * driver's `blk_mq_end_request()`, asm/null_blk.ts): `rc` is an END_FAULT_*
+ * code of asm/blk_mq_end.ts. The TS side raises what its own end path
+ * raises for it, so this does not return.
+ */
+@external("env", "host_blk_end_fault")
+export declare function host_blk_end_fault(rq: u32, rc: i32): void;
+
+/**
+ * `blk_mq_run_hw_queue(hctx, true)` for the queue record `q` and hctx record
+ * `hctx`: the run as a work on kblockd (the TS workqueue), after the same
+ * STOPPED and mapped tests.
+ */
+@external("env", "host_blk_mq_run_hw_queue_async")
+export declare function host_blk_mq_run_hw_queue_async(q: u32, hctx: u32): void;
+
+/**
+ * `spin_lock(&ctx->lock)` (`lock` 1) or `spin_unlock()` (0) of the ctx of
+ * `cpu` of the queue record `q`, made by the core only while lockdep runs:
+ * the TS lock validates the order and reports misuse. Without lockdep the
+ * core's section makes no host call, so nothing can observe the lock.
+ */
+@external("env", "host_ctx_lock")
+export declare function host_ctx_lock(q: u32, cpu: u32, lock: u32): void;

@@ -178,4 +178,5 @@ export {
   blk_add_timer,
   blk_mq_start_request,
 } from "./blk_mq_dispatch";
+export { blk_mq_make_request_nowait } from "./blk_mq_make_request";
 export { request_field_offset } from "./request";

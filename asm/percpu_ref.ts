@@ -237,6 +237,15 @@ export function percpu_ref_put(ref: usize, cpu: u32): i32 {
   return atomic_long_dec_and_test(ref) ? 1 : 0;
 }
 
+/**
+ * Mirrors `__ref_is_percpu()` for a caller outside this file: get and put
+ * use the per-CPU counters, so a put cannot reach zero (no `release`).
+ */
+@inline
+export function percpu_ref_is_percpu(ref: usize): bool {
+  return ref_is_percpu(ref_at(ref));
+}
+
 /** Mirrors `percpu_ref_is_zero()`: 0 in percpu mode, else whether the count is 0. */
 export function percpu_ref_is_zero(ref: usize): i32 {
   if (ref_is_percpu(ref_at(ref))) return 0;

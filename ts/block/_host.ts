@@ -11,8 +11,8 @@
 import type { Kernel } from "../kernel/kernel.ts";
 import { coreHost } from "../wasm/core.ts";
 import { bioEndIoCallback, bioPut } from "./bio.ts";
-import { blkMqEndRequest, blkMqQueueRqHost } from "./blk_mq_request.ts";
-import { blkMqPutTagHost, blkMqTagWakeHost, blkQueueExitHost, rqEndIoHost } from "./blk_update_request.ts";
+import { blkMqEndRequest, blkMqQueueRqHost, blkMqRunHwQueueAsyncHost, ctxLockHost } from "./blk_mq_request.ts";
+import { blkEndFault, blkMqPutTagHost, blkMqTagWakeHost, blkQueueExitHost, rqEndIoHost } from "./blk_update_request.ts";
 import { blkQueueModTimer } from "./blk_timeout.ts";
 
 /** Binds `k.core`'s host-call slots to `k`. */
@@ -27,4 +27,7 @@ export function bindBlockHostCalls(k: Kernel): void {
   host.modTimer = (q, expires) => blkQueueModTimer(k, q, expires);
   host.queueRq = (q, hctx, rq, flags) => blkMqQueueRqHost(k, q, hctx, rq, flags);
   host.blkMqEndRequest = (rq, error) => blkMqEndRequest(k, rq, error);
+  host.blkEndFault = (rq, rc) => blkEndFault(k, rq, rc);
+  host.blkMqRunHwQueueAsync = (q, hctx) => blkMqRunHwQueueAsyncHost(k, q, hctx);
+  host.ctxLock = (q, cpu, lock) => ctxLockHost(k, q, cpu, lock);
 }

@@ -83,6 +83,12 @@ export class BlockLayer {
    * the kernel's gendisk outlives the requests that drain afterwards).
    */
   readonly queueById: ({ readonly q: RequestQueue; disk: Gendisk | null } | undefined)[] = [];
+  /**
+   * Whether `submitBioTry()` (ts/block/blk_mq_request.ts) hands a bio it may to the core's
+   * make_request (asm/blk_mq_make_request.ts), one call per bio; false sends
+   * every bio down the TypeScript path, which the tests compare it with.
+   */
+  coreMakeRequest = true;
   readonly #cpuNotifyList: BlkMqCpuNotifier[] = [];
   readonly #queueIds = new Ida();
   readonly #majors = new Map<number, string>();

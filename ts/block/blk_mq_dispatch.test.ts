@@ -226,8 +226,8 @@ test("the core's __blk_mq_run_hw_queue_dispatch() returns -22 for a null record 
   const q = nullBlkDevices(k)[0].q!;
   const hctx = q.queueHwCtx[0];
   const run = hctx.run;
-  assert.is(k.core.__blk_mq_run_hw_queue_dispatch(0, hctx.addr), -22);
-  assert.is(k.core.__blk_mq_run_hw_queue_dispatch(q.addr, 0), -22);
+  assert.is(k.core.__blk_mq_run_hw_queue_dispatch(0, hctx.addr, 0, 0, 100, 1e7, 0), -22);
+  assert.is(k.core.__blk_mq_run_hw_queue_dispatch(q.addr, 0, 0, 0, 100, 1e7, 0), -22);
   assert.is(hctx.run, run);
   inTask(k, () => nullBlkModule.exit(k), "rmmod");
   bioExit(k);

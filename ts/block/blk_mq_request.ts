@@ -42,6 +42,7 @@ import {
   BLK_MQ_F_DEFER_ISSUE,
   blkMqRunHwQueue,
   type BlkMqHwCtx,
+  type BlkMqRunScratch,
   HCTX,
   hctxLiveTags,
 } from "./hctx.ts";
@@ -55,7 +56,7 @@ import {
   QUEUE_FLAG_SAME_FORCE,
   type RequestQueue,
 } from "./request_queue.ts";
-import { BLK_MQ_RQ_QUEUE_BUSY, BLK_MQ_RQ_QUEUE_ERROR, BLK_MQ_RQ_QUEUE_OK } from "./tag_set.ts";
+import { BLK_MQ_RQ_QUEUE_BUSY, BLK_MQ_RQ_QUEUE_ERROR, BLK_MQ_RQ_QUEUE_OK, blkMqMapQueue, type BlkMqOps } from "./tag_set.ts";
 import { BLK_MQ_TAG_FAIL, type GetTagOptions, type TagAllocData, getTagWait, type TagWaiter } from "./tags.ts";
 import { KernelError } from "../errors.ts";
 import { blkFlushCheckBio, blkInsertFlush } from "./blk_flush.ts";
@@ -186,6 +187,10 @@ export function* submitBio(k: Kernel, bio: number): Sleepable<number> {
 export function submitBioTry(k: Kernel, bio: number): number {
   const q = genericMakeRequestChecks(k, bio);
   if (q === null) return BLK_QC_T_NONE;
+  if (k.block.coreMakeRequest && q.mqOps!.mapQueue === blkMqMapQueue && q.dispatchHook === __blkMqRunHwQueueDispatch) {
+    const r = blkMqMakeRequestCore(k, q, bio);
+    if (r !== MAKE_REQUEST_FALLBACK) return r;
+  }
   // blk_queue_enter()'s first step: only a frozen or dying queue needs the sleeping path.
   if (!q.qUsageCounter.trygetLive()) return SUBMIT_WOULD_SLEEP;
   try {
@@ -195,6 +200,51 @@ export function submitBioTry(k: Kernel, bio: number): number {
   } finally {
     blkQueueExit(q);
   }
+}
+
+/** The core's answers (asm/blk_mq_make_request.ts): the TS path would sleep; not taken. Nothing was done. */
+const MAKE_REQUEST_WOULD_SLEEP = -2;
+const MAKE_REQUEST_FALLBACK = -3;
+/** The core's `flags`: lockdep runs (the ctx lock is the host's); the inline driver's code from bit 8. */
+const MAKE_REQUEST_LOCKDEP = 1;
+const MAKE_REQUEST_DRIVER_SHIFT = 8;
+
+/**
+ * {@link submitBioTry}'s common case as one core call,
+ * `blk_mq_make_request_nowait()` (asm/blk_mq_make_request.ts): for a task
+ * without a plug, `blk_queue_enter()`, the map with a tag had at once, the
+ * ctx merge or insert and the hw queue run (with the driver's `queue_rq`
+ * inline when its ops offer one, {@link BlkMqOps.inline}), what
+ * {@link blkSqMakeRequest} and an async bio of {@link blkMqMakeRequest} do
+ * there. Preemption stays disabled around it, as `blk_mq_get_ctx()` keeps
+ * it in v4.4. Without lockdep the ctx lock is the core's, so a lock some
+ * task holds leaves the bio to the TS path, which reports it.
+ *
+ * @returns the cookie, {@link BLK_QC_T_NONE} (merged), {@link SUBMIT_WOULD_SLEEP},
+ *   or MAKE_REQUEST_FALLBACK: not the core's bio, nothing done
+ */
+function blkMqMakeRequestCore(k: Kernel, q: RequestQueue, bio: number): number {
+  const s = k.sched;
+  if (s.current.plug !== null) return MAKE_REQUEST_FALLBACK;
+  const cpu = s.getCpu();
+  let r: number;
+  try {
+    let flags = inlineDriver(q) << MAKE_REQUEST_DRIVER_SHIFT;
+    if (s.lockdep !== null) flags |= MAKE_REQUEST_LOCKDEP;
+    else if (q.queueCtx[cpu].lock.owner !== null) return MAKE_REQUEST_FALLBACK;
+    const clock = k.clock;
+    r = k.core.blk_mq_make_request_nowait(q.addr, bio, cpu, clock.now(), clock.HZ, clock.tickNs, flags);
+  } catch (err) {
+    // A host call threw after the core's blk_queue_enter(): the TS path's finally drops that reference.
+    blkQueueExit(q);
+    throw err;
+  } finally {
+    s.putCpu();
+  }
+  if (r >= BLK_QC_T_NONE || r === MAKE_REQUEST_FALLBACK) return r;
+  if (r === MAKE_REQUEST_WOULD_SLEEP) return SUBMIT_WOULD_SLEEP;
+  mapCheck(q, r, "blk_mq_make_request");
+  return r;
 }
 
 /**
@@ -705,70 +755,88 @@ export function clearRqComplete(k: Kernel, rq: number): void {
   rqTestAndClear(view(k), rq, REQ_ATOM_COMPLETE);
 }
 
+/** The dispatch loop's drivers in the core (asm/null_blk.ts): none (the host's queue_rq); null_blk with irqmode 0. */
+export const BLK_MQ_INLINE_NONE = 0;
+export const BLK_MQ_INLINE_NULL_IRQ_NONE = 1;
+
 /**
- * The run's `queue_rq` argument and driver list, kept on the hctx and
- * reused by the next run (the sync path then allocates nothing per run). A
- * run inside a run of the same hctx (a driver restarting the queue from
- * queue_rq) gets fresh ones; while a run lasts, `hctx.runScratch` is its
- * own, so {@link blkMqQueueRqHost} finds the innermost run's.
+ * The BLK_MQ_INLINE_* code the core's dispatch loop runs for `q`: its ops'
+ * inline `queue_rq` ({@link BlkMqOps.inline}) while `queueRq` is still that
+ * function, else none (the driver's `queueRq`, maybe a caller's wrapper,
+ * through {@link blkMqQueueRqHost}).
  */
-function dispatchScratch(hctx: BlkMqHwCtx): NonNullable<BlkMqHwCtx["runScratch"]> {
-  const sc = hctx.runScratch;
-  return sc !== null && !sc.busy ? sc : { list: [], bd: { rq: 0, list: null, last: false }, busy: false };
+function inlineDriver(q: RequestQueue): number {
+  const ops = q.mqOps!;
+  const il = ops.inline;
+  return il !== undefined && ops.queueRq === il.queueRq ? il.driver : BLK_MQ_INLINE_NONE;
+}
+
+/**
+ * The `queue_rq` argument and driver list of a run at nesting depth `depth`
+ * (1 for the outermost; a driver may run its queue again from `queue_rq`),
+ * kept on the hctx and reused by the next run at that depth, so the sync
+ * path allocates nothing per run.
+ */
+function dispatchScratch(hctx: BlkMqHwCtx, depth: number): BlkMqRunScratch {
+  const all = hctx.runScratch;
+  while (all.length < depth) all.push({ list: [], bd: { rq: 0, list: null, last: false } });
+  return all[depth - 1];
 }
 
 /**
  * Mirrors `__blk_mq_run_hw_queue()` (v4.4) after the STOPPED test (which
  * ts/block/hctx.ts does), as the core's `__blk_mq_run_hw_queue_dispatch()`
  * (asm/blk_mq_dispatch.ts): `run++`, `hctx->dispatch` and the pending ctxs
- * (`flush_busy_ctxs()`) taken, `queue_rq` for each through
- * {@link blkMqQueueRqHost} (OK counted, BUSY puts it back and stops, ERROR
- * or unknown ends it with -EIO; `bd.list` null until two or more requests
- * wait after one was sent, then a local driver list), the `dispatched`
- * histogram, and what is left back at the head of `hctx->dispatch`; then
- * the async rerun here.
+ * (`flush_busy_ctxs()`) taken, `queue_rq` for each (the inline driver's in
+ * the core, else through {@link blkMqQueueRqHost}: OK counted, BUSY puts it
+ * back and stops, ERROR or unknown ends it with -EIO; `bd.list` null until
+ * two or more requests wait after one was sent, then a local driver list),
+ * the `dispatched` histogram, and what is left back at the head of
+ * `hctx->dispatch`; then the async rerun here.
  */
 export function __blkMqRunHwQueueDispatch(hctx: BlkMqHwCtx): void {
   const q = hctx.queue;
   const k = q.kernel;
-  const outer = hctx.runScratch;
-  const sc = dispatchScratch(hctx);
-  hctx.runScratch = sc;
-  sc.busy = true;
+  const depth = hctx.runDepth;
+  let ret: number;
   try {
-    const ret = k.core.__blk_mq_run_hw_queue_dispatch(q.addr, hctx.addr);
-    if (ret < 0) k.log.bug("block/blk-mq.c:__blk_mq_run_hw_queue", `queue ${q.id}: no record`);
-    if (ret === BLK_MQ_DISPATCH_RERUN) blkMqRunHwQueue(hctx, true);
-  } finally {
-    sc.bd.rq = 0;
-    sc.bd.list = null;
-    sc.busy = false;
-    hctx.runScratch = outer ?? sc;
+    const clock = k.clock;
+    ret = k.core.__blk_mq_run_hw_queue_dispatch(q.addr, hctx.addr, k.sched.cpus.current, clock.now(), clock.HZ, clock.tickNs, inlineDriver(q));
+  } catch (err) {
+    hctx.runDepth = depth; // the run's frames are gone, and with them its depth
+    throw err;
   }
+  if (ret < 0) k.log.bug("block/blk-mq.c:__blk_mq_run_hw_queue", `queue ${q.id}: no record`);
+  if (ret === BLK_MQ_DISPATCH_RERUN) blkMqRunHwQueue(hctx, true);
 }
 
 /** `__blk_mq_run_hw_queue_dispatch()`'s answer: requests were left on `hctx->dispatch`. */
 const BLK_MQ_DISPATCH_RERUN = 1;
-/** `host_queue_rq()`'s flags (asm/blk_mq_dispatch.ts): `bd->last`; `bd->list` set; a new driver list. */
+/**
+ * `host_queue_rq()`'s flags (asm/blk_mq_dispatch.ts): `bd->last`; `bd->list`
+ * set; a new driver list; the run's depth from bit 8.
+ */
 const QUEUE_RQ_LAST = 1;
 const QUEUE_RQ_LIST = 2;
 const QUEUE_RQ_LIST_NEW = 4;
+const QUEUE_RQ_DEPTH_SHIFT = 8;
 
 /**
  * The driver's `queue_rq` for the core's dispatch run (host_queue_rq): the
- * hctx of the queue and hctx records, `bd` from the innermost run's scratch
- * (`list` its driver list, made anew when the run first hands it out). An
- * answer other than OK, BUSY or ERROR is logged ("blk-mq: bad return on
- * queue") and passed on as ERROR.
+ * hctx of the queue and hctx records, `bd` from the scratch of the run's
+ * depth (`list` its driver list, made anew when the run first hands it
+ * out). An answer other than OK, BUSY or ERROR is logged ("blk-mq: bad
+ * return on queue") and passed on as ERROR.
  *
  * @throws {KernelBug} when the records name no live hctx or no run of it is under way
  */
 export function blkMqQueueRqHost(k: Kernel, qAddr: number, hctxAddr: number, rq: number, flags: number): number {
   const hctx = k.block.queueByRecord(qAddr)?.queueHwCtx[view(k).getUint32(hctxAddr + HCTX.QUEUE_NUM, true)];
-  const sc = hctx?.runScratch;
-  if (hctx === undefined || hctx.addr !== hctxAddr || sc === undefined || sc === null || !sc.busy) {
+  const depth = flags >>> QUEUE_RQ_DEPTH_SHIFT;
+  if (hctx === undefined || hctx.addr !== hctxAddr || depth === 0 || depth > hctx.runDepth) {
     k.log.bug("block/blk-mq.c:__blk_mq_run_hw_queue", `queue_rq for hctx ${hctxAddr} outside its run`);
   }
+  const sc = dispatchScratch(hctx, depth);
   const bd = sc.bd;
   bd.rq = rq;
   if ((flags & QUEUE_RQ_LIST_NEW) !== 0) sc.list = [];
@@ -778,6 +846,33 @@ export function blkMqQueueRqHost(k: Kernel, qAddr: number, hctxAddr: number, rq:
   if (ret === BLK_MQ_RQ_QUEUE_OK || ret === BLK_MQ_RQ_QUEUE_BUSY || ret === BLK_MQ_RQ_QUEUE_ERROR) return ret;
   k.log.printk("err", `blk-mq: bad return on queue: ${ret}`);
   return BLK_MQ_RQ_QUEUE_ERROR;
+}
+
+/**
+ * The hw queue run the core's make_request asks for (host_blk_mq_run_hw_queue_async):
+ * {@link blkMqRunHwQueue} with `async`, for the queue and hctx records.
+ *
+ * @throws {KernelBug} when the records name no live hctx
+ */
+export function blkMqRunHwQueueAsyncHost(k: Kernel, qAddr: number, hctxAddr: number): void {
+  const hctx = k.block.queueByRecord(qAddr)?.queueHwCtx[view(k).getUint32(hctxAddr + HCTX.QUEUE_NUM, true)];
+  if (hctx === undefined || hctx.addr !== hctxAddr) k.log.bug("block/blk-mq.c:blk_mq_run_hw_queue", `no hctx at ${hctxAddr}`);
+  blkMqRunHwQueue(hctx, true);
+}
+
+/**
+ * `ctx->lock` of CPU `cpu` of the queue record, taken (`lock` 1) or released
+ * by the core's make_request while lockdep runs (host_ctx_lock), at the
+ * kernel function whose section it is.
+ *
+ * @throws {KernelBug} when the record names no live queue
+ */
+export function ctxLockHost(k: Kernel, qAddr: number, cpu: number, lock: number): void {
+  const q = k.block.queueByRecord(qAddr);
+  if (q === undefined) k.log.bug("block/blk-mq.c:blk_mq_merge_queue_io", `no queue at ${qAddr}`);
+  const l = q.queueCtx[cpu].lock;
+  if (lock !== 0) l.lock("blk_mq_merge_queue_io");
+  else l.unlock("blk_mq_merge_queue_io");
 }
 
 /**
@@ -855,7 +950,7 @@ function blkMqIpiCompleteRequest(q: RequestQueue, rq: number): void {
 export function blkMqEndRequest(k: Kernel, rq: number, error: number): void {
   if ((error | 0) !== error) throw new RangeError(`blk_mq_end_request: error must be an int32, got ${error}`);
   blkUpdateRequestLog(k, rq, error, rqQueue(k, rq).disk);
-  const rc = k.core.blk_mq_end_request(rq, error, k.clock.jiffies(), k.clock.tickNs);
+  const rc = k.core.blk_mq_end_request(rq, error, k.clock.jiffies(), k.clock.tickNs, k.sched.cpus.current);
   if (rc < 0) blkEndFault(k, rq, rc);
 }
 
@@ -868,7 +963,7 @@ export function blkMqEndRequest(k: Kernel, rq: number, error: number): void {
  */
 export function blkMqFreeRequest(q: RequestQueue, rq: number): void {
   const k = q.kernel;
-  const rc = k.core.blk_mq_free_request(rq);
+  const rc = k.core.blk_mq_free_request(rq, k.sched.cpus.current);
   if (rc < 0) blkEndFault(k, rq, rc);
 }
 
@@ -879,5 +974,5 @@ export function blkMqFreeRequest(q: RequestQueue, rq: number): void {
  * put and the queue reference are host calls back (ts/block/_host.ts).
  */
 function __blkMqFreeRequest(q: RequestQueue, hctx: BlkMqHwCtx, ctx: BlkMqCtx, rq: number): void {
-  q.kernel.core.__blk_mq_free_request(rq, hctx.addr, ctx.cpu);
+  q.kernel.core.__blk_mq_free_request(rq, hctx.addr, ctx.cpu, q.kernel.sched.cpus.current);
 }

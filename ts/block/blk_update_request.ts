@@ -134,7 +134,7 @@ export function blkUpdateRequest(k: Kernel, rq: number, error: number, nrBytes: 
 export function __blkMqEndRequest(k: Kernel, rq: number, error: number): void {
   checkError("__blk_mq_end_request", error);
   rqQueue(k, rq);
-  const rc = k.core.__blk_mq_end_request(rq, error, k.clock.jiffies(), k.clock.tickNs);
+  const rc = k.core.__blk_mq_end_request(rq, error, k.clock.jiffies(), k.clock.tickNs, k.sched.cpus.current);
   if (rc < 0) blkEndFault(k, rq, rc);
 }
 

@@ -70,6 +70,12 @@ export interface BlkMqCtxMap {
 /** `sizeof(struct blk_mq_hw_ctx)` in the core (its request-path part, asm/blk_mq_ctx.ts); a test checks it. */
 export const BLK_MQ_HW_CTX_SIZE = 192;
 
+/** @internal One dispatch run's `queue_rq` argument and driver list (ts/block/blk_mq_request.ts). */
+export interface BlkMqRunScratch {
+  list: number[];
+  readonly bd: BlkMqQueueData;
+}
+
 /** Field offsets of the hctx record (asm/blk_mq_ctx.ts). */
 export const HCTX = {
   DISPATCH: 0,
@@ -95,6 +101,12 @@ export const HCTX = {
   TAGS: 168,
   /** The address of that map's per-ctx hint words. */
   TAGS_HINTS: 172,
+  /** The address of this hctx's tag fields in that map (its TagHctx), 0 without one. */
+  TAG_HCTX: 176,
+  /** The runs of this hctx under way (the core counts them; the host's queue_rq finds its run's `bd` by it). */
+  RUN_DEPTH: 180,
+  /** The address of that map's `rqs[]`, 0 without one. */
+  TAGS_RQS: 184,
 } as const;
 
 /** Mirrors `struct blk_mq_cpu_notifier` (block/blk-mq-cpu.c). */
@@ -135,10 +147,11 @@ export class BlkMqHwCtx {
   /** `hctx->fq`; null outside init_hctx .. exit_hctx. */
   fq: BlkFlushQueue | null = null;
   /**
-   * @internal the dispatch run's `queue_rq` argument and its driver list (`bd->list`, new for each
-   * run that hands one out), reused by the next run (ts/block/blk_mq_request.ts).
+   * @internal the dispatch runs' `queue_rq` argument and driver list (`bd->list`, new for each
+   * run that hands one out), one per nesting depth (index depth - 1), reused by the next run at
+   * that depth (ts/block/blk_mq_request.ts).
    */
-  runScratch: { list: number[]; bd: BlkMqQueueData; busy: boolean } | null = null;
+  readonly runScratch: BlkMqRunScratch[] = [];
   /** `hctx->run_work`. */
   readonly runWork: DelayedWork;
   /** `hctx->delay_work`. */
@@ -187,6 +200,15 @@ export class BlkMqHwCtx {
 
   set flags(v: number) {
     this.#setU32(HCTX.FLAGS, v);
+  }
+
+  /** @internal The dispatch runs of this hctx under way (the record's `run_depth`, counted by the core). */
+  get runDepth(): number {
+    return this.#u32(HCTX.RUN_DEPTH);
+  }
+
+  set runDepth(v: number) {
+    this.#setU32(HCTX.RUN_DEPTH, v);
   }
 
   /** `hctx->nr_ctx`. */
@@ -352,17 +374,19 @@ export class BlkMqHwCtx {
     this.#tags = map;
     this.#tagHctx = th;
     if (th === null) return;
-    // The core puts tags on this map itself while it lives (asm/blk_mq_end.ts).
-    this.#setTagsRecord(th.tags.addr, th.tags.hintsAddr);
+    // The core gets and puts tags on this map itself while it lives (asm/blk_mq_make_request.ts, asm/blk_mq_end.ts).
+    this.#setTagsRecord(th.tags.addr, th.tags.hintsAddr, th.addr, map!.rqs);
     th.onDestroy = () => {
-      if (this.#tagHctx === th) this.#setTagsRecord(0, 0);
+      if (this.#tagHctx === th) this.#setTagsRecord(0, 0, 0, 0);
     };
   }
 
-  /** The record's `tags` / `tags_hints`: the map the core may put tags on. */
-  #setTagsRecord(tags: number, hints: number): void {
+  /** The record's `tags`, `tags_hints`, `tag_hctx` and `tags_rqs`: the map the core may get and put tags on. */
+  #setTagsRecord(tags: number, hints: number, tagHctx: number, rqs: number): void {
     this.#setU32(HCTX.TAGS, tags);
     this.#setU32(HCTX.TAGS_HINTS, hints);
+    this.#setU32(HCTX.TAG_HCTX, tagHctx);
+    this.#setU32(HCTX.TAGS_RQS, rqs);
   }
 
   /** Mirrors the hctx side of `queue_set_hctx_shared()`: sets or clears BLK_MQ_F_TAG_SHARED. */
@@ -387,7 +411,7 @@ export class BlkMqHwCtx {
   #dropTagHctx(): void {
     const th = this.#tagHctx;
     this.#tagHctx = null;
-    this.#setTagsRecord(0, 0);
+    this.#setTagsRecord(0, 0, 0, 0);
     if (th !== null && this.#tags !== null && !this.#tags.freed) th.tags.destroyHctx(th);
   }
 }

@@ -140,6 +140,8 @@ export const Q = {
   TIMEOUT_EXPIRES: 48,
   /** The added disk's part0 statistics record (`rq->rq_disk->part0`), 0 without one. */
   PART0: 56,
+  /** `&q->q_usage_counter`: its percpu_ref record (asm/percpu_ref.ts), 0 once exited. */
+  Q_USAGE_COUNTER: 60,
 } as const;
 
 /** `v`, checked to fit a u32 field of the queue record. @throws {RangeError} */
@@ -327,6 +329,8 @@ export class RequestQueue {
       block.freeQueueId(id); // blk_alloc_queue_node()'s fail_id: percpu_ref_init() failed (-ENOMEM)
       throw e;
     }
+    // The core takes and drops the request path's references itself (asm/blk_mq_make_request.ts).
+    this.setRecordU32(Q.Q_USAGE_COUNTER, this.qUsageCounter.addr);
     this.kobj = new Kobject<RequestQueue>(k.kobjects, { container: this, site: "blk_alloc_queue_node" });
     this.mqKobj = new Kobject<RequestQueue>(k.kobjects, { container: this, site: "blk_mq_sysfs_init" });
     this.timeout = new Timer(() => {}, "blk_rq_timed_out_timer");
@@ -723,6 +727,7 @@ export function* blkCleanupQueue(q: RequestQueue): Sleepable {
 
   yield* blkSyncQueue(q);
   if (q.isMq) yield* blkMqFreeQueue(q);
+  q.setRecordU32(Q.Q_USAGE_COUNTER, 0); // before the record goes: the core no longer reaches it
   q.qUsageCounter.exit();
   blkPutQueue(q);
 }

@@ -76,6 +76,20 @@ export interface BlkMqOps {
   timeout?(rq: number, reserved: boolean): number;
   /** `poll(hctx, tag)`. */
   poll?(hctx: BlkMqHwCtx, tag: number): number;
+  /**
+   * The port's: a `queue_rq` the core runs itself (asm/null_blk.ts), named
+   * by its BLK_MQ_INLINE_* code, for as long as {@link BlkMqOps.queueRq} is
+   * still `queueRq` here (a caller that wraps queueRq gets its wrapper
+   * called).
+   */
+  inline?: BlkMqInlineQueueRq;
+}
+
+/** {@link BlkMqOps.inline}: the driver's `queue_rq` and the code of the core's copy of it. */
+export interface BlkMqInlineQueueRq {
+  readonly queueRq: BlkMqOps["queueRq"];
+  /** A BLK_MQ_INLINE_* code (ts/block/blk_mq_request.ts). */
+  readonly driver: number;
 }
 
 /** What a driver fills in before `blk_mq_alloc_tag_set()`. */

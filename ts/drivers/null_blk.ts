@@ -38,7 +38,7 @@ import {
   type RequestQueue,
 } from "../block/request_queue.ts";
 import { blkMqAllocTagSet, blkMqFreeTagSet, blkMqMapQueue, type BlkMqOps, type BlkMqQueueData, BLK_MQ_RQ_QUEUE_OK, type BlkMqTagSet } from "../block/tag_set.ts";
-import { blkMqCompleteRequest, blkMqEndRequest, blkMqStartRequest, rqField } from "../block/blk_mq_request.ts";
+import { BLK_MQ_INLINE_NULL_IRQ_NONE, blkMqCompleteRequest, blkMqEndRequest, blkMqStartRequest, rqField } from "../block/blk_mq_request.ts";
 import { RQ } from "../block/request_record.ts";
 import { Timer } from "../kernel/timer.ts";
 import type { KernelModule } from "./module.ts";
@@ -158,21 +158,25 @@ function nullQueueRq(hctx: BlkMqHwCtx, bd: BlkMqQueueData): number {
 /**
  * Mirrors `null_mq_ops` (v4.4). `complete` is `null_softirq_done_fn()`
  * (mq mode: `end_cmd()` → `blk_mq_end_request(rq, 0)`); it needs the
- * machine, so each tag set gets its own ops object.
+ * machine, so each tag set gets its own ops object. With irqmode 0 (a
+ * read-only parameter, as in v4.4) the core runs `null_queue_rq()` itself
+ * (asm/null_blk.ts): the ops offer it as their inline `queue_rq`.
  */
-function nullMqOps(k: Kernel): BlkMqOps {
-  return {
+function nullMqOps(k: Kernel, p: NullBlkParams): BlkMqOps {
+  const ops: BlkMqOps = {
     queueRq: nullQueueRq,
     mapQueue: blkMqMapQueue,
     initHctx: nullInitHctx,
     complete: (rq: number) => blkMqEndRequest(k, rq, 0),
   };
+  if (p.irqmode === NULL_IRQ_NONE) ops.inline = { queueRq: nullQueueRq, driver: BLK_MQ_INLINE_NULL_IRQ_NONE };
+  return ops;
 }
 
 /** Mirrors the tag set `null_add_dev()` (or, shared, `null_init()`) fills. */
 function nullInitTagSet(k: Kernel, p: NullBlkParams, nullb: Nullb | null): BlkMqTagSet {
   return blkMqAllocTagSet(k.block, {
-    ops: nullMqOps(k),
+    ops: nullMqOps(k, p),
     nrHwQueues: p.submit_queues,
     queueDepth: p.hw_queue_depth >>> 0,
     numaNode: p.home_node,

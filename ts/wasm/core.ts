@@ -358,19 +358,22 @@ export interface CoreExports {
   blk_queue_flags_stat(q: number): number;
   /** The record part of `blk_alloc_queue_node()` on a zeroed queue record: `id`, `nr_cpu_ids`. */
   blk_queue_record_init(q: number, id: number, nrCpuIds: number): void;
-  /** `sizeof(struct request_queue)` (its request-path part): 56. */
+  /** `sizeof(struct request_queue)` (its request-path part): 64. */
   request_queue_struct_size(): number;
   /** The end of a request (asm/blk_mq_end.ts); negatives are its END_FAULT_* codes. */
   /** `blk_update_request()` minus the printk: 1 bytes remain, 0 done, or a fault. */
   blk_update_request(rq: number, error: number, nrBytes: number): number;
   /** `__blk_mq_end_request()`: accounting, then rq end_io (host call) or the free; 0 or a fault. */
-  __blk_mq_end_request(rq: number, error: number, now: number, tickNs: number): number;
+  __blk_mq_end_request(rq: number, error: number, now: number, tickNs: number, thisCpu: number): number;
   /** `blk_mq_end_request()`: update for all bytes, then `__blk_mq_end_request()`; 0 or a fault. */
-  blk_mq_end_request(rq: number, error: number, now: number, tickNs: number): number;
+  blk_mq_end_request(rq: number, error: number, now: number, tickNs: number, thisCpu: number): number;
   /** `blk_mq_free_request()`: rq_completed, then `__blk_mq_free_request()`; 0, -8 (no hctx) or -9 (tag not allocated). */
-  blk_mq_free_request(rq: number): number;
-  /** `__blk_mq_free_request()` on hctx record `hctx` from ctx `cpu`: the tag put (in the core while the hctx has a live map), the queue exit by a host call; 0 or -9 (tag not allocated). */
-  __blk_mq_free_request(rq: number, hctx: number, cpu: number): number;
+  blk_mq_free_request(rq: number, thisCpu: number): number;
+  /**
+   * `__blk_mq_free_request()` on hctx record `hctx` from ctx `cpu`: the tag put (in the core while the hctx
+   * has a live map), the queue exit on `thisCpu` (the core's in percpu mode); 0 or -9 (tag not allocated).
+   */
+  __blk_mq_free_request(rq: number, hctx: number, cpu: number, thisCpu: number): number;
   /**
    * `blk_mq_rq_ctx_init()` + `hctx->queued++` on the record of a tag just had (asm/blk_mq_map.ts);
    * `now` in ns; 0 or -22.
@@ -390,8 +393,16 @@ export interface CoreExports {
   blk_add_timer(q: number, rq: number, jiffies: number, cpu: number, hz: number): number;
   /** `blk_mq_start_request()`: `blk_add_timer()` (none when `q` is 0), STARTED set, COMPLETE cleared; 0 or -22. */
   blk_mq_start_request(q: number, rq: number, jiffies: number, cpu: number, hz: number): number;
-  /** `__blk_mq_run_hw_queue()` after the STOPPED test, `queue_rq` through host_queue_rq: 1 rerun async, 0, or -22. */
-  __blk_mq_run_hw_queue_dispatch(q: number, hctx: number): number;
+  /**
+   * `__blk_mq_run_hw_queue()` after the STOPPED test on the current CPU `cpu` (clock `now` ns, `hz`, `tickNs`):
+   * `queue_rq` through host_queue_rq, or the inline driver `drv` (BLK_MQ_INLINE_*); 1 rerun async, 0, or -22.
+   */
+  __blk_mq_run_hw_queue_dispatch(q: number, hctx: number, cpu: number, now: number, hz: number, tickNs: number, drv: number): number;
+  /**
+   * The make_request of a bio without a plug and without sleeping (asm/blk_mq_make_request.ts): the cookie,
+   * -1 (merged), -2 (would sleep; nothing done), -3 (not taken; nothing done), or -22 / -14 (a record refused).
+   */
+  blk_mq_make_request_nowait(q: number, bio: number, cpu: number, now: number, hz: number, tickNs: number, flags: number): number;
 }
 
 /** Names of the function exports in {@link CoreExports}, for the drift test. */
@@ -560,6 +571,7 @@ export const CORE_FUNCTIONS = [
   "blk_add_timer",
   "blk_mq_start_request",
   "__blk_mq_run_hw_queue_dispatch",
+  "blk_mq_make_request_nowait",
 ] as const;
 
 /** Extra exports of the coverage variant. */
@@ -664,10 +676,16 @@ export interface CoreHost {
   queueRq(q: number, hctx: number, rq: number, flags: number): number;
   /** `blk_mq_end_request(rq, error)`. */
   blkMqEndRequest(rq: number, error: number): void;
+  /** The BUG of END_FAULT_* code `rc` in an end path the core ran itself: raises it. */
+  blkEndFault(rq: number, rc: number): void;
+  /** `blk_mq_run_hw_queue(hctx, true)` for the queue and hctx records. */
+  blkMqRunHwQueueAsync(q: number, hctx: number): void;
+  /** `spin_lock()` (`lock` 1) / `spin_unlock()` (0) of ctx `cpu`'s lock of the queue record `q`, while lockdep runs. */
+  ctxLock(q: number, cpu: number, lock: number): void;
 }
 
 /** The names of {@link CoreHost}'s slots, each imported by the core as `env.host_<snake_case>`. */
-const HOST_SLOTS = ["bioEndIo", "bioPut", "rqEndIo", "blkMqPutTag", "blkMqTagWake", "blkQueueExit", "modTimer", "queueRq", "blkMqEndRequest"] as const satisfies readonly (keyof CoreHost)[];
+const HOST_SLOTS = ["bioEndIo", "bioPut", "rqEndIo", "blkMqPutTag", "blkMqTagWake", "blkQueueExit", "modTimer", "queueRq", "blkMqEndRequest", "blkEndFault", "blkMqRunHwQueueAsync", "ctxLock"] as const satisfies readonly (keyof CoreHost)[];
 
 const HOSTS = new WeakMap<object, CoreHost>();
 
@@ -723,6 +741,9 @@ export function instantiateCoreModule(module: WebAssembly.Module): WebAssembly.E
     host_mod_timer: (q, expires) => host.modTimer(q, expires),
     host_queue_rq: (q, hctx, rq, flags) => host.queueRq(q, hctx, rq, flags),
     host_blk_mq_end_request: (rq, error) => host.blkMqEndRequest(rq, error),
+    host_blk_end_fault: (rq, rc) => host.blkEndFault(rq, rc),
+    host_blk_mq_run_hw_queue_async: (q, hctx) => host.blkMqRunHwQueueAsync(q, hctx),
+    host_ctx_lock: (q, cpu, lock) => host.ctxLock(q, cpu, lock),
   };
   const exports = new WebAssembly.Instance(module, { env }).exports;
   memory = exports.memory as WebAssembly.Memory;
