@@ -226,13 +226,13 @@ const MAKE_REQUEST_DRIVER_SHIFT = 8;
 function blkMqMakeRequestCore(k: Kernel, q: RequestQueue, bio: number): number {
   const s = k.sched;
   if (s.current.plug !== null) return MAKE_REQUEST_FALLBACK;
+  let flags = inlineDriver(q) << MAKE_REQUEST_DRIVER_SHIFT;
+  if (s.lockdep !== null) flags |= MAKE_REQUEST_LOCKDEP;
+  else if (q.queueCtx[s.cpus.current].lock.owner !== null) return MAKE_REQUEST_FALLBACK;
+  const clock = k.clock;
   const cpu = s.getCpu();
   let r: number;
   try {
-    let flags = inlineDriver(q) << MAKE_REQUEST_DRIVER_SHIFT;
-    if (s.lockdep !== null) flags |= MAKE_REQUEST_LOCKDEP;
-    else if (q.queueCtx[cpu].lock.owner !== null) return MAKE_REQUEST_FALLBACK;
-    const clock = k.clock;
     r = k.core.blk_mq_make_request_nowait(q.addr, bio, cpu, clock.now(), clock.HZ, clock.tickNs, flags);
   } catch (err) {
     // A host call threw after the core's blk_queue_enter(): the TS path's finally drops that reference.
