@@ -126,10 +126,17 @@ export const HCTX_TAGS: usize = offsetof<BlkMqHwCtx>("tags");
 export const HCTX_TAGS_HINTS: usize = offsetof<BlkMqHwCtx>("tags_hints");
 /** Offset of the address of the hctx's tag fields in that map. */
 export const HCTX_TAG_HCTX: usize = offsetof<BlkMqHwCtx>("tag_hctx");
-/** Offset of the number of runs under way. */
-export const HCTX_RUN_DEPTH: usize = offsetof<BlkMqHwCtx>("run_depth");
 /** Offset of the address of that map's `rqs[]`. */
 export const HCTX_TAGS_RQS: usize = offsetof<BlkMqHwCtx>("tags_rqs");
+
+/**
+ * The address of the hint word of ctx `cpu` among `tags_hints` (two u32 a
+ * CPU: the normal map's, then the reserved map's, `reserved` 1).
+ */
+@inline
+export function tag_hint(hints: usize, cpu: u32, reserved: usize): usize {
+  return hints + ((((<usize>cpu) << 1) + reserved) << 2);
+}
 /** Bits of each ctx_map word (`bits_per_word`, v4.4). */
 export const CTX_MAP_BITS_PER_WORD: u32 = 8;
 

@@ -18,7 +18,7 @@
 // END_FAULT_* codes below, having changed what the TypeScript code changed
 // before the same BUG.
 
-import { BlkMqCtx, BlkMqHwCtx, HCTX_TAGS, HCTX_TAGS_HINTS } from "./blk_mq_ctx";
+import { BlkMqCtx, BlkMqHwCtx, HCTX_TAGS, HCTX_TAGS_HINTS, tag_hint } from "./blk_mq_ctx";
 import { blk_mq_ctx_of, blk_mq_map_queue, blk_queue_exit, RequestQueue } from "./blk_queue";
 import { Bio, BIO_SIZE, bio_advance, bio_endio, bio_segments } from "./bio";
 import { blk_account_io_completion, blk_account_io_done as part_account_io_done } from "./genhd";
@@ -245,7 +245,7 @@ export function blk_mq_free_request(rq: usize, this_cpu: u32): i32 {
 function put_tag(tags: usize, hints: usize, cpu: u32, tag: u32): i32 {
   if (blk_mq_tag_allocated(tags, tag) != 1) return END_FAULT_TAG_NOT_ALLOCATED;
   const reserved: usize = tag < <u32>blk_mq_tags_stat(tags, 1) ? 1 : 0;
-  const r = blk_mq_put_tag(tags, tag, hints + ((((<usize>cpu) << 1) + reserved) << 2));
+  const r = blk_mq_put_tag(tags, tag, tag_hint(hints, cpu, reserved));
   return r < 0 ? END_FAULT_TAG_NOT_ALLOCATED : r;
 }
 

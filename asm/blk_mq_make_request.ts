@@ -26,7 +26,7 @@
 // (`blk_mq_get_ctx()`'s `get_cpu()`), so a driver reached by a host call
 // sees what it would see on the TS path.
 
-import { BlkMqCtx, BlkMqHwCtx, HCTX_TAG_HCTX, HCTX_TAGS, HCTX_TAGS_HINTS, HCTX_TAGS_RQS } from "./blk_mq_ctx";
+import { BlkMqCtx, BlkMqHwCtx, HCTX_TAG_HCTX, HCTX_TAGS, HCTX_TAGS_HINTS, HCTX_TAGS_RQS, tag_hint } from "./blk_mq_ctx";
 import { __blk_mq_run_hw_queue_dispatch, BLK_MQ_DISPATCH_RERUN } from "./blk_mq_dispatch";
 import { __blk_mq_free_request } from "./blk_mq_end";
 import { blk_mq_merge_queue_io, blk_mq_rq_ctx_init } from "./blk_mq_map";
@@ -79,13 +79,11 @@ function hctx_has_cpu(h: BlkMqHwCtx, ctx: usize): bool {
 function blk_mq_run_hw_queue(q: usize, hctx: usize, run_async: bool, cpu: u32, now: f64, hz: u32, tick_ns: f64, drv: u32): void {
   const h = changetype<BlkMqHwCtx>(hctx);
   if ((h.state & (1 << BLK_MQ_S_STOPPED)) != 0 || h.nr_ctx == 0 || h.tags == 0) return;
-  if (!run_async && hctx_has_cpu(h, blk_mq_ctx_of(q, cpu))) {
-    if (__blk_mq_run_hw_queue_dispatch(q, hctx, cpu, now, hz, tick_ns, drv) == BLK_MQ_DISPATCH_RERUN) {
-      host_blk_mq_run_hw_queue_async(<u32>q, <u32>hctx);
-    }
-    return;
+  // Off the hctx's CPUs, or leftovers of the synchronous run: a work on kblockd.
+  const sync_run = !run_async && hctx_has_cpu(h, blk_mq_ctx_of(q, cpu));
+  if (!sync_run || __blk_mq_run_hw_queue_dispatch(q, hctx, cpu, now, hz, tick_ns, drv) == BLK_MQ_DISPATCH_RERUN) {
+    host_blk_mq_run_hw_queue_async(<u32>q, <u32>hctx);
   }
-  host_blk_mq_run_hw_queue_async(<u32>q, <u32>hctx);
 }
 
 /**
@@ -128,7 +126,7 @@ export function blk_mq_make_request_nowait(q: usize, bio: usize, cpu: u32, now: 
   }
   // blk_mq_map_request(): blk_queue_enter_live(), then a tag without waiting.
   percpu_ref_get(<usize>r.q_usage_counter, cpu);
-  const tag = blk_mq_get_tag(tags, <usize>load<u32>(hctx, HCTX_TAG_HCTX), <usize>load<u32>(hctx, HCTX_TAGS_HINTS) + (<usize>cpu << 3), 0);
+  const tag = blk_mq_get_tag(tags, <usize>load<u32>(hctx, HCTX_TAG_HCTX), tag_hint(<usize>load<u32>(hctx, HCTX_TAGS_HINTS), cpu, 0), 0);
   if (tag < 0) {
     blk_queue_exit(q, cpu);
     blk_queue_exit(q, cpu);

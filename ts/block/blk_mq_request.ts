@@ -821,6 +821,12 @@ const QUEUE_RQ_LIST = 2;
 const QUEUE_RQ_LIST_NEW = 4;
 const QUEUE_RQ_DEPTH_SHIFT = 8;
 
+/** The live hctx of the queue record `qAddr` whose record is at `hctxAddr`, as the host calls name one. */
+function hctxByRecord(k: Kernel, qAddr: number, hctxAddr: number): BlkMqHwCtx | undefined {
+  const hctx = k.block.queueByRecord(qAddr)?.queueHwCtx[view(k).getUint32(hctxAddr + HCTX.QUEUE_NUM, true)];
+  return hctx !== undefined && hctx.addr === hctxAddr ? hctx : undefined;
+}
+
 /**
  * The driver's `queue_rq` for the core's dispatch run (host_queue_rq): the
  * hctx of the queue and hctx records, `bd` from the scratch of the run's
@@ -831,9 +837,9 @@ const QUEUE_RQ_DEPTH_SHIFT = 8;
  * @throws {KernelBug} when the records name no live hctx or no run of it is under way
  */
 export function blkMqQueueRqHost(k: Kernel, qAddr: number, hctxAddr: number, rq: number, flags: number): number {
-  const hctx = k.block.queueByRecord(qAddr)?.queueHwCtx[view(k).getUint32(hctxAddr + HCTX.QUEUE_NUM, true)];
+  const hctx = hctxByRecord(k, qAddr, hctxAddr);
   const depth = flags >>> QUEUE_RQ_DEPTH_SHIFT;
-  if (hctx === undefined || hctx.addr !== hctxAddr || depth === 0 || depth > hctx.runDepth) {
+  if (hctx === undefined || depth === 0 || depth > hctx.runDepth) {
     k.log.bug("block/blk-mq.c:__blk_mq_run_hw_queue", `queue_rq for hctx ${hctxAddr} outside its run`);
   }
   const sc = dispatchScratch(hctx, depth);
@@ -855,8 +861,8 @@ export function blkMqQueueRqHost(k: Kernel, qAddr: number, hctxAddr: number, rq:
  * @throws {KernelBug} when the records name no live hctx
  */
 export function blkMqRunHwQueueAsyncHost(k: Kernel, qAddr: number, hctxAddr: number): void {
-  const hctx = k.block.queueByRecord(qAddr)?.queueHwCtx[view(k).getUint32(hctxAddr + HCTX.QUEUE_NUM, true)];
-  if (hctx === undefined || hctx.addr !== hctxAddr) k.log.bug("block/blk-mq.c:blk_mq_run_hw_queue", `no hctx at ${hctxAddr}`);
+  const hctx = hctxByRecord(k, qAddr, hctxAddr);
+  if (hctx === undefined) k.log.bug("block/blk-mq.c:blk_mq_run_hw_queue", `no hctx at ${hctxAddr}`);
   blkMqRunHwQueue(hctx, true);
 }
 
