@@ -19,12 +19,12 @@
 // integers that never wrap), passed in by the caller with the current CPU
 // and HZ. Nothing here allocates.
 
-import { RequestQueue } from "./blk_queue";
-import { blk_mq_flush_busy_ctxs, BLK_MQ_MAX_DISPATCH_ORDER, BlkMqHwCtx, HCTX_DISPATCH, HCTX_RUN_LIST } from "./blk_mq_ctx";
+import { blk_mq_ctx_of, RequestQueue } from "./blk_queue";
+import { blk_mq_flush_busy_ctxs, BLK_MQ_MAX_DISPATCH_ORDER, BlkMqCtx, BlkMqHwCtx, HCTX_DISPATCH, HCTX_RUN_LIST } from "./blk_mq_ctx";
 import { BLK_MQ_INLINE_NULL_IRQ_NONE, null_queue_rq_irq_none } from "./null_blk";
 import { list_add, list_del_init, list_empty, list_init, list_splice_init, LIST_NEXT, LIST_PREV } from "./list";
 import { EINVAL } from "./page_alloc";
-import { host_blk_mq_end_request, host_mod_timer, host_queue_rq } from "./host";
+import { host_blk_mq_end_request, host_blk_mq_run_hw_queue_async, host_mod_timer, host_queue_rq } from "./host";
 import { Request, REQ_ATOM_COMPLETE, REQ_ATOM_STARTED, REQ_NO_TIMEOUT } from "./request";
 
 // ---------------------------------------------------------------------------
@@ -250,4 +250,38 @@ export function __blk_mq_run_hw_queue_dispatch(q: usize, hctx: usize, cpu: u32, 
   if (first == 0) return 0;
   ring_splice_head(first, hctx + HCTX_DISPATCH);
   return BLK_MQ_DISPATCH_RERUN;
+}
+
+/** Mirrors `BLK_MQ_S_STOPPED` (a bit of `hctx->state`). */
+const BLK_MQ_S_STOPPED: u32 = 0;
+const CTX_INDEX_HW: usize = offsetof<BlkMqCtx>("index_hw");
+
+/**
+ * Whether the CPU of the ctx record `ctx` is in `hctx->cpumask`.
+ * blk_mq_map_swqueue() sets exactly the CPUs whose ctx it attaches, so this
+ * is: the ctx sits at its `index_hw` among the hctx's first `nr_ctx` ctxs.
+ * An offline CPU's ctx is attached nowhere.
+ */
+@inline
+export function hctx_has_ctx(hctx: usize, ctx: usize): bool {
+  const h = changetype<BlkMqHwCtx>(hctx);
+  const i = load<u32>(ctx + CTX_INDEX_HW);
+  return i < h.nr_ctx && <usize>load<u32>(<usize>h.ctxs + (<usize>i << 2)) == ctx;
+}
+
+/**
+ * Mirrors `blk_mq_run_hw_queue(hctx, async)` (block/blk-mq.c, v4.4) for the
+ * core, `run_async` its `async`: nothing for a stopped or unmapped hctx;
+ * synchronously (`__blk_mq_run_hw_queue()`, its leftovers rerun as a work)
+ * on a CPU of the hctx; otherwise as a work on kblockd
+ * (host_blk_mq_run_hw_queue_async()).
+ */
+export function blk_mq_run_hw_queue(q: usize, hctx: usize, run_async: bool, cpu: u32, now: f64, hz: u32, tick_ns: f64, drv: u32): void {
+  const h = changetype<BlkMqHwCtx>(hctx);
+  if ((h.state & (1 << BLK_MQ_S_STOPPED)) != 0 || h.nr_ctx == 0 || h.tags == 0) return;
+  // Off the hctx's CPUs, or leftovers of the synchronous run: a work on kblockd.
+  const sync_run = !run_async && hctx_has_ctx(hctx, blk_mq_ctx_of(q, cpu));
+  if (!sync_run || __blk_mq_run_hw_queue_dispatch(q, hctx, cpu, now, hz, tick_ns, drv) == BLK_MQ_DISPATCH_RERUN) {
+    host_blk_mq_run_hw_queue_async(<u32>q, <u32>hctx);
+  }
 }

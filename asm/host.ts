@@ -104,3 +104,12 @@ export declare function host_blk_mq_run_hw_queue_async(q: u32, hctx: u32): void;
  */
 @external("env", "host_ctx_lock")
 export declare function host_ctx_lock(q: u32, cpu: u32, lock: u32): void;
+
+/**
+ * `blk_flush_plug_list(plug, from_schedule)` by the TS flush
+ * (ts/block/blk_plug.ts), for a plug the core's make_request must flush
+ * but cannot itself: one holding another queue's requests, or a request of
+ * an offline CPU's ctx.
+ */
+@external("env", "host_blk_flush_plug_list")
+export declare function host_blk_flush_plug_list(plug: u32, from_schedule: u32): void;

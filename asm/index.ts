@@ -178,5 +178,6 @@ export {
   blk_add_timer,
   blk_mq_start_request,
 } from "./blk_mq_dispatch";
-export { blk_mq_make_request_nowait } from "./blk_mq_make_request";
+export { blk_mq_flush_plug_list_nowait, blk_mq_make_request_nowait } from "./blk_mq_make_request";
+export { blk_plug_alloc, blk_plug_free } from "./blk_plug";
 export { request_field_offset } from "./request";

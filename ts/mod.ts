@@ -568,9 +568,9 @@ export {
   blkMqFlushPlugList,
   BlkPlug,
   blkPlugQueuedCount,
+  BLK_PLUG_MAX,
   blkStartPlug,
 } from "./block/blk_plug.ts";
-export type { PluggedRequest } from "./block/blk_plug.ts";
 export { __blkMqEndRequest, blkRqBytes, blkUpdateRequest } from "./block/blk_update_request.ts";
 export { blkMqAddToRequeueList, blkMqCancelRequeueWork, blkMqKickRequeueList, blkMqRequeueRequest, blkMqRequeueWork } from "./block/blk_mq_requeue.ts";
 export { blkMqStartHwQueue, blkMqStartHwQueues, blkMqStopHwQueue } from "./block/hctx.ts";

@@ -11,7 +11,7 @@
 import type { Kernel } from "../kernel/kernel.ts";
 import { coreHost } from "../wasm/core.ts";
 import { bioEndIoCallback, bioPut } from "./bio.ts";
-import { blkMqEndRequest, blkMqQueueRqHost, blkMqRunHwQueueAsyncHost, ctxLockHost } from "./blk_mq_request.ts";
+import { blkFlushPlugListHost, blkMqEndRequest, blkMqQueueRqHost, blkMqRunHwQueueAsyncHost, ctxLockHost } from "./blk_mq_request.ts";
 import { blkEndFault, blkMqPutTagHost, blkMqTagWakeHost, blkQueueExitHost, rqEndIoHost } from "./blk_update_request.ts";
 import { blkQueueModTimer } from "./blk_timeout.ts";
 
@@ -30,4 +30,5 @@ export function bindBlockHostCalls(k: Kernel): void {
   host.blkEndFault = (rq, rc) => blkEndFault(k, rq, rc);
   host.blkMqRunHwQueueAsync = (q, hctx) => blkMqRunHwQueueAsyncHost(k, q, hctx);
   host.ctxLock = (q, cpu, lock) => ctxLockHost(k, q, cpu, lock);
+  host.blkFlushPlugList = (plug, fromSchedule) => blkFlushPlugListHost(k, plug, fromSchedule);
 }

@@ -253,7 +253,7 @@ export class AioContext {
     this.#endIo = registerBioEndIo(k, "aio_end_io", aioEndIo); // per batch: bioExit() drops the table
     // Slots [done, n) are still this loop's: not yet ended here nor handed to submit_bio().
     let done = 0;
-    blkStartPlug(task);
+    blkStartPlug(k, task);
     try {
       for (let i = 0; i < n; i++) {
         // Plain calls for the common case; a generator only where the bio or the submission must sleep.

@@ -103,7 +103,7 @@ function run(setup: Setup, core: boolean, seed: number): Trace {
       let plugged = 0;
       for (let i = 0; i < 40; i++) {
         if (plugged === 0 && prng.next() % 8 === 0) {
-          blkStartPlug(task);
+          blkStartPlug(k, task);
           plugged = 1 + (prng.next() % 4);
         }
         const c = prng.next() % 16;
@@ -183,7 +183,7 @@ const FALLBACK = -3;
 
 /** `blk_mq_make_request_nowait()` as submitBioTry() calls it, lockdep off, no inline driver. */
 function makeRequest(k: Kernel, q: RequestQueue, bio: number, driver = 0): number {
-  return k.core.blk_mq_make_request_nowait(q.addr, bio, 0, k.clock.now(), k.clock.HZ, k.clock.tickNs, driver << 8);
+  return k.core.blk_mq_make_request_nowait(q.addr, bio, 0, 0, k.clock.now(), k.clock.HZ, k.clock.tickNs, driver << 8);
 }
 
 test("blk_mq_make_request_nowait() ends a read at once with null_blk inline, and returns its cookie", () => {

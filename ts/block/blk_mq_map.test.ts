@@ -58,7 +58,7 @@ function writes(k: Kernel, q: RequestQueue, sectors: number[], endIo: number, pl
     const bios: number[] = [];
     for (const s of sectors) bios.push(yield* makeBio(k, q, s, REQ_WRITE, endIo));
     const task = k.sched.current;
-    if (plugged) blkStartPlug(task);
+    if (plugged) blkStartPlug(k, task);
     for (const b of bios) yield* submitBio(k, b);
     if (plugged) blkFinishPlug(task);
   }, { cpu: 0, bound: true });

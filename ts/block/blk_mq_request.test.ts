@@ -246,7 +246,7 @@ test("a bio without data that is no flush ends with -EINVAL; plugged after a rea
   const { k, q, done, endIo } = nullbWithRecorder(2, { nr_devices: "1", irqmode: "0" });
   inTask(k, function* () {
     const task = k.sched.current;
-    blkStartPlug(task);
+    blkStartPlug(k, task);
     yield* submitBio(k, yield* makeBio(k, q, 128, 0, endIo));
     const empty = yield* bioAlloc(fsBioSet(k), GFP_NOIO, 0);
     bioSetField(k, empty, "bi_sector", 136);

@@ -47,7 +47,8 @@ import {
   hctxLiveTags,
 } from "./hctx.ts";
 import { RQ } from "./request_record.ts";
-import { BLK_MAX_REQUEST_COUNT, blkFlushPlugList, blkPlugQueuedCount, currentPlug, type PluggedRequest } from "./blk_plug.ts";
+import { BLK_MAX_REQUEST_COUNT, BlkPlug, blkFlushPlugList, blkPlugQueuedCount, currentPlug } from "./blk_plug.ts";
+import { listDelInit } from "./_rq_list.ts";
 import {
   blkQueueEnter,
   blkQueueEnterLive,
@@ -216,24 +217,25 @@ const MAKE_REQUEST_DRIVER_SHIFT = 8;
  * ctx merge or insert and the hw queue run (with the driver's `queue_rq`
  * inline when its ops offer one, {@link BlkMqOps.inline}), what
  * {@link blkSqMakeRequest} and an async bio of {@link blkMqMakeRequest} do
- * there. Preemption stays disabled around it, as `blk_mq_get_ctx()` keeps
- * it in v4.4. Without lockdep the ctx lock is the core's, so a lock some
- * task holds leaves the bio to the TS path, which reports it.
+ * there; under a plug, the plug merge and the request onto the plug
+ * ({@link blkSqMakeRequest} with a plug). Preemption stays disabled around
+ * it, as `blk_mq_get_ctx()` keeps it in v4.4.
  *
  * @returns the cookie, {@link BLK_QC_T_NONE} (merged), {@link SUBMIT_WOULD_SLEEP},
  *   or MAKE_REQUEST_FALLBACK: not the core's bio, nothing done
  */
 function blkMqMakeRequestCore(k: Kernel, q: RequestQueue, bio: number): number {
   const s = k.sched;
-  if (s.current.plug !== null) return MAKE_REQUEST_FALLBACK;
-  let flags = inlineDriver(q) << MAKE_REQUEST_DRIVER_SHIFT;
-  if (s.lockdep !== null) flags |= MAKE_REQUEST_LOCKDEP;
-  else if (q.queueCtx[s.cpus.current].lock.owner !== null) return MAKE_REQUEST_FALLBACK;
+  const flags = coreFlags(k, q, false);
+  if (flags < 0) return MAKE_REQUEST_FALLBACK;
+  const plug = s.current.plug;
+  if (plug !== null && !(plug instanceof BlkPlug)) return MAKE_REQUEST_FALLBACK;
+  const plugAddr = plug === null ? 0 : plug.addr;
   const clock = k.clock;
   const cpu = s.getCpu();
   let r: number;
   try {
-    r = k.core.blk_mq_make_request_nowait(q.addr, bio, cpu, clock.now(), clock.HZ, clock.tickNs, flags);
+    r = k.core.blk_mq_make_request_nowait(q.addr, bio, plugAddr, cpu, clock.now(), clock.HZ, clock.tickNs, flags);
   } catch (err) {
     // A host call threw after the core's blk_queue_enter(): the TS path's finally drops that reference.
     blkQueueExit(q);
@@ -245,6 +247,56 @@ function blkMqMakeRequestCore(k: Kernel, q: RequestQueue, bio: number): number {
   if (r === MAKE_REQUEST_WOULD_SLEEP) return SUBMIT_WOULD_SLEEP;
   mapCheck(q, r, "blk_mq_make_request");
   return r;
+}
+
+/**
+ * The `flags` of the core's make_request and plug flush for `q`, or -1
+ * when `q`'s path is not the core's: the core path is off
+ * ({@link BlockLayer.coreMakeRequest}), the queue maps or dispatches its
+ * own way, or without lockdep a task holds a ctx lock the core would take
+ * (the current CPU's, or with `allCtxs` any of the queue's): the TS path
+ * then reports it. With lockdep the ctx lock is the host's and validated.
+ */
+function coreFlags(k: Kernel, q: RequestQueue, allCtxs: boolean): number {
+  if (!k.block.coreMakeRequest || q.mqOps!.mapQueue !== blkMqMapQueue || q.dispatchHook !== __blkMqRunHwQueueDispatch) return -1;
+  const flags = inlineDriver(q) << MAKE_REQUEST_DRIVER_SHIFT;
+  const s = k.sched;
+  if (s.lockdep !== null) return flags | MAKE_REQUEST_LOCKDEP;
+  if (!allCtxs) return q.queueCtx[s.cpus.current].lock.owner === null ? flags : -1;
+  for (const ctx of q.queueCtx) if (ctx.lock.owner !== null) return -1;
+  return flags;
+}
+
+/**
+ * `blk_flush_plug_list()` in the core (`blk_mq_flush_plug_list_nowait()`,
+ * asm/blk_mq_make_request.ts) when every request on the plug is of one
+ * queue whose path is the core's and whose ctxs are all attached.
+ *
+ * @returns whether the core flushed it (else nothing was done)
+ */
+export function blkMqFlushPlugListCore(plug: BlkPlug, fromSchedule: boolean): boolean {
+  const k = plug.kernel;
+  const q = k.block.queueById[view(k).getUint32(view(k).getUint32(plug.addr, true) + RQ.Q, true)]?.q;
+  if (q === undefined || q.mqOps === null || q.dispatchHook === null) return false;
+  const flags = coreFlags(k, q, true);
+  if (flags < 0) return false;
+  const s = k.sched;
+  const clock = k.clock;
+  const cpu = s.getCpu();
+  let r: number;
+  try {
+    r = k.core.blk_mq_flush_plug_list_nowait(plug.addr, q.addr, fromSchedule ? 1 : 0, cpu, clock.now(), clock.HZ, clock.tickNs, flags);
+  } finally {
+    s.putCpu();
+  }
+  return r === 0;
+}
+
+/** The TS flush the core's make_request asks for (host_blk_flush_plug_list): the current task's plug at `plugAddr`. */
+export function blkFlushPlugListHost(k: Kernel, plugAddr: number, fromSchedule: number): void {
+  const plug = k.sched.current.plug;
+  if (!(plug instanceof BlkPlug) || plug.addr !== plugAddr) return k.log.bug("block/blk-core.c:blk_flush_plug_list", `plug ${plugAddr} is not the current task's`);
+  blkFlushPlugList(plug, fromSchedule !== 0);
 }
 
 /**
@@ -509,7 +561,7 @@ function makeRequestTry(q: RequestQueue, bio: number): number {
  */
 function blkMqPlugScan(q: RequestQueue, bio: number, mq: boolean): boolean {
   PLUG_SCAN.requestCount = 0;
-  PLUG_SCAN.sameQueueRq = null;
+  PLUG_SCAN.sameQueueRq = 0;
   if ((bioRw(q.kernel, bio) & (REQ_FLUSH | REQ_FUA)) !== 0 || q.nomerges) return false;
   return blkAttemptPlugMerge(q, bio, blkDisk(q), mq);
 }
@@ -520,7 +572,7 @@ function blkDisk(q: RequestQueue): Gendisk | null {
 }
 
 /** What {@link blkMqMakeRequest} does once the request is mapped. */
-function blkMqQueueRequest(q: RequestQueue, bio: number, m: MappedRequest, sameQueueRq: PluggedRequest | null): number {
+function blkMqQueueRequest(q: RequestQueue, bio: number, m: MappedRequest, sameQueueRq: number): number {
   const { rq, hctx, ctx } = m;
   const k = q.kernel;
   const birw = bioRw(k, bio);
@@ -534,12 +586,11 @@ function blkMqQueueRequest(q: RequestQueue, bio: number, m: MappedRequest, sameQ
     let oldRq: number | null = null;
     if (plug !== null) {
       // The plug may have been flushed while the map slept: then same_queue_rq is gone and the list empty.
-      if (sameQueueRq !== null && plug.mqList.length > 0) {
-        const i = plug.mqList.indexOf(sameQueueRq);
-        if (i >= 0) plug.mqList.splice(i, 1);
-        oldRq = sameQueueRq.rq;
+      if (sameQueueRq !== 0 && plug.needsFlush()) {
+        listDelInit(k, sameQueueRq);
+        oldRq = sameQueueRq;
       }
-      plug.add(rq, q);
+      plug.add(rq);
     } else {
       oldRq = rq;
     }
@@ -582,7 +633,7 @@ function blkSqQueueRequest(q: RequestQueue, bio: number, m: MappedRequest, reque
   if (plug !== null) {
     blkMqBioToRequest(q, rq, bio, disk);
     if (requestCount >= BLK_MAX_REQUEST_COUNT) blkFlushPlugList(plug, false);
-    plug.add(rq, q);
+    plug.add(rq);
     return cookie;
   }
   if (!blkMqMergeQueueIo(q, hctx, ctx, rq, bio, disk)) blkMqRunHwQueue(hctx, !rwIsSync(birw));
@@ -624,12 +675,12 @@ function blkAttemptPlugMerge(q: RequestQueue, bio: number, _disk: Gendisk | null
     return false;
   }
   const jiffies = k.clock.jiffies();
-  for (let i = plug.mqList.length - 1; i >= 0; i--) {
-    const e = plug.mqList[i];
-    if (e.q !== q) continue;
+  const dv = view(k);
+  for (let e = dv.getUint32(plug.addr + 4, true); e !== plug.addr; e = dv.getUint32(e + 4, true)) {
+    if (dv.getUint32(e + RQ.Q, true) !== q.id) continue;
     out.requestCount++;
     if (mq) out.sameQueueRq = e;
-    if (bioAttemptMerge(q, e.rq, bio, jiffies) === BLK_MERGE_DONE) return true;
+    if (bioAttemptMerge(q, e, bio, jiffies) === BLK_MERGE_DONE) return true;
   }
   return false;
 }
@@ -638,7 +689,7 @@ function blkAttemptPlugMerge(q: RequestQueue, bio: number, _disk: Gendisk | null
  * The counts of the last plug scan ({@link blkAttemptPlugMerge}), one reused
  * object read by the make_request before anything else can run.
  */
-const PLUG_SCAN = { requestCount: 0, sameQueueRq: null as PluggedRequest | null };
+const PLUG_SCAN = { requestCount: 0, sameQueueRq: 0 };
 
 /**
  * Mirrors `blk_mq_merge_queue_io()` (v4.4), in the core under `ctx->lock`

@@ -92,7 +92,7 @@ for (const submitQueues of [1, 2]) {
     const cookies: number[] = [];
     onCpu0(k, function* () {
       const task = k.sched.current;
-      blkStartPlug(task);
+      blkStartPlug(k, task);
       for (const s of [8, 16, 24, 32, 40, 48, 56, 0]) cookies.push(yield* submitBio(k, yield* makeBio(k, q, s, endIo)));
       assert.is(issued.length, 0, "nothing reaches the driver while plugged");
       assert.is(done.length, 0);
@@ -118,7 +118,7 @@ for (const submitQueues of [1, 2]) {
     const endIo = recorder(k, done);
     onCpu0(k, function* () {
       const task = k.sched.current;
-      blkStartPlug(task);
+      blkStartPlug(k, task);
       for (const s of [0, 8, 16, 24]) assert.ok((yield* submitBio(k, yield* makeBio(k, q, s, endIo))) !== BLK_QC_T_NONE);
       blkFinishPlug(task);
     });
@@ -137,12 +137,12 @@ for (const submitQueues of [1, 2]) {
     const endIo = recorder(k, done);
     onCpu0(k, function* () {
       const task = k.sched.current;
-      const plug = blkStartPlug(task);
+      const plug = blkStartPlug(k, task);
       yield* submitBio(k, yield* makeBio(k, q, 800, endIo));
-      assert.is(plug.mqList.length, 1);
+      assert.is(plug.requests().length, 1);
       assert.is(done.length, 0);
       yield sleep(1_000_000);
-      assert.is(plug.mqList.length, 0, "blk_schedule_flush_plug() emptied the plug");
+      assert.is(plug.requests().length, 0, "blk_schedule_flush_plug() emptied the plug");
       assert.equal(done, [{ sector: 800, error: 0 }], "completed while the task slept");
       assert.is(task.plug, plug, "the plug stays installed until blk_finish_plug()");
       blkFinishPlug(task);
@@ -161,7 +161,7 @@ test("blk_mq_make_request: limited plugging issues the older same-queue request 
   const endIo = recorder(k, done);
   onCpu0(k, function* () {
     const task = k.sched.current;
-    const plug = blkStartPlug(task);
+    const plug = blkStartPlug(k, task);
     yield* submitBio(k, yield* makeBio(k, q, 0, endIo));
     assert.is(issued.length, 0, "the first request waits in the plug");
     yield* submitBio(k, yield* makeBio(k, q, 100, endIo));
@@ -169,7 +169,7 @@ test("blk_mq_make_request: limited plugging issues the older same-queue request 
     assert.equal(done.map((d) => d.sector), [0]);
     yield* submitBio(k, yield* makeBio(k, q, 200, endIo));
     assert.equal(issued.map((i) => i.sector), [0, 100]);
-    assert.is(plug.mqList.length, 1, "one request per queue waits");
+    assert.is(plug.requests().length, 1, "one request per queue waits");
     // A back merge still goes into the one plugged request.
     yield* submitBio(k, yield* makeBio(k, q, 208, endIo));
     assert.is(issued.length, 2);
@@ -189,14 +189,14 @@ test("blk_sq_make_request: the plug is flushed, sorted by sector, before a 17th 
   const sectors = Array.from({ length: BLK_MAX_REQUEST_COUNT + 1 }, (_, i) => 10_000 - 100 * i);
   onCpu0(k, function* () {
     const task = k.sched.current;
-    const plug: BlkPlug = blkStartPlug(task);
+    const plug: BlkPlug = blkStartPlug(k, task);
     for (let i = 0; i < BLK_MAX_REQUEST_COUNT; i++) yield* submitBio(k, yield* makeBio(k, q, sectors[i], endIo));
     assert.is(issued.length, 0);
-    assert.is(plug.mqList.length, BLK_MAX_REQUEST_COUNT);
+    assert.is(plug.requests().length, BLK_MAX_REQUEST_COUNT);
     yield* submitBio(k, yield* makeBio(k, q, sectors[BLK_MAX_REQUEST_COUNT], endIo));
     assert.is(issued.length, BLK_MAX_REQUEST_COUNT, "the 16 plugged requests were flushed and run");
     assert.equal(issued.map((i) => i.sector), sectors.slice(0, BLK_MAX_REQUEST_COUNT).reverse(), "sorted by start sector");
-    assert.is(plug.mqList.length, 1, "the 17th waits in the plug");
+    assert.is(plug.requests().length, 1, "the 17th waits in the plug");
     blkFinishPlug(task);
   });
   assert.is(issued.length, BLK_MAX_REQUEST_COUNT + 1);
@@ -213,7 +213,7 @@ test("blk_sq_make_request: with nomerges the plug scan does not run, so nothing 
   const endIo = recorder(k, done);
   onCpu0(k, function* () {
     const task = k.sched.current;
-    blkStartPlug(task);
+    blkStartPlug(k, task);
     for (let i = 0; i <= BLK_MAX_REQUEST_COUNT; i++) yield* submitBio(k, yield* makeBio(k, q, 100 * i, endIo));
     assert.is(issued.length, 0);
     blkFinishPlug(task);
@@ -231,8 +231,8 @@ test("a nested blk_start_plug() shares the outer plug; only the outermost blk_fi
   const endIo = recorder(k, done);
   onCpu0(k, function* () {
     const task = k.sched.current;
-    const outer = blkStartPlug(task);
-    assert.is(blkStartPlug(task), outer);
+    const outer = blkStartPlug(k, task);
+    assert.is(blkStartPlug(k, task), outer);
     yield* submitBio(k, yield* makeBio(k, q, 0, endIo));
     blkFinishPlug(task);
     assert.is(issued.length, 0);
@@ -275,14 +275,14 @@ test("blk_sq_make_request: a task out of tags while its plug holds them all flus
   const endIo = recorder(k, done);
   onCpu0(k, function* () {
     const task = k.sched.current;
-    const plug = blkStartPlug(task);
+    const plug = blkStartPlug(k, task);
     for (const s of [0, 100]) yield* submitBio(k, yield* makeBio(k, q, s, endIo));
     assert.is(issued.length, 0);
     const switches = task.switches;
     yield* submitBio(k, yield* makeBio(k, q, 200, endIo));
     assert.equal(issued.map((i) => [i.sector, i.comm]), [[0, "plugger"], [100, "plugger"]], "blk_flush_plug(current) ran the queue synchronously, in the task");
     assert.is(task.switches, switches, "a tag was freed before the task had to sleep");
-    assert.is(plug.mqList.length, 1);
+    assert.is(plug.requests().length, 1);
     blkFinishPlug(task);
   });
   assert.equal(done.map((d) => d.sector), [0, 100, 200]);

@@ -14,47 +14,49 @@
  * @module
  */
 
+import { KernelError } from "../errors.ts";
+import type { Kernel } from "../kernel/kernel.ts";
 import type { Task, TaskPlug } from "../kernel/sched.ts";
 import { blkMqHctxMarkPending, blkMqRunHwQueue } from "./hctx.ts";
 import { RQ } from "./request_record.ts";
 import type { RequestQueue } from "./request_queue.ts";
 import { getU64 } from "./_u64.ts";
-import { listAdd } from "./_rq_list.ts";
+import { listAdd, listAppendTo, listEmpty } from "./_rq_list.ts";
+import { blkMqFlushPlugListCore } from "./blk_mq_request.ts";
 
 /** Mirrors `BLK_MAX_REQUEST_COUNT`: `blk_sq_make_request()` flushes a plug holding this many of the queue's requests. */
 export const BLK_MAX_REQUEST_COUNT = 16;
 
-/** One request waiting on a plug (`rq->queuelist` on `plug->mq_list`, with `rq->q`). */
-export interface PluggedRequest {
-  rq: number;
-  q: RequestQueue;
-}
+/** Tasks that may hold a plug at once (asm/blk_plug.ts's table of plug records). */
+export const BLK_PLUG_MAX = 1024;
 
-/** Mirrors `struct blk_plug` (include/linux/blkdev.h, v4.4), the `mq_list` part. */
+/**
+ * Mirrors `struct blk_plug` (include/linux/blkdev.h, v4.4), the `mq_list`
+ * part: a record in linear memory (asm/blk_plug.ts) whose list links the
+ * plugged requests through their `queuelist`, oldest first, so the core's
+ * make_request and flush work on it as the TypeScript path does.
+ */
 export class BlkPlug implements TaskPlug {
-  /** `plug->mq_list`, oldest first. */
-  readonly mqList: PluggedRequest[] = [];
-  /** Entries of flushed requests, reused by {@link BlkPlug.add} (a plug's requests then allocate nothing). */
-  readonly spare: PluggedRequest[] = [];
   /** Nested `blk_start_plug()` calls: only the outermost plug is installed and flushed. */
   depth = 1;
 
-  constructor(readonly task: Task) {}
+  /** @internal use {@link blkStartPlug} */
+  constructor(readonly kernel: Kernel, readonly task: Task, readonly addr: number) {}
 
-  /** Appends `rq` of `q` to `mq_list` (`list_add_tail(&rq->queuelist, &plug->mq_list)`). */
-  add(rq: number, q: RequestQueue): void {
-    const e = this.spare.pop();
-    if (e === undefined) {
-      this.mqList.push({ rq, q });
-      return;
-    }
-    e.rq = rq;
-    e.q = q;
-    this.mqList.push(e);
+  /** Appends request `rq` to `mq_list` (`list_add_tail(&rq->queuelist, &plug->mq_list)`). */
+  add(rq: number): void {
+    listAdd(this.kernel, rq, this.addr, true);
+  }
+
+  /** The requests on `mq_list`, oldest first (a copy). */
+  requests(): number[] {
+    const out: number[] = [];
+    listAppendTo(this.kernel, this.addr, out);
+    return out;
   }
 
   needsFlush(): boolean {
-    return this.mqList.length > 0;
+    return !listEmpty(this.kernel, this.addr);
   }
 
   scheduleFlush(): void {
@@ -67,22 +69,27 @@ export class BlkPlug implements TaskPlug {
  * one is already there (a nested plug adds to the outer one).
  *
  * @returns the task's plug
+ * @throws {KernelError} EAGAIN when {@link BLK_PLUG_MAX} tasks hold a plug already (a port limit)
+ * @throws {TypeError} when the task holds a plug of another kind
  */
-export function blkStartPlug(task: Task): BlkPlug {
+export function blkStartPlug(k: Kernel, task: Task): BlkPlug {
   const cur = task.plug;
   if (cur !== null) {
     if (!(cur instanceof BlkPlug)) throw new TypeError(`blk_start_plug: task ${task.comm} has a foreign plug`);
     cur.depth++;
     return cur;
   }
-  const plug = new BlkPlug(task);
+  const addr = k.core.blk_plug_alloc();
+  if (addr === 0) throw new KernelError("EAGAIN", "blk_start_plug", `${BLK_PLUG_MAX} tasks hold a plug already`);
+  const plug = new BlkPlug(k, task, addr);
   task.plug = plug;
   return plug;
 }
 
 /**
  * Mirrors `blk_finish_plug()` (v4.4): the outermost finish flushes the plug
- * (`blk_flush_plug_list(plug, false)`) and clears `task->plug`.
+ * (`blk_flush_plug_list(plug, false)`, again while a flush's completions
+ * plugged more) and clears `task->plug`.
  *
  * @throws {TypeError} when the task has no plug
  */
@@ -90,8 +97,10 @@ export function blkFinishPlug(task: Task): void {
   const plug = task.plug;
   if (!(plug instanceof BlkPlug)) throw new TypeError(`blk_finish_plug: task ${task.comm} has no plug`);
   if (--plug.depth > 0) return;
-  blkFlushPlugList(plug, false);
+  while (plug.needsFlush()) blkFlushPlugList(plug, false);
   task.plug = null;
+  const k = plug.kernel;
+  if (k.core.blk_plug_free(plug.addr) !== 0) k.log.bug("block/blk-core.c:blk_finish_plug", `plug record ${plug.addr} was not held`);
 }
 
 /** The current task's plug (`current->plug`), or null. */
@@ -104,43 +113,61 @@ export function currentPlug(q: RequestQueue): BlkPlug | null {
 export function blkPlugQueuedCount(q: RequestQueue): number {
   const plug = currentPlug(q);
   if (plug === null) return 0;
+  const dv = q.kernel.dv;
   let n = 0;
-  for (const e of plug.mqList) if (e.q === q) n++;
+  for (let e = dv.getUint32(plug.addr, true); e !== plug.addr; e = dv.getUint32(e, true)) if (dv.getUint32(e + RQ.Q, true) === q.id) n++;
   return n;
 }
 
-/** Mirrors `blk_flush_plug_list()` (v4.4): the mq list, when not empty. */
+/**
+ * Mirrors `blk_flush_plug_list()` (v4.4): the mq list, when not empty; in
+ * the core when it holds one queue's requests and that queue's path is the
+ * core's ({@link blkMqFlushPlugListCore}), else {@link blkMqFlushPlugList}.
+ */
 export function blkFlushPlugList(plug: BlkPlug, fromSchedule: boolean): void {
-  if (plug.mqList.length > 0) blkMqFlushPlugList(plug, fromSchedule);
+  if (!plug.needsFlush() || blkMqFlushPlugListCore(plug, fromSchedule)) return;
+  blkMqFlushPlugList(plug, fromSchedule);
+}
+
+/** A plugged request with what the flush sorts it by. */
+interface PluggedRequest {
+  rq: number;
+  q: RequestQueue;
+  cpu: number;
+  sector: number;
 }
 
 /**
- * Mirrors `blk_mq_flush_plug_list()` (v4.4): the plugged requests sorted by
- * (ctx, start sector) — ctx address order is queue then CPU order here — and
- * each run sharing a ctx inserted with `blk_mq_insert_requests()`.
- * (`list_sort()` with v4.4's `plug_ctx_cmp()` may reorder requests with the same
- * ctx and sector; this sort, stable, keeps them in plug order.) The entries
- * go back to the plug's spares for the next requests.
+ * Mirrors `blk_mq_flush_plug_list()` (v4.4): the plugged requests taken off
+ * the plug, sorted by (ctx, start sector) — ctx address order is queue then
+ * CPU order here — and each run sharing a ctx inserted with
+ * `blk_mq_insert_requests()`. (`list_sort()` with v4.4's `plug_ctx_cmp()`
+ * is a stable merge sort; this sort is stable too.)
  */
 export function blkMqFlushPlugList(plug: BlkPlug, fromSchedule: boolean): void {
-  const list = plug.mqList.splice(0);
+  const k = plug.kernel;
+  const dv = k.dv;
+  const list: PluggedRequest[] = [];
+  for (const rq of plug.requests()) {
+    const q = k.block.queueById[dv.getUint32(rq + RQ.Q, true)]?.q;
+    if (q === undefined) return k.log.bug("block/blk-mq.c:blk_mq_flush_plug_list", `BUG_ON(!rq->q): request ${rq}`);
+    list.push({ rq, q, cpu: dv.getInt32(rq + RQ.MQ_CTX, true), sector: getU64(dv, rq + RQ.SECTOR) });
+  }
+  k.core.blk_list_init(plug.addr);
   sortPlugList(list);
   let i = 0;
   while (i < list.length) {
-    const q = list[i].q;
-    const cpu = q.kernel.dv.getInt32(list[i].rq + RQ.MQ_CTX, true);
+    const { q, cpu } = list[i];
     let j = i + 1;
-    while (j < list.length && list[j].q === q && q.kernel.dv.getInt32(list[j].rq + RQ.MQ_CTX, true) === cpu) j++;
+    while (j < list.length && list[j].q === q && list[j].cpu === cpu) j++;
     blkMqInsertRequests(q, cpu, list, i, j, fromSchedule);
     i = j;
   }
-  for (const e of list) plug.spare.push(e);
 }
 
 /**
  * Sorts by {@link plugCtxCmp}, stably. A plug rarely holds more than
- * BLK_MAX_REQUEST_COUNT requests: an insertion sort then, which allocates
- * nothing (Array.prototype.sort copies into a work array on every call).
+ * BLK_MAX_REQUEST_COUNT requests: an insertion sort then.
  */
 function sortPlugList(list: PluggedRequest[]): void {
   if (list.length > 4 * BLK_MAX_REQUEST_COUNT) {
@@ -160,9 +187,7 @@ function sortPlugList(list: PluggedRequest[]): void {
 
 /** v4.4's `plug_ctx_cmp()`: by ctx (queue, then CPU), then by start sector. */
 function plugCtxCmp(a: PluggedRequest, b: PluggedRequest): number {
-  if (a.q !== b.q) return a.q.id - b.q.id;
-  const dv = a.q.kernel.dv;
-  return dv.getInt32(a.rq + RQ.MQ_CTX, true) - dv.getInt32(b.rq + RQ.MQ_CTX, true) || getU64(dv, a.rq + RQ.SECTOR) - getU64(dv, b.rq + RQ.SECTOR);
+  return a.q.id - b.q.id || a.cpu - b.cpu || a.sector - b.sector;
 }
 
 /**

@@ -399,10 +399,17 @@ export interface CoreExports {
    */
   __blk_mq_run_hw_queue_dispatch(q: number, hctx: number, cpu: number, now: number, hz: number, tickNs: number, drv: number): number;
   /**
-   * The make_request of a bio without a plug and without sleeping (asm/blk_mq_make_request.ts): the cookie,
-   * -1 (merged), -2 (would sleep; nothing done), -3 (not taken; nothing done), or -22 / -14 (a record refused).
+   * The make_request of a bio without sleeping, under the task's plug record `plug` (0 for none)
+   * (asm/blk_mq_make_request.ts): the cookie, -1 (merged), -2 (would sleep; nothing done), -3 (not taken;
+   * nothing done), or -22 / -14 (a record refused).
    */
-  blk_mq_make_request_nowait(q: number, bio: number, cpu: number, now: number, hz: number, tickNs: number, flags: number): number;
+  blk_mq_make_request_nowait(q: number, bio: number, plug: number, cpu: number, now: number, hz: number, tickNs: number, flags: number): number;
+  /** `blk_flush_plug_list()` of a plug holding only `q`'s requests: 0, -3 (not the core's plug; nothing done), -22. */
+  blk_mq_flush_plug_list_nowait(plug: number, q: number, fromSchedule: number, cpu: number, now: number, hz: number, tickNs: number, flags: number): number;
+  /** A `struct blk_plug` record (asm/blk_plug.ts), `mq_list` empty; 0 when all are held. */
+  blk_plug_alloc(): number;
+  /** Gives a plug record back: 0, -22 (not a held record), -16 (requests still on it). */
+  blk_plug_free(plug: number): number;
 }
 
 /** Names of the function exports in {@link CoreExports}, for the drift test. */
@@ -572,6 +579,9 @@ export const CORE_FUNCTIONS = [
   "blk_mq_start_request",
   "__blk_mq_run_hw_queue_dispatch",
   "blk_mq_make_request_nowait",
+  "blk_mq_flush_plug_list_nowait",
+  "blk_plug_alloc",
+  "blk_plug_free",
 ] as const;
 
 /** Extra exports of the coverage variant. */
@@ -682,10 +692,12 @@ export interface CoreHost {
   blkMqRunHwQueueAsync(q: number, hctx: number): void;
   /** `spin_lock()` (`lock` 1) / `spin_unlock()` (0) of ctx `cpu`'s lock of the queue record `q`, while lockdep runs. */
   ctxLock(q: number, cpu: number, lock: number): void;
+  /** `blk_flush_plug_list(plug, from_schedule)` of the plug record `plug`, by the TS flush. */
+  blkFlushPlugList(plug: number, fromSchedule: number): void;
 }
 
 /** The names of {@link CoreHost}'s slots, each imported by the core as `env.host_<snake_case>`. */
-const HOST_SLOTS = ["bioEndIo", "bioPut", "rqEndIo", "blkMqPutTag", "blkMqTagWake", "blkQueueExit", "modTimer", "queueRq", "blkMqEndRequest", "blkEndFault", "blkMqRunHwQueueAsync", "ctxLock"] as const satisfies readonly (keyof CoreHost)[];
+const HOST_SLOTS = ["bioEndIo", "bioPut", "rqEndIo", "blkMqPutTag", "blkMqTagWake", "blkQueueExit", "modTimer", "queueRq", "blkMqEndRequest", "blkEndFault", "blkMqRunHwQueueAsync", "ctxLock", "blkFlushPlugList"] as const satisfies readonly (keyof CoreHost)[];
 
 const HOSTS = new WeakMap<object, CoreHost>();
 
@@ -744,6 +756,7 @@ export function instantiateCoreModule(module: WebAssembly.Module): WebAssembly.E
     host_blk_end_fault: (rq, rc) => host.blkEndFault(rq, rc),
     host_blk_mq_run_hw_queue_async: (q, hctx) => host.blkMqRunHwQueueAsync(q, hctx),
     host_ctx_lock: (q, cpu, lock) => host.ctxLock(q, cpu, lock),
+    host_blk_flush_plug_list: (plug, fromSchedule) => host.blkFlushPlugList(plug, fromSchedule),
   };
   const exports = new WebAssembly.Instance(module, { env }).exports;
   memory = exports.memory as WebAssembly.Memory;

@@ -449,7 +449,7 @@ registerOp({
   args: [],
   produces: "plug",
   *exec(x) {
-    blkStartPlug(x.task);
+    blkStartPlug(x.kernel, x.task);
     return { task: x.task } satisfies PlugRes;
   },
 });
