@@ -13,14 +13,16 @@
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { KernelError } from "../errors.ts";
 import type { Kernel, KernelOptions } from "../kernel/kernel.ts";
 import { Prng } from "../kernel/sched.ts";
 import { coreHost } from "../wasm/core.ts";
 import { nullBlkDevices, nullBlkModule } from "../drivers/null_blk.ts";
 import { boot, inTask, makeBio, readSysfs } from "./_testkit.ts";
 import { bioExit, bioField, bioPut, REQ_FLUSH, REQ_FUA, REQ_SYNC, REQ_WRITE, registerBioEndIo } from "./bio.ts";
-import { submitBio } from "./blk_mq_request.ts";
-import { blkFinishPlug, blkStartPlug } from "./blk_plug.ts";
+import { __blkMqRunHwQueueDispatch, BLK_QC_T_NONE, submitBio } from "./blk_mq_request.ts";
+import { RQ } from "./request_record.ts";
+import { BLK_MAX_REQUEST_COUNT, BLK_PLUG_MAX, blkFinishPlug, blkStartPlug } from "./blk_plug.ts";
 import { blkMqFreezeQueueStart, blkMqFreezeQueueWait, blkMqUnfreezeQueue, type RequestQueue } from "./request_queue.ts";
 
 /** A machine, null_blk's parameters, and how the workload treats the driver. */
@@ -64,10 +66,12 @@ function sysfsTree(k: Kernel, dir: string, out: Record<string, string> = {}): Re
 }
 
 /**
- * Three tasks on two CPUs submit 40 bios each over 64 KiB of the disk:
- * reads, async and sync writes (so ctx merges happen), now and then a
- * FLUSH or FUA write, some bursts under a plug, yielding at random between
- * submits; a queue depth of 4 makes tasks wait for tags.
+ * Three tasks on two CPUs submit 40 bios each over 512 KiB of the disk:
+ * reads, async and sync writes, a third of them right behind the task's
+ * previous bio (so plug and ctx merges happen), now and then a FLUSH or FUA
+ * write, bursts of 1 to 20 bios under a plug (past BLK_MAX_REQUEST_COUNT
+ * where the depth allows), yielding at random between submits (the
+ * scheduler flushes the plug); a queue depth of 4 makes tasks wait for tags.
  */
 function run(setup: Setup, core: boolean, seed: number): Trace {
   const k = boot({ cpus: 2, ...setup.kernel });
@@ -101,15 +105,18 @@ function run(setup: Setup, core: boolean, seed: number): Trace {
     k.sched.spawn(`io${t}`, function* () {
       const task = k.sched.current;
       let plugged = 0;
+      let sector = 0;
       for (let i = 0; i < 40; i++) {
         if (plugged === 0 && prng.next() % 8 === 0) {
           blkStartPlug(k, task);
-          plugged = 1 + (prng.next() % 4);
+          plugged = 1 + (prng.next() % 20);
         }
         const c = prng.next() % 16;
         let rw = c < 6 ? 0 : c < 11 ? REQ_WRITE : c < 14 ? REQ_WRITE | REQ_SYNC : c < 15 ? REQ_WRITE | REQ_FUA : REQ_WRITE | REQ_FLUSH;
         if (rw === 0 && prng.next() % 2 === 0) rw = REQ_SYNC;
-        const bio = yield* makeBio(k, q, (prng.next() % 128) * 8, rw, endIo);
+        // now and then right behind the task's last bio, so that plug and ctx merges happen
+        sector = prng.next() % 3 === 0 ? (sector + 8) % 1024 : (prng.next() % 128) * 8;
+        const bio = yield* makeBio(k, q, sector, rw, endIo);
         label.set(bio, `${t}.${i}`);
         trace.cookies.push(yield* submitBio(k, bio));
         if (plugged > 0 && --plugged === 0) blkFinishPlug(task);
@@ -158,17 +165,18 @@ for (const setup of SETUPS) {
 }
 
 /** null_blk irqmode 0 with one queue of `depth` tags on a 2-CPU machine, and a bio builder. */
-function device(depth: number): { k: Kernel; q: RequestQueue; bio: (rw: number) => number; ended: number[] } {
+function device(depth: number): { k: Kernel; q: RequestQueue; bio: (rw: number, at?: number) => number; ended: number[] } {
   const k = boot({ cpus: 2 });
   inTask(k, () => nullBlkModule.init(k, { nr_devices: "1", irqmode: "0", hw_queue_depth: String(depth) }), "modprobe");
   const q = nullBlkDevices(k)[0].q!;
+  q.dispatchHook = __blkMqRunHwQueueDispatch; // as the first submitBio() does
   const ended: number[] = [];
   const endIo = registerBioEndIo(k, "make_request_core_end_io", (bio, kk) => {
     ended.push(bioField(kk, bio, "bi_error"));
     bioPut(kk, bio);
   });
   let sector = 0;
-  return { k, q, ended, bio: (rw) => inTask(k, () => makeBio(k, q, (sector += 8), rw, endIo), "alloc") };
+  return { k, q, ended, bio: (rw, at = (sector += 8)) => inTask(k, () => makeBio(k, q, at, rw, endIo), "alloc") };
 }
 
 function teardown(k: Kernel): void {
@@ -182,8 +190,8 @@ const WOULD_SLEEP = -2;
 const FALLBACK = -3;
 
 /** `blk_mq_make_request_nowait()` as submitBioTry() calls it, lockdep off, no inline driver. */
-function makeRequest(k: Kernel, q: RequestQueue, bio: number, driver = 0): number {
-  return k.core.blk_mq_make_request_nowait(q.addr, bio, 0, 0, k.clock.now(), k.clock.HZ, k.clock.tickNs, driver << 8);
+function makeRequest(k: Kernel, q: RequestQueue, bio: number, driver = 0, plug = 0): number {
+  return k.core.blk_mq_make_request_nowait(q.addr, bio, plug, 0, k.clock.now(), k.clock.HZ, k.clock.tickNs, driver << 8);
 }
 
 test("blk_mq_make_request_nowait() ends a read at once with null_blk inline, and returns its cookie", () => {
@@ -239,6 +247,115 @@ test("blk_mq_make_request_nowait() leaves FLUSH/FUA bios, a frozen queue and no 
   assert.equal(ended, [0, 0, 0, 0]);
   assert.is(q.qUsageCounter.value(), usage, "every reference dropped");
   teardown(k);
+});
+
+test("blk_mq_make_request_nowait() under a plug: plug merges, the request onto the plug, the flush at 16", () => {
+  const { k, q, bio, ended } = device(64);
+  const usage = q.qUsageCounter.value();
+  // Bios made beforehand: 8 and 16 adjacent, then 16 more with gaps between them (no merges).
+  const bios = [bio(0, 8), bio(0, 16), ...Array.from({ length: 16 }, (_, i) => bio(0, 1024 + 32 * i))];
+  inTask(k, function* () {
+    const plug = blkStartPlug(k, k.sched.current);
+    assert.is(makeRequest(k, q, bios[0], 1, plug.addr), 0, "tag 0's cookie");
+    assert.is(plug.requests().length, 1, "the request waits on the plug");
+    assert.equal(ended, [], "nothing dispatched");
+    assert.is(makeRequest(k, q, bios[1], 1, plug.addr), BLK_QC_T_NONE, "the next sector merged into the plugged request");
+    assert.is(plug.requests().length, 1);
+    assert.is(k.dv.getUint32(plug.requests()[0] + RQ.DATA_LEN, true), 2 * 4096, "the request holds both bios");
+    for (let i = 2; i < 17; i++) makeRequest(k, q, bios[i], 1, plug.addr);
+    assert.is(plug.requests().length, BLK_MAX_REQUEST_COUNT);
+    assert.equal(ended, [], "still nothing dispatched");
+    makeRequest(k, q, bios[17], 1, plug.addr);
+    assert.is(ended.length, 17, "the 17th request flushed the 16 plugged ones (17 bios), which ended inline");
+    assert.is(plug.requests().length, 1, "the 17th waits on the plug");
+    blkFinishPlug(k.sched.current);
+    assert.is(ended.length, 18);
+    yield* [];
+  }, "plugged");
+  assert.ok(ended.every((e) => e === 0));
+  assert.is(q.qUsageCounter.value(), usage);
+  teardown(k);
+});
+
+test("the core's plug flush sorts by ctx and sector, and leaves a plug with another queue's request to the TS flush", () => {
+  const k = boot({ cpus: 2 });
+  inTask(k, () => nullBlkModule.init(k, { nr_devices: "2", irqmode: "0", hw_queue_depth: "64" }), "modprobe");
+  const [a, b] = nullBlkDevices(k).map((d) => d.q!);
+  for (const q of [a, b]) q.dispatchHook = __blkMqRunHwQueueDispatch; // as the first submitBio() does
+  const label = new Map<number, string>();
+  const order: string[] = [];
+  const endIo = registerBioEndIo(k, "plug_sort_end_io", (bio, kk) => {
+    order.push(label.get(bio)!);
+    bioPut(kk, bio);
+  });
+  const make = (q: RequestQueue, sector: number) =>
+    inTask(k, function* () {
+      const bio = yield* makeBio(k, q, sector, 0, endIo);
+      label.set(bio, `${q === a ? "a" : "b"}${sector}`);
+      return bio;
+    }, "alloc");
+  const flushA = (plug: number) => k.core.blk_mq_flush_plug_list_nowait(plug, a.addr, 0, 0, k.clock.now(), k.clock.HZ, k.clock.tickNs, 1 << 8);
+  const first = [48, 16, 32, 0].map((s) => make(a, s));
+  const mixed = [make(a, 64), make(b, 0)];
+  inTask(k, function* () {
+    const plug = blkStartPlug(k, k.sched.current);
+    for (const bio of first) makeRequest(k, a, bio, 1, plug.addr);
+    assert.equal(order, []);
+    assert.is(flushA(plug.addr), 0);
+    assert.equal(order, ["a0", "a16", "a32", "a48"], "dispatched in sector order");
+    assert.is(plug.requests().length, 0);
+    makeRequest(k, a, mixed[0], 1, plug.addr);
+    makeRequest(k, b, mixed[1], 1, plug.addr);
+    const held = plug.requests();
+    assert.is(held.length, 2);
+    assert.is(flushA(plug.addr), FALLBACK);
+    assert.equal(plug.requests(), held, "untouched");
+    blkFinishPlug(k.sched.current); // the TS flush, queue by queue
+    assert.equal(order, ["a0", "a16", "a32", "a48", "a64", "b0"]);
+    yield* [];
+  }, "plugged");
+  inTask(k, () => nullBlkModule.exit(k), "rmmod");
+  bioExit(k);
+  k.assertClean();
+});
+
+test("blk_mq_make_request_nowait() leaves a plugged bio on several hw queues to the TS path", () => {
+  const k = boot({ cpus: 2 });
+  inTask(k, () => nullBlkModule.init(k, { nr_devices: "1", irqmode: "0", submit_queues: "2" }), "modprobe");
+  const q = nullBlkDevices(k)[0].q!;
+  const endIo = registerBioEndIo(k, "plug_mq_end_io", (bio, kk) => bioPut(kk, bio));
+  inTask(k, function* () {
+    const plug = blkStartPlug(k, k.sched.current);
+    const b = yield* makeBio(k, q, 0, 0, endIo);
+    assert.is(makeRequest(k, q, b, 1, plug.addr), FALLBACK);
+    assert.is(plug.requests().length, 0);
+    yield* submitBio(k, b);
+    blkFinishPlug(k.sched.current);
+  }, "plugged");
+  inTask(k, () => nullBlkModule.exit(k), "rmmod");
+  bioExit(k);
+  k.assertClean();
+});
+
+test("plug records: BLK_PLUG_MAX tasks may hold one; a record is given back once, and only when empty", () => {
+  const k = boot({ cpus: 1 });
+  const held: number[] = [];
+  for (let i = 0; i < BLK_PLUG_MAX; i++) held.push(k.core.blk_plug_alloc());
+  assert.is(new Set(held).size, BLK_PLUG_MAX);
+  assert.ok(held.every((p) => p > 0));
+  assert.is(k.core.blk_plug_alloc(), 0, "all held");
+  assert.throws(() => blkStartPlug(k, k.sched.current), (e: unknown) => e instanceof KernelError && e.code === "EAGAIN");
+  assert.is(k.sched.current.plug, null, "no plug installed");
+  k.dv.setUint32(held[0], held[1], true); // a request on it, as far as the list says
+  assert.is(k.core.blk_plug_free(held[0]), -16, "busy");
+  k.core.blk_list_init(held[0]);
+  for (const p of held) assert.is(k.core.blk_plug_free(p), 0);
+  assert.is(k.core.blk_plug_free(held[0]), -22, "already free");
+  assert.is(k.core.blk_plug_free(held[0] + 4), -22, "no record");
+  const p = k.core.blk_plug_alloc();
+  assert.ok(held.includes(p));
+  assert.is(k.core.blk_plug_free(p), 0);
+  k.assertClean();
 });
 
 /** The driver ends the request it held. */
