@@ -1,21 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The make_request of a bio as one core call: `blk_queue_enter()`,
-// `blk_mq_map_request()` with a tag that needs no waiting, and the no-plug
-// branch of `blk_sq_make_request()` / `blk_mq_make_request()` (block/blk-mq.c,
-// v4.4): the ctx merge or insert, and the hw queue run, synchronous for a
-// sync bio on a CPU of the hctx (the dispatch loop of asm/blk_mq_dispatch.ts,
-// with the driver's queue_rq inline when it offers one, asm/null_blk.ts),
-// else as a kblockd work (a host call).
+// `blk_mq_map_request()` with a tag that needs no waiting, and
+// `blk_sq_make_request()` / the async no-plug branch of
+// `blk_mq_make_request()` (block/blk-mq.c, v4.4): the plug merge and the
+// request onto the task's plug (asm/blk_plug.ts), or without a plug the ctx
+// merge or insert and the hw queue run, synchronous for a sync bio on a CPU
+// of the hctx (the dispatch loop of asm/blk_mq_dispatch.ts, with the
+// driver's queue_rq inline when it offers one, asm/null_blk.ts), else as a
+// kblockd work (a host call). And `blk_flush_plug_list()` of a plug holding
+// one queue's requests.
 //
 // It takes what the TypeScript path (ts/block/blk_mq_request.ts) would do
-// without sleeping and without a plug, and nothing else. The caller has
-// made `generic_make_request_checks()` and knows the task has no plug. What
-// the core cannot decide it does not start: a FLUSH/FUA bio, a sync bio on a
-// queue with several hw queues (the direct issue), an hctx without a live
-// tag map or a CPU outside the queue's map leave nothing changed and return
+// without sleeping, and nothing else. The caller has made
+// `generic_make_request_checks()`. What the core cannot decide it does not
+// start: a FLUSH/FUA bio, a sync or plugged bio on a queue with several hw
+// queues (the direct issue), an hctx without a live tag map or a CPU
+// outside the queue's map leave nothing changed and return
 // MAKE_REQUEST_FALLBACK; a frozen or dying queue or no free tag, where the
-// TS path would sleep, leave nothing changed either and return
-// MAKE_REQUEST_WOULD_SLEEP. Once it took the queue reference of
+// TS path would sleep, return MAKE_REQUEST_WOULD_SLEEP with nothing changed
+// but what the TS path's own plug scan redoes (a refused plug merge marks
+// its request REQ_NOMERGE). Once it took the queue reference of
 // `blk_queue_enter()`, a host call that throws leaves that reference to the
 // caller, as the TS path's `finally` drops it.
 //
