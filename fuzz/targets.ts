@@ -201,6 +201,7 @@ const IO_OPS = [
   "aio_submit",
   "aio_getevents",
   "aio_destroy",
+  "block_core_path",
 ];
 
 /** Every target, in the order a full campaign runs them. */

@@ -443,6 +443,16 @@ registerOp({
 });
 
 registerOp({
+  name: "block_core_path",
+  area: AREA,
+  doc: "turns the request path in the core on or off (BlockLayer#coreMakeRequest), so one program runs both paths",
+  args: [{ kind: "flag", name: "on" }],
+  *exec(x, [on]) {
+    x.kernel.block.coreMakeRequest = on === true;
+  },
+});
+
+registerOp({
   name: "blk_start_plug",
   area: AREA,
   doc: "blk_start_plug() in the task (nested plugs add to the outer one)",
