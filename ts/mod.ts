@@ -271,9 +271,12 @@ export type { Finding } from "../fuzz/detectors/index.ts";
 export {
   __PERCPU_REF_ATOMIC,
   __PERCPU_REF_DEAD,
+  PERCPU_REF,
+  PERCPU_REF_BIASED,
   PERCPU_REF_INIT_ATOMIC,
   PERCPU_REF_INIT_DEAD,
   PercpuRef,
+  percpuRefSize,
 } from "./kernel/percpu_ref.ts";
 export type { PercpuRefContext, PercpuRefFunc, PercpuRefOptions } from "./kernel/percpu_ref.ts";
 export { BLKDEV_MAJOR_HASH_SIZE, BLOCK_EXT_MAJOR, BlockLayer } from "./block/blk_layer.ts";
