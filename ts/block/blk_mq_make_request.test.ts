@@ -314,9 +314,7 @@ test("the core's plug flush sorts by ctx and sector, and leaves a plug with anot
     assert.equal(order, ["a0", "a16", "a32", "a48", "a64", "b0"]);
     yield* [];
   }, "plugged");
-  inTask(k, () => nullBlkModule.exit(k), "rmmod");
-  bioExit(k);
-  k.assertClean();
+  teardown(k);
 });
 
 test("blk_mq_make_request_nowait() leaves a plugged bio on several hw queues to the TS path", () => {
@@ -332,9 +330,7 @@ test("blk_mq_make_request_nowait() leaves a plugged bio on several hw queues to 
     yield* submitBio(k, b);
     blkFinishPlug(k.sched.current);
   }, "plugged");
-  inTask(k, () => nullBlkModule.exit(k), "rmmod");
-  bioExit(k);
-  k.assertClean();
+  teardown(k);
 });
 
 test("plug records: BLK_PLUG_MAX tasks may hold one; a record is given back once, and only when empty", () => {

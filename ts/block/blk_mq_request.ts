@@ -585,8 +585,9 @@ function blkMqQueueRequest(q: RequestQueue, bio: number, m: MappedRequest, sameQ
     blkMqBioToRequest(q, rq, bio, disk);
     let oldRq: number | null = null;
     if (plug !== null) {
-      // The plug may have been flushed while the map slept: then same_queue_rq is gone and the list empty.
-      if (sameQueueRq !== 0 && plug.needsFlush()) {
+      // The plug may have been flushed while the map slept: then same_queue_rq is gone (v4.4 tests
+      // for an empty list; the port also sees a plug that filled up again, and takes it off only if there).
+      if (sameQueueRq !== 0 && plug.holds(sameQueueRq)) {
         listDelInit(k, sameQueueRq);
         oldRq = sameQueueRq;
       }

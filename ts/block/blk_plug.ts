@@ -55,6 +55,13 @@ export class BlkPlug implements TaskPlug {
     return out;
   }
 
+  /** Whether request `rq` is on `mq_list`. */
+  holds(rq: number): boolean {
+    const dv = this.kernel.dv;
+    for (let e = dv.getUint32(this.addr, true); e !== this.addr; e = dv.getUint32(e, true)) if (e === rq) return true;
+    return false;
+  }
+
   needsFlush(): boolean {
     return !listEmpty(this.kernel, this.addr);
   }
