@@ -14,6 +14,8 @@ import type { Sleepable } from "../kernel/sched.ts";
 import type { KernelModule } from "../drivers/module.ts";
 import { bioAddPage, bioAlloc, bioSetDev, bioSetField, fsBioSet, REQ_WRITE } from "./bio.ts";
 import { submitBio } from "./blk_mq_request.ts";
+import { blkFinishPlug, blkStartPlug } from "./blk_plug.ts";
+import { RQ } from "./request_record.ts";
 import { blkMqInitQueue } from "./blk_mq.ts";
 import { addDisk, allocDisk, delGendisk, type Gendisk, putDisk } from "./genhd.ts";
 import { blkCleanupQueue, type RequestQueue } from "./request_queue.ts";
@@ -135,31 +137,48 @@ export function writeSysfs(k: Kernel, path: string, value: string): number | str
 }
 
 /**
- * One 4 KiB write bio per sector (over `page`: a driver that moves no data,
- * like null_blk, never reads it) with end_io `endIo`, all allocated and
- * then submitted in order from one task bound to CPU 0; the machine runs
- * until it is done.
+ * One 4 KiB write bio per sector ({@link makeBio}: a driver that moves no
+ * data, like null_blk, never reads its page) with end_io `endIo`, all
+ * allocated and then submitted in order from one task bound to CPU 0,
+ * under a plug when `plugged`; the machine runs until it is done.
  *
  * @returns the bios, in submission order
  * @throws {Error} when the run does not end "done"
  */
-export function submitWrites(k: Kernel, q: RequestQueue, sectors: readonly number[], endIo: number, page = 0x100000): number[] {
+export function submitWrites(k: Kernel, q: RequestQueue, sectors: readonly number[], endIo: number, plugged = false): number[] {
   const bios: number[] = [];
   k.sched.spawn("writer", function* () {
-    for (const s of sectors) {
-      const bio = yield* bioAlloc(fsBioSet(k), GFP_NOIO, 1);
-      bioAddPage(k, bio, page, 4096, 0);
-      bioSetField(k, bio, "bi_sector", s);
-      bioSetField(k, bio, "bi_rw", REQ_WRITE);
-      bioSetField(k, bio, "bi_end_io", endIo);
-      bioSetDev(k, bio, q.id);
-      bios.push(bio);
-    }
+    for (const s of sectors) bios.push(yield* makeBio(k, q, s, REQ_WRITE, endIo));
+    const task = k.sched.current;
+    if (plugged) blkStartPlug(k, task);
     for (const b of bios) yield* submitBio(k, b);
+    if (plugged) blkFinishPlug(task);
   }, { cpu: 0, bound: true });
   const r = k.run();
   if (r.kind !== "done") throw new Error(`submitWrites: the run ended "${r.kind}"\n${k.log.text()}`);
   return bios;
+}
+
+/**
+ * {@link submitWrites} while `q`'s `queue_rq` is wrapped to record the
+ * size of each request it is handed (`rq->__data_len`), in order.
+ *
+ * @returns those sizes
+ */
+export function writeSizes(k: Kernel, q: RequestQueue, sectors: readonly number[], endIo: number, plugged = false): number[] {
+  const sizes: number[] = [];
+  const ops = q.mqOps!;
+  const orig = ops.queueRq;
+  ops.queueRq = (hctx, bd) => {
+    sizes.push(k.dv.getUint32(bd.rq + RQ.DATA_LEN, true));
+    return orig(hctx, bd);
+  };
+  try {
+    submitWrites(k, q, sectors, endIo, plugged);
+  } finally {
+    ops.queueRq = orig;
+  }
+  return sizes;
 }
 
 /** The page address the request-path tests give their bios (null_blk moves no data). */

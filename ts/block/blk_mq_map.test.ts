@@ -12,10 +12,9 @@ import * as assert from "uvu/assert";
 import type { Kernel } from "../kernel/kernel.ts";
 import { GFP_NOIO } from "../kernel/mempool.ts";
 import { nullBlkDevices, nullBlkModule } from "../drivers/null_blk.ts";
-import { boot, inTask, makeBio, readSysfs, TEST_PAGE as PAGE } from "./_testkit.ts";
+import { boot, inTask, readSysfs, TEST_PAGE as PAGE, writeSizes } from "./_testkit.ts";
 import { bioAddPage, bioAlloc, bioExit, bioField, bioPut, bioSetField, fsBioSet, REQ_IO_STAT, REQ_NOMERGE, REQ_WRITE, registerBioEndIo } from "./bio.ts";
-import { rqField, submitBio } from "./blk_mq_request.ts";
-import { blkFinishPlug, blkStartPlug } from "./blk_plug.ts";
+import { rqField } from "./blk_mq_request.ts";
 import { Q, QUEUE_FLAG_IO_STAT, type RequestQueue } from "./request_queue.ts";
 import { RQ } from "./request_record.ts";
 import { getU64 } from "./_u64.ts";
@@ -45,28 +44,6 @@ function finish(k: Kernel): void {
   k.assertClean();
 }
 
-/** Async 4 KiB writes at `sectors` from one task on CPU 0, optionally under a plug; the sizes queue_rq saw. */
-function writes(k: Kernel, q: RequestQueue, sectors: number[], endIo: number, plugged: boolean): number[] {
-  const sizes: number[] = [];
-  const ops = q.mqOps!;
-  const orig = ops.queueRq;
-  ops.queueRq = (hctx, bd) => {
-    sizes.push(rqField(k, bd.rq, RQ.DATA_LEN));
-    return orig(hctx, bd);
-  };
-  k.sched.spawn("writer", function* () {
-    const bios: number[] = [];
-    for (const s of sectors) bios.push(yield* makeBio(k, q, s, REQ_WRITE, endIo));
-    const task = k.sched.current;
-    if (plugged) blkStartPlug(k, task);
-    for (const b of bios) yield* submitBio(k, b);
-    if (plugged) blkFinishPlug(task);
-  }, { cpu: 0, bound: true });
-  assert.is(k.run().kind, "done");
-  ops.queueRq = orig;
-  return sizes;
-}
-
 /** The write merges of /sys/block/nullb0/stat. */
 function writeMerges(k: Kernel): number {
   return Number(readSysfs(k, "/sys/block/nullb0/stat").trim().split(/\s+/)[5]);
@@ -78,7 +55,7 @@ test("a ctx back merge refused by max_segments marks the request REQ_NOMERGE and
   // [124,132); [100,116) of two bios; 116 fits behind [100,116) (refused: 3 segments) and before
   // [124,132), which is not tried: the refusal ends blk_mq_attempt_merge(). 92 would fit before
   // [100,116) again, but the refusal left that request REQ_NOMERGE.
-  const sizes = writes(k, q, [124, 100, 108, 116, 92], endIo, false);
+  const sizes = writeSizes(k, q, [124, 100, 108, 116, 92], endIo, false);
   assert.equal(sizes, [4096, 8192, 4096, 4096], "one merge, four requests");
   assert.is(readSysfs(k, "/sys/block/nullb0/mq/0/cpu0/merged"), "1\n");
   assert.is(writeMerges(k), 1);
@@ -92,7 +69,7 @@ test("a ctx merge refused by max_sectors leaves a request of its own; within the
   const { k, q, ended, endIo } = nullb();
   q.limits.maxSectors = 16;
   // 0 + 8 make 16 sectors; 16 would make 24.
-  const sizes = writes(k, q, [0, 8, 16], endIo, false);
+  const sizes = writeSizes(k, q, [0, 8, 16], endIo, false);
   assert.equal(sizes, [8192, 4096]);
   assert.is(readSysfs(k, "/sys/block/nullb0/mq/0/cpu0/merged"), "1\n");
   assert.is(ended.length, 3);
@@ -105,7 +82,7 @@ test("a plug merge refused by max_segments goes on to older plugged requests, co
   q.limits.maxSegments = 2;
   // The plug holds every request of the one-hw-queue device: 116 is refused behind [100,116) and
   // joins [124,132) at its front (the plug scan does not stop at a refusal).
-  const sizes = writes(k, q, [124, 100, 108, 116], endIo, true);
+  const sizes = writeSizes(k, q, [124, 100, 108, 116], endIo, true);
   assert.equal(sizes.slice().sort((a, b) => a - b), [8192, 8192]);
   assert.is(writeMerges(k), 2);
   assert.is(readSysfs(k, "/sys/block/nullb0/mq/0/cpu0/merged"), "0\n", "plug merges are not the ctx's");

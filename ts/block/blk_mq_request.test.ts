@@ -4,7 +4,7 @@ import * as assert from "uvu/assert";
 import type { Kernel } from "../kernel/kernel.ts";
 import { GFP_NOIO } from "../kernel/mempool.ts";
 import { nullBlkDevices, nullBlkModule } from "../drivers/null_blk.ts";
-import { boot, inTask, makeBio, readSysfs, writeSysfs } from "./_testkit.ts";
+import { boot, inTask, makeBio, readSysfs, submitWrites, writeSizes, writeSysfs } from "./_testkit.ts";
 import { bioAlloc, bioExit, bioField, bioPut, bioSetDev, bioSetField, fsBioSet, REQ_WRITE, registerBioEndIo } from "./bio.ts";
 import { BLK_QC_T_NONE, SUBMIT_WOULD_SLEEP, submitBio, submitBioTry } from "./blk_mq_request.ts";
 import { blkMqFreezeQueue, blkMqUnfreezeQueue, blkSetQueueDying, type RequestQueue } from "./request_queue.ts";
@@ -312,28 +312,10 @@ for (const submitQueues of [1, 2]) {
   });
 }
 
-/** Submits async 4 KiB writes at `sectors` from one task on CPU 0, without yielding between them. */
-function submitWrites(k: Kernel, q: RequestQueue, sectors: number[], endIo: number): void {
-  k.sched.spawn("writer", function* () {
-    const bios: number[] = [];
-    for (const s of sectors) bios.push(yield* makeBio(k, q, s, REQ_WRITE, endIo));
-    for (const b of bios) yield* submitBio(k, b);
-  }, { cpu: 0, bound: true });
-  assert.is(k.run().kind, "done");
-}
-
 test("async writes merge into ctx requests at the back and the front; every bio still ends once", () => {
   const { k, q, done, endIo } = nullbWithRecorder(2, { nr_devices: "1", irqmode: "0" });
-  const sizes: number[] = [];
-  const ops = q.mqOps!;
-  const orig = ops.queueRq;
-  ops.queueRq = (hctx, bd) => {
-    sizes.push(rqField(k, bd.rq, RQ.DATA_LEN));
-    return orig(hctx, bd);
-  };
   // 0: new; 8: back merge into [0,8); 24: new; 16: front merge into [24,32) (the newest request is tried first).
-  submitWrites(k, q, [0, 8, 24, 16], endIo);
-  ops.queueRq = orig;
+  const sizes = writeSizes(k, q, [0, 8, 24, 16], endIo);
   assert.equal(sizes, [8192, 8192], "two requests of two bios each");
   assert.is(done.length, 4);
   assert.ok(done.every((d) => d.error === 0 && d.size === 0));

@@ -4,12 +4,11 @@ import * as assert from "uvu/assert";
 import { KernelBug, KernelError } from "../errors.ts";
 import type { VirtualClock } from "../kernel/clock.ts";
 import type { Kernel } from "../kernel/kernel.ts";
-import { GFP_NOIO } from "../kernel/mempool.ts";
 import type { Sleepable } from "../kernel/sched.ts";
 import { FAILSLAB } from "../kernel/slab.ts";
 import { CORE_VARIANTS } from "../wasm/core.ts";
-import { boot, countingOps, inTask, makeDisk, makeSet } from "./_testkit.ts";
-import { bioAddPage, bioAlloc, bioExit, bioPut, bioSetDev, bioSetField, fsBioSet, REQ_WRITE, registerBioEndIo } from "./bio.ts";
+import { boot, countingOps, inTask, makeBio, makeDisk, makeSet } from "./_testkit.ts";
+import { bioExit, bioPut, REQ_WRITE, registerBioEndIo } from "./bio.ts";
 import { blkMqEndRequest, blkMqStartRequest, submitBio } from "./blk_mq_request.ts";
 import { addDisk, allocDisk, delGendisk, type Gendisk, putDisk } from "./genhd.ts";
 import { blkAccountIoCompletion, blkAccountIoDone, blkAccountIoStart, PART, PART_STATS_SIZE, partRoundStatsNow } from "./part_stat.ts";
@@ -17,8 +16,6 @@ import { blkCleanupQueue } from "./request_queue.ts";
 import { RQ } from "./request_record.ts";
 import { BLK_MQ_F_SHOULD_MERGE } from "./hctx.ts";
 import { BLK_MQ_RQ_QUEUE_OK, blkMqFreeTagSet } from "./tag_set.ts";
-
-const PAGE = 0x100000;
 
 /** The records kmemleak sees at alloc_disk_node in the core's slab. */
 function statRecords(k: Kernel): number {
@@ -136,15 +133,7 @@ test("sysfs stat counts I/Os, merges, sectors, ticks, io_ticks and time_in_queue
   // At jiffy 0: async writes at 0 and 8 (one request, one merge), then a sync read at 1000.
   k.sched.spawn("io", function* () {
     const bios: number[] = [];
-    for (const [sector, rw] of [[0, REQ_WRITE], [8, REQ_WRITE], [1000, 0]]) {
-      const bio = yield* bioAlloc(fsBioSet(k), GFP_NOIO, 1);
-      bioAddPage(k, bio, PAGE, 4096, 0);
-      bioSetField(k, bio, "bi_sector", sector);
-      bioSetField(k, bio, "bi_rw", rw);
-      bioSetField(k, bio, "bi_end_io", endIo);
-      bioSetDev(k, bio, q.id);
-      bios.push(bio);
-    }
+    for (const [sector, rw] of [[0, REQ_WRITE], [8, REQ_WRITE], [1000, 0]]) bios.push(yield* makeBio(k, q, sector, rw, endIo));
     for (const b of bios) yield* submitBio(k, b);
   }, { cpu: 0, bound: true });
   k.run({ deadline: 0 });
