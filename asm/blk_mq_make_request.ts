@@ -66,6 +66,7 @@ const BI_RW: usize = offsetof<Bio>("bi_rw");
 const RQ_QUEUE: usize = offsetof<Request>("queue");
 const RQ_MQ_CTX: usize = offsetof<Request>("mq_ctx");
 const RQ_SECTOR: usize = offsetof<Request>("__sector");
+
 /**
  * `generic_make_request()`'s queue part for a bio the checks let through,
  * without sleeping: `blk_queue_enter()`, `blk_mq_map_request()`

@@ -11,6 +11,9 @@
 
 import type { Kernel } from "../kernel/kernel.ts";
 
+/** Offset of `prev` in a list head and in a request's `queuelist` (`next` is at 0). */
+export const LIST_PREV = 4;
+
 /** Mirrors `list_empty()` of the head at `head`. */
 export function listEmpty(k: Kernel, head: number): boolean {
   return k.dv.getUint32(head, true) === head;

@@ -48,7 +48,7 @@ import {
 } from "./hctx.ts";
 import { RQ } from "./request_record.ts";
 import { BLK_MAX_REQUEST_COUNT, BlkPlug, blkFlushPlugList, blkPlugQueuedCount, currentPlug } from "./blk_plug.ts";
-import { listDelInit } from "./_rq_list.ts";
+import { LIST_PREV, listDelInit } from "./_rq_list.ts";
 import {
   blkQueueEnter,
   blkQueueEnterLive,
@@ -276,8 +276,9 @@ function coreFlags(k: Kernel, q: RequestQueue, allCtxs: boolean): number {
  */
 export function blkMqFlushPlugListCore(plug: BlkPlug, fromSchedule: boolean): boolean {
   const k = plug.kernel;
-  const q = k.block.queueById[view(k).getUint32(view(k).getUint32(plug.addr, true) + RQ.Q, true)]?.q;
-  if (q === undefined || q.mqOps === null || q.dispatchHook === null) return false;
+  const dv = view(k);
+  const q = k.block.queueById[dv.getUint32(dv.getUint32(plug.addr, true) + RQ.Q, true)]?.q;
+  if (q === undefined || q.mqOps === null) return false;
   const flags = coreFlags(k, q, true);
   if (flags < 0) return false;
   const s = k.sched;
@@ -677,7 +678,7 @@ function blkAttemptPlugMerge(q: RequestQueue, bio: number, _disk: Gendisk | null
   }
   const jiffies = k.clock.jiffies();
   const dv = view(k);
-  for (let e = dv.getUint32(plug.addr + 4, true); e !== plug.addr; e = dv.getUint32(e + 4, true)) {
+  for (let e = dv.getUint32(plug.addr + LIST_PREV, true); e !== plug.addr; e = dv.getUint32(e + LIST_PREV, true)) {
     if (dv.getUint32(e + RQ.Q, true) !== q.id) continue;
     out.requestCount++;
     if (mq) out.sameQueueRq = e;
