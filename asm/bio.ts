@@ -23,6 +23,7 @@ import { EINVAL } from "./page_alloc";
 import { KASAN_KIND_DOUBLE_FREE, kasan_report_free } from "./kasan";
 import { atomic_add_return, atomic_read, atomic_set } from "./sbitmap";
 import { host_bio_end_io, host_bio_put } from "./host";
+import { in_memory } from "./request";
 
 // ---------------------------------------------------------------------------
 // Constants (include/linux/bio.h, include/linux/blk_types.h, block/bio.c, v4.4)
@@ -70,9 +71,6 @@ const E2BIG: i32 = 7;
 
 /** Allocation-site ids of this file's reports (named by ts/block/bio.ts). */
 export const SITE_BIO_PUT: i32 = 32;
-
-/** Below this an address is NULL-ish (as asm/kasan.ts). */
-const NULL_LIMIT: usize = 16;
 
 // ---------------------------------------------------------------------------
 // Layout
@@ -159,12 +157,6 @@ const OFF_CNT: usize = offsetof<Bio>("bi_cnt");
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-/** Whether [p, p + n) lies in linear memory above the NULL page. */
-@inline
-function in_memory(p: usize, n: usize): bool {
-  return p >= NULL_LIMIT && <u64>p + <u64>n <= (<u64>memory.size() << 16);
-}
 
 /** A bio that is in memory and not freed (__bi_cnt != 0), or null. */
 @inline

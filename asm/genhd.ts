@@ -18,10 +18,9 @@
 // time_in_queue instead of wrapping it, as those counters did.
 
 import { EINVAL } from "./page_alloc";
+import { in_memory } from "./request";
 import { atomic_add_return, atomic_read } from "./sbitmap";
 
-/** Below this an address is NULL-ish (as asm/kasan.ts). */
-const NULL_LIMIT: usize = 16;
 /** The largest jiffies value a time argument may hold (2^53, the clock's limit). */
 const MAX_JIFFIES: f64 = 9007199254740992;
 /** `READ`, `WRITE`: the data directions that index the [2] arrays. */
@@ -82,7 +81,7 @@ const OFF_TICKS: usize = offsetof<PartStats>("ticks_read");
 /** The record at `p` when it lies in linear memory above the NULL page, else null. */
 @inline
 function part_at(p: usize): PartStats | null {
-  if (p < NULL_LIMIT || <u64>p + <u64>PART_STATS_SIZE > (<u64>memory.size() << 16)) return null;
+  if (!in_memory(p, PART_STATS_SIZE)) return null;
   return changetype<PartStats>(p);
 }
 

@@ -59,7 +59,7 @@ const CHUNK_SHADOW_BYTES: usize = CHUNK_BYTES >> GRANULE_SHIFT;
  * ZERO_OR_NULL_PTR() bound. Static data may start as low as 16 (the debug
  * build puts the host window there), so nothing larger is safe.
  */
-const NULL_LIMIT: usize = 16;
+export const NULL_LIMIT: usize = 16;
 
 /** Report kinds; ts/kernel/kasan.ts maps them to the kernel's bug-type strings. */
 export const KASAN_KIND_SLAB_OOB: u32 = 1;

@@ -7,6 +7,8 @@
 // asm/blk_mq_end.ts). ts/block/request_record.ts has the same layout for
 // TypeScript (its RQ offsets); a test checks the two agree.
 
+import { NULL_LIMIT } from "./kasan";
+
 /**
  * The port's `struct request` (v4.4), 128 bytes before the driver payload,
  * little-endian, pointers 32-bit. `q` is the queue's id, `queue` its
@@ -90,9 +92,6 @@ export const REQ_ATOM_STARTED: u32 = 1;
 export function rw_is_sync(rw: u32): bool {
   return (rw & REQ_WRITE) == 0 || (rw & REQ_SYNC) != 0;
 }
-
-/** Below this an address is NULL-ish (as asm/kasan.ts). */
-export const NULL_LIMIT: usize = 16;
 
 /** Whether the record [p, p + n) lies in linear memory above the NULL page. */
 @inline
