@@ -6,12 +6,15 @@
 // tail of bio_alloc_bioset(), bvec size classes, add_page, segments, advance,
 // chain/endio (bi_remaining), get/put (bi_cnt) and the clone half of split.
 //
-// Allocation and freeing go through the TypeScript side (ts/block/bio.ts):
-// mempools must wake their sleepers, and only TS can sleep. So bio_put()
-// here only drops the reference and says when the bio is to be freed, and
-// bio_endio_step() does one step of bio_endio()'s loop, leaving the end_io
-// callbacks (TS functions, kept in a table by id) and the put of a chained
-// child to the caller.
+// Allocation and freeing mostly go through the TypeScript side
+// (ts/block/bio.ts): mempools must wake their sleepers, and only TS can
+// sleep. So bio_put() here only drops the reference and says when the bio is
+// to be freed, and bio_endio_step() does one step of bio_endio()'s loop,
+// leaving the end_io callbacks (TS functions, kept in a table by id) and the
+// put of a chained child to the caller. The exception is the aio DIO bio
+// (asm/aio.ts): its end_io, BIO_END_IO_AIO, runs here, and bio_free() gives
+// a bio with inline vecs back to its bio_set's mempool, with a host call
+// only to wake the pool's waiters.
 //
 // A bio whose __bi_cnt is 0 has been freed: bio_put() clears it when it
 // drops the last reference (the kernel leaves it alone), so a second put is
@@ -24,6 +27,8 @@ import { KASAN_KIND_DOUBLE_FREE, kasan_report_free } from "./kasan";
 import { atomic_add_return, atomic_read, atomic_set } from "./sbitmap";
 import { host_bio_end_io, host_bio_put } from "./host";
 import { in_memory } from "./request";
+import { dio_bio_end_aio } from "./aio";
+import { mempool_free } from "./mempool";
 
 // ---------------------------------------------------------------------------
 // Constants (include/linux/bio.h, include/linux/blk_types.h, block/bio.c, v4.4)
@@ -61,8 +66,15 @@ export const BIO_POOL_NONE: u32 = (1 << BIO_POOL_BITS) - 1;
 const REQ_DISCARD: u32 = 1 << 7;
 const REQ_WRITE_SAME: u32 = 1 << 9;
 
-/** bi_end_io id of `bio_chain_endio()`; 0 is "no end_io"; TS numbers the rest. */
+/** bi_end_io id of `bio_chain_endio()`; 0 is "no end_io"; TS numbers the rest from 3. */
 export const BIO_END_IO_CHAIN: u32 = 1;
+/** bi_end_io id of `dio_bio_end_aio()` (asm/aio.ts), which the core runs itself. */
+export const BIO_END_IO_AIO: u32 = 2;
+
+// The bio_set record ts/block/bio.ts writes: front_pad, the bio slab's id,
+// bio_pool and bvec_pool (include/linux/bio.h's struct bio_set, in part).
+export const BIOSET_FRONT_PAD: usize = 0;
+export const BIOSET_BIO_POOL: usize = 8;
 
 /** bio_add_page() on a cloned bio (the kernel WARNs and returns 0). */
 const ADD_CLONED: i32 = -1;
@@ -441,6 +453,7 @@ export function bio_endio(bio: usize): i32 {
       continue;
     }
     const id = b.bi_end_io;
+    if (id == BIO_END_IO_AIO) return dio_bio_end_aio(bio);
     if (id != 0) host_bio_end_io(<u32>bio, id);
     return 0;
   }
@@ -483,6 +496,24 @@ export function bio_put(bio: usize): i32 {
     return 1;
   }
   return atomic_add_return(bio + OFF_CNT, <u32>-1) == 0 ? 1 : 0;
+}
+
+/**
+ * The core's part of `bio_free()` (block/bio.c, v4.4) after the last
+ * bio_put(): a bio of a bio_set that uses its inline vecs goes back to the
+ * set's bio_pool (`mempool_free(p - front_pad)`). A bio with vecs of its own
+ * or without a bio_set (kmalloc'd) is left to the TS side's bio_free(),
+ * which knows the bvec slabs.
+ *
+ * @returns 0 freed; 1 freed and the element refilled the pool's reserve
+ *   (wake its waiters); -1 not freed here (the TS side frees it); -22 the
+ *   pool refused the element (a KASAN report is filed)
+ */
+export function bio_free(bio: usize): i32 {
+  const b = changetype<Bio>(bio);
+  const bs = <usize>b.bi_pool;
+  if (bs == 0 || flagged(b, BIO_OWNS_VEC)) return -1;
+  return mempool_free(bio - <usize>load<u32>(bs + BIOSET_FRONT_PAD), <usize>load<u32>(bs + BIOSET_BIO_POOL));
 }
 
 /**

@@ -28,6 +28,22 @@ export declare function host_bio_end_io(bio: u32, id: u32): void;
 export declare function host_bio_put(bio: u32): void;
 
 /**
+ * `bio_free()` of a bio whose last reference the core dropped but cannot
+ * free itself (asm/bio.ts's bio_free(): vecs of its own, or no bio_set):
+ * the TS side frees its vecs and the bio.
+ */
+@external("env", "host_bio_free")
+export declare function host_bio_free(bio: u32): void;
+
+/**
+ * `wake_up(&pool->wait)` of the bio_pool of bio_set `bs` (its record): a
+ * bio the core freed refilled the reserve, and tasks sleeping for a bio
+ * wait on the TS side.
+ */
+@external("env", "host_bio_pool_wake")
+export declare function host_bio_pool_wake(bs: u32): void;
+
+/**
  * `rq->end_io(rq, error)` for the request end_io id `id` (never 0;
  * ts/block/_rq_end_io.ts's table). An id the table does not know frees the
  * request instead, as a request without end_io.

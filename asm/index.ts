@@ -180,4 +180,5 @@ export {
 } from "./blk_mq_dispatch";
 export { blk_mq_flush_plug_list_nowait, blk_mq_make_request_nowait } from "./blk_mq_make_request";
 export { blk_plug_alloc, blk_plug_free } from "./blk_plug";
+export { aio_complete, aio_kiocb_size, io_submit_nowait, kioctx_exit, kioctx_init, kioctx_size } from "./aio";
 export { request_field_offset } from "./request";

@@ -77,7 +77,7 @@ if (findOp("test_aio_bad_result") === undefined) {
     doc: "test_aio_bad_result",
     args: [{ kind: "res", name: "aio", res: "aio" }],
     *exec(_x, [v]) {
-      (v as AioContext).res.fill(3);
+      (v as AioContext)._overwriteResults(3);
     },
   });
 }

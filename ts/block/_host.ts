@@ -10,7 +10,7 @@
 
 import type { Kernel } from "../kernel/kernel.ts";
 import { coreHost } from "../wasm/core.ts";
-import { bioEndIoCallback, bioPut } from "./bio.ts";
+import { bioEndIoCallback, bioFreeHost, bioPoolWakeHost, bioPut } from "./bio.ts";
 import { blkFlushPlugListHost, blkMqEndRequest, blkMqQueueRqHost, blkMqRunHwQueueAsyncHost, ctxLockHost } from "./blk_mq_request.ts";
 import { blkEndFault, blkMqPutTagHost, blkMqTagWakeHost, blkQueueExitHost, rqEndIoHost } from "./blk_update_request.ts";
 import { blkQueueModTimer } from "./blk_timeout.ts";
@@ -31,4 +31,6 @@ export function bindBlockHostCalls(k: Kernel): void {
   host.blkMqRunHwQueueAsync = (q, hctx) => blkMqRunHwQueueAsyncHost(k, q, hctx);
   host.ctxLock = (q, cpu, lock) => ctxLockHost(k, q, cpu, lock);
   host.blkFlushPlugList = (plug, fromSchedule) => blkFlushPlugListHost(k, plug, fromSchedule);
+  host.bioFree = (bio) => bioFreeHost(k, bio);
+  host.bioPoolWake = (bs) => bioPoolWakeHost(k, bs);
 }

@@ -6,15 +6,19 @@
  * and no JS object per I/O.
  *
  * An {@link AioContext} owns `nrEvents` iocb slots. Each slot has a data
- * buffer of `bufferBytes` in linear memory (the user pages a DIO pins) and
- * its state in typed arrays; {@link AioContext.prep} fills a slot,
- * {@link AioContext.submit} sends every prepared slot in one task under one
- * plug (`do_io_submit()` plugs its loop), one bio each from `fs_bio_set`
- * (`bi_private` names the context and slot), and runs the machine; each
- * bio's end_io puts the slot's result (bytes done, or -errno) and pushes the
- * slot onto the completion ring, which {@link AioContext.getEvents} empties
- * into the caller's Int32Array. Only a bio that must sleep (the queue is
- * frozen, tags or bios are exhausted) costs a generator.
+ * buffer of `bufferBytes` in linear memory (the user pages a DIO pins); the
+ * slots and the two rings are a `struct kioctx` record in linear memory
+ * (asm/aio.ts). {@link AioContext.prep} fills a slot and puts it on the
+ * submission ring; {@link AioContext.submit} sends every prepared slot in
+ * one task under one plug (`do_io_submit()` plugs its loop), one bio each
+ * from `fs_bio_set` (`bi_private` names the slot record), and runs the
+ * machine. The loop runs in the core (`io_submit_nowait()`) where the
+ * queue's path is the core's; a slot it cannot finish without sleeping (no
+ * bio at once, a frozen queue, no free tag) or on the TS path goes through
+ * {@link submitBio}, the only place a generator is made. Each bio's end_io
+ * (`dio_bio_end_aio()`, in the core) puts the slot's result (bytes done, or
+ * -errno) and pushes it onto the completion ring, which
+ * {@link AioContext.getEvents} empties into the caller's Int32Array.
  *
  * On the virtual clock `submit()` returns with every I/O ended. A
  * file-backed disk ends its I/Os on the host's time: they complete as the
@@ -26,28 +30,27 @@
 
 import { ERRNO, KernelError } from "../errors.ts";
 import type { Kernel } from "../kernel/kernel.ts";
-import { MachineMap } from "../kernel/machine_map.ts";
 import { GFP_KERNEL } from "../kernel/mempool.ts";
 import type { Sleepable } from "../kernel/sched.ts";
 import { PAGE_SIZE } from "../kernel/slab.ts";
 import { BlockMemory, getOrder } from "./_mem.ts";
+import { setU64 } from "./_u64.ts";
 import {
   BIO_ALLOC_WOULD_SLEEP,
   BIO_MAX_PAGES,
   bioAddPage,
   bioAlloc,
   bioAllocTry,
-  bioError,
-  bioPrivate,
+  type BioSet,
   bioPut,
   bioSetDev,
   bioSetIo,
   fsBioSet,
-  registerBioEndIo,
   REQ_WRITE,
 } from "./bio.ts";
-import { SUBMIT_WOULD_SLEEP, submitBio, submitBioTry } from "./blk_mq_request.ts";
-import { blkFinishPlug, blkStartPlug } from "./blk_plug.ts";
+import { coreSubmitFlags, SUBMIT_WOULD_SLEEP, submitBio, submitBioTry } from "./blk_mq_request.ts";
+import { blkFinishPlug, BlkPlug, blkStartPlug } from "./blk_plug.ts";
+import { blkQueueExit } from "./request_queue.ts";
 import type { Gendisk } from "./genhd.ts";
 
 /** Mirrors `IOCB_CMD_PREAD` (include/uapi/linux/aio_abi.h). */
@@ -55,16 +58,13 @@ export const IOCB_CMD_PREAD = 0;
 /** Mirrors `IOCB_CMD_PWRITE`. */
 export const IOCB_CMD_PWRITE = 1;
 
-/** The most slots one context may have (the slot is the low 16 bits of `bi_private`). */
+/** The most slots one context may have (the default of /proc/sys/fs/aio-max-nr). */
 export const AIO_MAX_EVENTS = 0x10000;
 
 const SECTOR_SIZE = 512;
 
-/** Slot states. */
-const FREE = 0;
-const PREPARED = 1;
-const IN_FLIGHT = 2;
-const DONE = 3;
+/** Mirrors `dio_bio_end_aio()`'s bi_end_io id, which the core runs itself (asm/bio.ts's BIO_END_IO_AIO). */
+const BIO_END_IO_AIO = 2;
 
 /** Options of {@link ioSetup}. */
 export interface AioOptions {
@@ -74,25 +74,25 @@ export interface AioOptions {
   bufferBytes?: number;
 }
 
-/** The aio state of one machine: its live contexts by id (the high half of their bios' `bi_private`). */
-interface AioMachine {
-  ctxs: (AioContext | undefined)[];
-}
+/** Slot states (asm/aio.ts). */
+const FREE = 0;
+const PREPARED = 1;
+const IN_FLIGHT = 2;
+const DONE = 3;
 
-const AIO = new MachineMap<AioMachine>("aio");
-
-/** The slot's bio's end_io (`aio_complete()` via `dio_bio_end_aio()`, in spirit). */
-function aioEndIo(bio: number, k: Kernel): void {
-  const priv = bioPrivate(k, bio);
-  const ctx = AIO.get(k)?.ctxs[priv >>> 16];
-  if (ctx === undefined) return k.log.bug("block/aio:end_io", `bio ${bio}: bi_private ${priv} names no aio context`);
-  ctx._complete(priv & 0xffff, bioError(k, bio));
-  bioPut(k, bio);
-}
+/** `struct kioctx`'s header fields (asm/aio.ts), byte offsets. */
+const KIOCTX = { cqHead: 8, nrDone: 12, inFlight: 16, nrBad: 20, stopBio: 24, entered: 28, stopSlot: 32, stopRc: 36, size: 40 } as const;
+/** `stop_rc`: the make_request takes no bio of this queue under this plug (several hw queues); the rest of the batch goes the TS way. */
+const MAKE_REQUEST_FALLBACK = -3;
+/** `struct aio_kiocb`'s fields (asm/aio.ts), byte offsets in a slot. */
+const KIOCB = { next: 4, buf: 8, nbytes: 12, sector: 16, res: 24, state: 28, op: 29, size: 32 } as const;
+/** The end of a chain of prepared slots (`next`). */
+const NO_SLOT = 0xffffffff;
 
 /**
  * Mirrors `struct kioctx` (fs/aio.c, v4.4) for one block device: iocb slots
- * with buffers, and the completion ring. Make one with {@link ioSetup}.
+ * with buffers, the submission ring and the completion ring. Make one with
+ * {@link ioSetup}.
  */
 export class AioContext {
   readonly kernel: Kernel;
@@ -100,70 +100,73 @@ export class AioContext {
   readonly name: string;
   readonly nrEvents: number;
   readonly bufferBytes: number;
-  /** Per slot: the result once reaped or done — bytes transferred, or a negative errno. */
+  /** Per slot: its result as of its last reaping by {@link AioContext.getEvents} — bytes transferred, or a negative errno. */
   readonly res: Int32Array;
   readonly #disk: Gendisk;
-  readonly #id: number;
   readonly #mem: BlockMemory;
+  /** The `struct kioctx` record. */
+  readonly #ctx: number;
+  readonly #order: number;
   /** Per slot: the buffer's address in linear memory. */
   readonly #buf: Uint32Array;
-  readonly #state: Uint8Array;
-  readonly #op: Uint8Array;
-  readonly #sector: Float64Array;
-  readonly #bytes: Uint32Array;
   /** Free slots, a stack. */
   readonly #free: Int32Array;
   #nrFree: number;
-  /** Prepared slots in prep order. */
-  readonly #prepared: Int32Array;
+  /** The chain of prepared slots (through their `next`): first, last, and how many. */
+  #firstPrepared = NO_SLOT;
+  #lastPrepared = NO_SLOT;
   #nrPrepared = 0;
-  /** The completion ring (`aio_ring`): slots in completion order. */
-  readonly #ring: Int32Array;
-  #head = 0;
-  #nrDone = 0;
-  #inFlight = 0;
-  /** The end_io id of aioEndIo, registered by each submitFromTask(). */
-  #endIo = 0;
+  /** The record's nr_bad already reported. */
+  #nrBad = 0;
+  /** Slots the core's loop sent. */
+  #sentByCore = 0;
   #destroyed = false;
 
   /** @internal use {@link ioSetup} */
-  constructor(kernel: Kernel, disk: Gendisk, id: number, nrEvents: number, bufferBytes: number) {
+  constructor(kernel: Kernel, disk: Gendisk, nrEvents: number, bufferBytes: number) {
     this.kernel = kernel;
     this.name = disk.diskName;
     this.nrEvents = nrEvents;
     this.bufferBytes = bufferBytes;
     this.#disk = disk;
-    this.#id = id;
     this.#mem = new BlockMemory(kernel.slab, kernel.kmemleak, "aio");
     this.res = new Int32Array(nrEvents);
     this.#buf = new Uint32Array(nrEvents);
-    this.#state = new Uint8Array(nrEvents);
-    this.#op = new Uint8Array(nrEvents);
-    this.#sector = new Float64Array(nrEvents);
-    this.#bytes = new Uint32Array(nrEvents);
     this.#free = new Int32Array(nrEvents);
-    this.#prepared = new Int32Array(nrEvents);
-    this.#ring = new Int32Array(nrEvents);
+    const core = kernel.core;
+    this.#order = getOrder(core.kioctx_size(nrEvents));
+    this.#ctx = this.#mem.allocPages(this.#order);
     const order = getOrder(bufferBytes);
     let i = 0;
     try {
       for (; i < nrEvents; i++) this.#buf[i] = this.#mem.allocPages(order);
     } catch (e) {
       for (let j = 0; j < i; j++) this.#mem.freePages(this.#buf[j]);
+      this.#mem.freePages(this.#ctx);
       throw e;
     }
-    for (let s = 0; s < nrEvents; s++) this.#free[s] = nrEvents - 1 - s;
+    if (core.kioctx_init(this.#ctx, nrEvents) !== 0) kernel.log.bug("block/aio:ioctx_alloc", "kioctx_init refused its block");
+    const dv = kernel.dv;
+    for (let s = 0; s < nrEvents; s++) {
+      dv.setUint32(this.#kiocb(s) + KIOCB.buf, this.#buf[s], true);
+      this.#free[s] = nrEvents - 1 - s;
+    }
     this.#nrFree = nrEvents;
   }
 
   /** Slots submitted and not yet ended. */
   get inFlight(): number {
-    return this.#inFlight;
+    return this.#destroyed ? 0 : this.kernel.dv.getUint32(this.#ctx + KIOCTX.inFlight, true);
   }
 
   /** Slots ended and not yet reaped by {@link AioContext.getEvents}. */
   get completed(): number {
-    return this.#nrDone;
+    return this.#destroyed ? 0 : this.kernel.dv.getUint32(this.#ctx + KIOCTX.nrDone, true);
+  }
+
+  /** @internal Slots the core's loop sent (io_submit_nowait()), for the tests that compare it with the TS path. */
+  get _sentByCore(): number {
+    return this.#sentByCore;
   }
 
   /** Slots free for {@link AioContext.prep}. */
@@ -203,12 +206,17 @@ export class AioContext {
     }
     if (this.#nrFree === 0) throw new KernelError("EAGAIN", "io_submit", `all ${this.nrEvents} slots are busy; reap with getEvents()`);
     const slot = this.#free[--this.#nrFree];
-    this.#state[slot] = PREPARED;
-    this.#op[slot] = op;
-    this.#sector[slot] = sector;
-    this.#bytes[slot] = bytes;
-    this.res[slot] = 0;
-    this.#prepared[this.#nrPrepared++] = slot;
+    const dv = this.kernel.dv;
+    const at = this.#kiocb(slot);
+    dv.setUint32(at + KIOCB.nbytes, bytes, true);
+    setU64(dv, at + KIOCB.sector, sector);
+    dv.setInt32(at + KIOCB.res, 0, true);
+    dv.setUint8(at + KIOCB.state, PREPARED);
+    dv.setUint8(at + KIOCB.op, op);
+    dv.setUint32(at + KIOCB.next, NO_SLOT, true);
+    if (this.#nrPrepared++ === 0) this.#firstPrepared = slot;
+    else dv.setUint32(this.#kiocb(this.#lastPrepared) + KIOCB.next, slot, true);
+    this.#lastPrepared = slot;
     return slot;
   }
 
@@ -244,48 +252,112 @@ export class AioContext {
     this.#checkLive("io_submit");
     const n = this.#nrPrepared;
     if (n === 0) return 0;
-    const slots = this.#prepared.slice(0, n); // one array per batch: the slots this task owns
+    // Take the chain: its slots are this task's until it sent them (a slot is prepared anew only once reaped).
+    const first = this.#firstPrepared;
+    this.#firstPrepared = this.#lastPrepared = NO_SLOT;
     this.#nrPrepared = 0;
-    for (let i = 0; i < n; i++) this.#state[slots[i]] = IN_FLIGHT;
-    this.#inFlight += n;
     const k = this.kernel;
+    let dv = k.dv;
+    for (let i = 0, s = first; i < n; i++, s = this.#next(s)) dv.setUint8(this.#kiocb(s) + KIOCB.state, IN_FLIGHT);
+    dv.setUint32(this.#ctx + KIOCTX.inFlight, dv.getUint32(this.#ctx + KIOCTX.inFlight, true) + n, true);
     const task = k.sched.current;
-    this.#endIo = registerBioEndIo(k, "aio_end_io", aioEndIo); // per batch: bioExit() drops the table
-    // Slots [done, n) are still this loop's: not yet ended here nor handed to submit_bio().
+    // Slots from `slot` on, n - done of them, are still this loop's: not yet ended here nor handed to a make_request.
+    let slot = first;
     let done = 0;
+    let viaCore = true;
     blkStartPlug(k, task);
     try {
-      for (let i = 0; i < n; i++) {
-        // Plain calls for the common case; a generator only where the bio or the submission must sleep.
-        const slot = slots[i];
-        let bio: number;
+      while (done < n) {
+        let bs: BioSet;
         try {
-          bio = this.#allocBio(slot);
-          if (bio === BIO_ALLOC_WOULD_SLEEP) bio = this.#fillBio(slot, yield* bioAlloc(fsBioSet(k), GFP_KERNEL, this.#nrPages(slot)));
+          bs = fsBioSet(k);
         } catch (e) {
           if (!(e instanceof KernelError)) throw e;
-          this._complete(slot, e.errno); // e.g. ENOMEM making fs_bio_set on first use
-          done = i + 1;
+          const s = slot;
+          slot = this.#next(s);
+          done++;
+          this._complete(s, e.errno); // e.g. ENOMEM making fs_bio_set on first use
           continue;
         }
-        done = i + 1;
-        if (bio === 0 || !this.#send(slot, bio)) continue;
+        const sent = viaCore ? this.#submitCore(bs, slot, n - done) : -1;
+        let bio = 0;
+        if (sent < 0) viaCore = false; // the queue's path is the TS one for this batch
+        else {
+          done += sent;
+          this.#sentByCore += sent;
+          dv = k.dv;
+          slot = dv.getUint32(this.#ctx + KIOCTX.stopSlot, true);
+          if (done === n) break;
+          bio = dv.getUint32(this.#ctx + KIOCTX.stopBio, true);
+          if (dv.getInt32(this.#ctx + KIOCTX.stopRc, true) === MAKE_REQUEST_FALLBACK) viaCore = false;
+        }
+        // The slot the core stopped at (its bio made or not), or each slot when the path is the TS one.
+        const s = slot;
+        slot = this.#next(s);
+        done++;
+        if (bio === 0) {
+          bio = this.#allocBio(bs, s);
+          if (bio === BIO_ALLOC_WOULD_SLEEP) bio = this.#fillBio(s, yield* bioAlloc(bs, GFP_KERNEL, this.#nrPages(s)));
+        }
+        if (bio === 0 || !this.#send(s, bio)) continue;
         try {
           yield* submitBio(k, bio);
         } catch (e) {
-          this.#refused(slot, bio, e);
+          this.#refused(s, bio, e);
         }
       }
     } finally {
       // A bug thrown above: the slots not reached end with -EIO instead of staying in flight.
-      for (let j = done; j < n; j++) if (this.#state[slots[j]] === IN_FLIGHT) this._complete(slots[j], -ERRNO.EIO);
+      dv = k.dv;
+      for (let s = slot; done < n; done++) {
+        const next = this.#next(s);
+        if (dv.getUint8(this.#kiocb(s) + KIOCB.state) === IN_FLIGHT) this._complete(s, -ERRNO.EIO);
+        s = next;
+      }
       blkFinishPlug(task);
     }
+    this.#checkBad();
     return n;
   }
 
+  /**
+   * `io_submit_nowait()` (asm/aio.ts) for `n` taken slots, the chain from
+   * `first`, bios from `bs`, where the disk's queue takes the core's path.
+   *
+   * @returns the slots sent (KIOCTX.stopSlot is the slot after them; for a
+   *   shorter count, KIOCTX.stopBio the bio made for it, or 0); -1 for the
+   *   TS path (nothing done)
+   */
+  #submitCore(bs: BioSet, first: number, n: number): number {
+    const k = this.kernel;
+    const q = this.#disk.queue;
+    if (q === null) return -1;
+    const flags = coreSubmitFlags(k, q);
+    if (flags < 0) return -1;
+    const s = k.sched;
+    const plug = s.current.plug as BlkPlug | null;
+    const clock = k.clock;
+    const cpu = s.getCpu();
+    let r: number;
+    try {
+      r = k.core.io_submit_nowait(this.#ctx, first, n, bs.ptr, q.addr, plug === null ? 0 : plug.addr, cpu, clock.now(), clock.HZ, clock.tickNs, flags);
+    } catch (err) {
+      // A host call threw inside a make_request, after its blk_queue_enter(): drop that reference.
+      if (k.dv.getUint32(this.#ctx + KIOCTX.entered, true) !== 0) {
+        k.dv.setUint32(this.#ctx + KIOCTX.entered, 0, true);
+        blkQueueExit(q);
+      }
+      throw err;
+    } finally {
+      s.putCpu();
+    }
+    k.slab.kasan.raise(); // a bio the completions freed to a pool that refused it
+    if (r < 0) k.log.bug("block/aio:io_submit", `io_submit_nowait refused its slots (${r})`);
+    return r;
+  }
+
   #nrPages(slot: number): number {
-    return Math.ceil(this.#bytes[slot] / PAGE_SIZE);
+    return Math.ceil(this.kernel.dv.getUint32(this.#kiocb(slot) + KIOCB.nbytes, true) / PAGE_SIZE);
   }
 
   /**
@@ -294,29 +366,33 @@ export class AioContext {
    *
    * @returns the bio; 0 when the slot ended (ENXIO, ENOMEM); or BIO_ALLOC_WOULD_SLEEP
    */
-  #allocBio(slot: number): number {
+  #allocBio(bs: BioSet, slot: number): number {
     if (this.#disk.queue === null) {
       this._complete(slot, -ERRNO.ENXIO); // the disk lost its queue
       return 0;
     }
-    const bio = bioAllocTry(fsBioSet(this.kernel), GFP_KERNEL, this.#nrPages(slot));
+    const bio = bioAllocTry(bs, GFP_KERNEL, this.#nrPages(slot));
     return bio === BIO_ALLOC_WOULD_SLEEP ? bio : this.#fillBio(slot, bio);
   }
 
-  /** The slot's buffer, sector, op, end_io and queue into `bio`. @returns bio; 0 (the slot ended with ENOMEM) for no bio */
+  /** The slot's buffer, sector, op, end_io and queue into `bio`, as the core's loop fills it. @returns bio; 0 (the slot ended with ENOMEM) for no bio */
   #fillBio(slot: number, bio: number): number {
     if (bio === 0) {
       this._complete(slot, -ERRNO.ENOMEM);
       return 0;
     }
     const k = this.kernel;
-    const bytes = this.#bytes[slot];
+    const at = this.#kiocb(slot);
+    const bytes = k.dv.getUint32(at + KIOCB.nbytes, true);
     const buf = this.#buf[slot];
     for (let off = 0; off < bytes; off += PAGE_SIZE) {
       const len = Math.min(PAGE_SIZE, bytes - off);
       if (bioAddPage(k, bio, buf + off, len, 0) !== len) k.log.bug("block/aio:io_submit", "bio_add_page refused a page");
     }
-    bioSetIo(k, bio, this.#sector[slot], this.#op[slot] === IOCB_CMD_PWRITE ? REQ_WRITE : 0, this.#endIo, this.#id * 0x10000 + slot);
+    const dv = k.dv;
+    const sector = dv.getUint32(at + KIOCB.sector, true) + dv.getUint32(at + KIOCB.sector + 4, true) * 0x1_0000_0000;
+    const write = dv.getUint8(at + KIOCB.op) === IOCB_CMD_PWRITE;
+    bioSetIo(k, bio, sector, write ? REQ_WRITE : 0, BIO_END_IO_AIO, at);
     bioSetDev(k, bio, this.#disk.queue!.id);
     return bio;
   }
@@ -348,43 +424,76 @@ export class AioContext {
    */
   getEvents(out: Int32Array): number {
     if (!(out instanceof Int32Array)) throw new TypeError("io_getevents: out must be an Int32Array");
-    const n = Math.min(out.length, this.#nrDone);
-    const ring = this.#ring;
+    if (this.#destroyed) return 0;
+    this.#checkBad();
+    const dv = this.kernel.dv;
+    const ctx = this.#ctx;
+    const nrDone = dv.getUint32(ctx + KIOCTX.nrDone, true);
+    const n = Math.min(out.length, nrDone);
+    const nr = this.nrEvents;
+    let head = dv.getUint32(ctx + KIOCTX.cqHead, true);
+    const ring = ctx + KIOCTX.size + KIOCB.size * nr;
     for (let i = 0; i < n; i++) {
-      const slot = ring[this.#head];
-      this.#head = this.#head + 1 === this.nrEvents ? 0 : this.#head + 1;
+      const slot = dv.getUint32(ring + head * 4, true);
+      head = head + 1 === nr ? 0 : head + 1;
       out[i] = slot;
-      this.#state[slot] = FREE;
+      const at = this.#kiocb(slot);
+      this.res[slot] = dv.getInt32(at + KIOCB.res, true);
+      dv.setUint8(at + KIOCB.state, FREE);
       this.#free[this.#nrFree++] = slot;
     }
-    this.#nrDone -= n;
+    dv.setUint32(ctx + KIOCTX.cqHead, head, true);
+    dv.setUint32(ctx + KIOCTX.nrDone, nrDone - n, true);
     return n;
   }
 
   /**
-   * Mirrors `io_destroy()`: frees the buffers and drops the device
-   * reference. Slots prepared and not submitted are dropped.
+   * Mirrors `io_destroy()`: frees the buffers and the context record and
+   * drops the device reference. Slots prepared and not submitted are dropped.
    * @throws {KernelError} EBUSY while I/Os are in flight (nothing changes)
    */
   destroy(): void {
     if (this.#destroyed) return;
-    if (this.#inFlight > 0) throw new KernelError("EBUSY", "io_destroy", `${this.#inFlight} I/Os in flight on ${this.name}`);
+    const inFlight = this.inFlight;
+    if (inFlight > 0) throw new KernelError("EBUSY", "io_destroy", `${inFlight} I/Os in flight on ${this.name}`);
+    this.#checkBad();
     this.#destroyed = true;
+    this.kernel.core.kioctx_exit(this.#ctx);
     for (let s = 0; s < this.nrEvents; s++) this.#mem.freePages(this.#buf[s]);
-    const m = AIO.get(this.kernel)!;
-    m.ctxs[this.#id] = undefined;
+    this.#mem.freePages(this.#ctx);
     this.#disk.kobj.put();
   }
 
-  /** @internal the end of a slot's I/O: its result, onto the completion ring. */
+  /** @internal the end of a slot's I/O on the TS side (`aio_complete()`): its result, onto the completion ring. */
   _complete(slot: number, error: number): void {
-    if (this.#state[slot] !== IN_FLIGHT) return this.kernel.log.bug("block/aio:aio_complete", `slot ${slot} ended twice`);
-    this.#state[slot] = DONE;
-    this.res[slot] = error !== 0 ? error : this.#bytes[slot];
-    this.#inFlight--;
-    const tail = this.#head + this.#nrDone;
-    this.#ring[tail >= this.nrEvents ? tail - this.nrEvents : tail] = slot;
-    this.#nrDone++;
+    if (this.kernel.core.aio_complete(this.#kiocb(slot), error) !== 0) this.#checkBad();
+  }
+
+  /** @internal A broken completion, for the fuzzer's detector test: every slot ended and not yet reaped gets `res`. */
+  _overwriteResults(res: number): void {
+    const dv = this.kernel.dv;
+    for (let s = 0; s < this.nrEvents; s++) {
+      const at = this.#kiocb(s);
+      if (dv.getUint8(at + KIOCB.state) === DONE) dv.setInt32(at + KIOCB.res, res, true);
+    }
+  }
+
+  /** The slot record of `slot`. */
+  #kiocb(slot: number): number {
+    return this.#ctx + KIOCTX.size + KIOCB.size * slot;
+  }
+
+  /** The slot after `slot` in its chain of prepared slots. */
+  #next(slot: number): number {
+    return this.kernel.dv.getUint32(this.#kiocb(slot) + KIOCB.next, true);
+  }
+
+  /** A completion of a slot that was not in flight (ended twice) is a BUG. */
+  #checkBad(): void {
+    const bad = this.kernel.dv.getUint32(this.#ctx + KIOCTX.nrBad, true);
+    if (bad === this.#nrBad) return;
+    this.#nrBad = bad;
+    this.kernel.log.bug("block/aio:aio_complete", `a slot of ${this.name} ended twice`);
   }
 
   #checkSlot(slot: number, op: string): void {
@@ -400,7 +509,7 @@ export class AioContext {
  * Mirrors `io_setup()` on an open block device (`blkdev_get_by_path()` for
  * /dev/`name`, holding a disk reference until {@link AioContext.destroy}).
  *
- * @throws {KernelError} ENXIO when no disk of that name is added; EAGAIN past 0xffff live contexts of the machine
+ * @throws {KernelError} ENXIO when no disk of that name is added; ENOMEM when its memory cannot be had
  * @throws {RangeError} for nrEvents or bufferBytes out of range
  * @example
  * const ctx = ioSetup(k, "nullb0", { nrEvents: 128 });
@@ -422,18 +531,11 @@ export function ioSetup(k: Kernel, name: string, opts: AioOptions): AioContext {
   }
   const disk = k.block.disk(name);
   if (disk === undefined || disk.queue === null) throw new KernelError("ENXIO", "io_setup", name);
-  const m = AIO.get(k) ?? AIO.set(k, { ctxs: [] }).get(k)!;
-  let id = m.ctxs.indexOf(undefined);
-  if (id < 0) id = m.ctxs.length;
-  if (id > 0xffff) throw new KernelError("EAGAIN", "io_setup", "too many aio contexts");
   disk.kobj.get();
-  let ctx: AioContext;
   try {
-    ctx = new AioContext(k, disk, id, nr, bytes);
+    return new AioContext(k, disk, nr, bytes);
   } catch (e) {
     disk.kobj.put();
     throw e;
   }
-  m.ctxs[id] = ctx;
-  return ctx;
 }

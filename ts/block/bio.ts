@@ -209,7 +209,8 @@ export class BioLayer {
   readonly bvecSlabs: readonly KmemCache[];
   readonly #bioSlabs: ({ cache: KmemCache; ref: number; size: number } | null)[] = [];
   readonly #biosets = new Map<number, BioSet>();
-  readonly #endIo: (BioEndIo | null)[] = [null, null];
+  /** By id; 0 is none, 1 `bio_chain_endio()` and 2 `dio_bio_end_aio()`, both the core's own. */
+  readonly #endIo: (BioEndIo | null)[] = [null, null, null];
   readonly #endIoIds = new Map<string, number>();
   #fs: BioSet | null = null;
 
@@ -632,6 +633,22 @@ function bioFree(l: BioLayer, bio: number): void {
     else l.bvecSlabs[idx].free(bvl);
   }
   bs.bioPool.free(bio - bs.frontPad);
+}
+
+/** `bio_free()` of a bio the core put and left to TS (host_bio_free: vecs of its own, or kmalloc'd). */
+export function bioFreeHost(k: Kernel, bio: number): void {
+  bioFree(bioLayer(k), bio);
+}
+
+/**
+ * The wake-up of `mempool_free()` for a bio the core freed to the bio_pool
+ * of bio_set record `bs` and that refilled its reserve (host_bio_pool_wake).
+ * @throws {KernelBug} when `bs` is no live bio_set
+ */
+export function bioPoolWakeHost(k: Kernel, bs: number): void {
+  const set = bioLayer(k).bioset(bs);
+  if (set === undefined) bioBug(k, "bio_free", `bi_pool ${bs} is not a live bio_set`);
+  set.bioPool._wakeUp();
 }
 
 /**

@@ -268,6 +268,24 @@ function coreFlags(k: Kernel, q: RequestQueue, allCtxs: boolean): number {
 }
 
 /**
+ * For a caller that sends its own bios to `q` in the core (the aio loop,
+ * `io_submit_nowait()` of asm/aio.ts, which calls the core's make_request
+ * per bio): the checks of `generic_make_request_checks()` that concern the
+ * queue (a blk-mq queue of an added disk) and {@link coreFlags} under the
+ * task's plug. Bios without data or with FLUSH/FUA are the caller's to
+ * keep out.
+ *
+ * @returns the make_request's `flags`, or -1 when those bios take the TS path
+ */
+export function coreSubmitFlags(k: Kernel, q: RequestQueue): number {
+  if (q.mqOps === null || lookup(k, q.id)?.q !== q) return -1;
+  if (q.dispatchHook === null) q.dispatchHook = __blkMqRunHwQueueDispatch;
+  const plug = k.sched.current.plug;
+  if (plug !== null && !(plug instanceof BlkPlug)) return -1;
+  return coreFlags(k, q, false);
+}
+
+/**
  * `blk_flush_plug_list()` in the core (`blk_mq_flush_plug_list_nowait()`,
  * asm/blk_mq_make_request.ts) when every request on the plug is of one
  * queue whose path is the core's and whose ctxs are all attached.

@@ -247,6 +247,11 @@ export class Mempool {
   }
 
   /** Mirrors `wake_up(&pool->wait)`. */
+  /** @internal `wake_up(&pool->wait)` after an element the core freed itself refilled the reserve. */
+  _wakeUp(): void {
+    this.#wakeUp();
+  }
+
   #wakeUp(): void {
     this.#wakeups++;
     this.#wq?.wakeUp();

@@ -410,6 +410,21 @@ export interface CoreExports {
   blk_plug_alloc(): number;
   /** Gives a plug record back: 0, -22 (not a held record), -16 (requests still on it). */
   blk_plug_free(plug: number): number;
+  /** Bytes of an aio context of `nrEvents` slots (asm/aio.ts): header, slots, completion and submission rings. */
+  kioctx_size(nrEvents: number): number;
+  /** `sizeof(struct aio_kiocb)` in the port (32). */
+  aio_kiocb_size(): number;
+  /** The context record at `ctx` (kioctx_size() bytes), every slot free: 0, or -22. */
+  kioctx_init(ctx: number, nrEvents: number): number;
+  /** Marks the context record dead: 0, or -22. */
+  kioctx_exit(ctx: number): number;
+  /** `aio_complete()` of the slot record `kiocb`: 0, -22 (no slot), -16 (not in flight; counted in nr_bad). */
+  aio_complete(kiocb: number, error: number): number;
+  /**
+   * `do_io_submit()`'s loop for `n` taken slots from submission-ring position `pos`, bios from the
+   * bio_set record `bs`, sent to the queue record `q` under `plug` (asm/aio.ts): the slots sent, or -22.
+   */
+  io_submit_nowait(ctx: number, pos: number, n: number, bs: number, q: number, plug: number, cpu: number, now: number, hz: number, tickNs: number, flags: number): number;
 }
 
 /** Names of the function exports in {@link CoreExports}, for the drift test. */
@@ -582,6 +597,12 @@ export const CORE_FUNCTIONS = [
   "blk_mq_flush_plug_list_nowait",
   "blk_plug_alloc",
   "blk_plug_free",
+  "kioctx_size",
+  "aio_kiocb_size",
+  "kioctx_init",
+  "kioctx_exit",
+  "aio_complete",
+  "io_submit_nowait",
 ] as const;
 
 /** Extra exports of the coverage variant. */
@@ -694,10 +715,14 @@ export interface CoreHost {
   ctxLock(q: number, cpu: number, lock: number): void;
   /** `blk_flush_plug_list(plug, from_schedule)` of the plug record `plug`, by the TS flush. */
   blkFlushPlugList(plug: number, fromSchedule: number): void;
+  /** `bio_free()` of a bio the core put but cannot free (vecs of its own, no bio_set). */
+  bioFree(bio: number): void;
+  /** `wake_up(&pool->wait)` of the bio_pool of the bio_set record `bs`: a core free refilled its reserve. */
+  bioPoolWake(bs: number): void;
 }
 
 /** The names of {@link CoreHost}'s slots, each imported by the core as `env.host_<snake_case>`. */
-const HOST_SLOTS = ["bioEndIo", "bioPut", "rqEndIo", "blkMqPutTag", "blkMqTagWake", "blkQueueExit", "modTimer", "queueRq", "blkMqEndRequest", "blkEndFault", "blkMqRunHwQueueAsync", "ctxLock", "blkFlushPlugList"] as const satisfies readonly (keyof CoreHost)[];
+const HOST_SLOTS = ["bioEndIo", "bioPut", "rqEndIo", "blkMqPutTag", "blkMqTagWake", "blkQueueExit", "modTimer", "queueRq", "blkMqEndRequest", "blkEndFault", "blkMqRunHwQueueAsync", "ctxLock", "blkFlushPlugList", "bioFree", "bioPoolWake"] as const satisfies readonly (keyof CoreHost)[];
 
 const HOSTS = new WeakMap<object, CoreHost>();
 
@@ -757,6 +782,8 @@ export function instantiateCoreModule(module: WebAssembly.Module): WebAssembly.E
     host_blk_mq_run_hw_queue_async: (q, hctx) => host.blkMqRunHwQueueAsync(q, hctx),
     host_ctx_lock: (q, cpu, lock) => host.ctxLock(q, cpu, lock),
     host_blk_flush_plug_list: (plug, fromSchedule) => host.blkFlushPlugList(plug, fromSchedule),
+    host_bio_free: (bio) => host.bioFree(bio),
+    host_bio_pool_wake: (bs) => host.bioPoolWake(bs),
   };
   const exports = new WebAssembly.Instance(module, { env }).exports;
   memory = exports.memory as WebAssembly.Memory;
