@@ -126,6 +126,23 @@ export function readSysfs(k: Kernel, path: string): string {
   return inTask(k, () => k.sysfs.read(path), "cat");
 }
 
+/** Every readable file under `dir`, by path (a show that fails is recorded by its error). */
+export function sysfsTree(k: Kernel, dir: string, out: Record<string, string> = {}): Record<string, string> {
+  for (const name of k.sysfs.ls(dir)) {
+    const path = `${dir}/${name}`;
+    const st = k.sysfs.stat(path);
+    if (st.kind === "dir") sysfsTree(k, path, out);
+    else if ((st.mode & 0o444) !== 0) {
+      try {
+        out[path] = readSysfs(k, path);
+      } catch (e) {
+        out[path] = `error: ${(e as Error).message}`;
+      }
+    }
+  }
+  return out;
+}
+
 /** Writes a sysfs file from a task; returns the count or the error code. */
 export function writeSysfs(k: Kernel, path: string, value: string): number | string {
   try {

@@ -18,7 +18,7 @@ import type { Kernel, KernelOptions } from "../kernel/kernel.ts";
 import { Prng } from "../kernel/sched.ts";
 import { coreHost } from "../wasm/core.ts";
 import { nullBlkDevices, nullBlkModule } from "../drivers/null_blk.ts";
-import { boot, inTask, makeBio, readSysfs } from "./_testkit.ts";
+import { boot, inTask, makeBio, sysfsTree } from "./_testkit.ts";
 import { bioExit, bioField, bioPut, REQ_FLUSH, REQ_FUA, REQ_SYNC, REQ_WRITE, registerBioEndIo } from "./bio.ts";
 import { __blkMqRunHwQueueDispatch, BLK_QC_T_NONE, submitBio } from "./blk_mq_request.ts";
 import { RQ } from "./request_record.ts";
@@ -46,23 +46,6 @@ interface Trace {
   ctxLocks: number;
   /** Requests the wrapped queueRq saw (with `wrap`). */
   wrapped: number;
-}
-
-/** Every readable file under `dir`, by path (a show that fails is recorded by its error). */
-function sysfsTree(k: Kernel, dir: string, out: Record<string, string> = {}): Record<string, string> {
-  for (const name of k.sysfs.ls(dir)) {
-    const path = `${dir}/${name}`;
-    const st = k.sysfs.stat(path);
-    if (st.kind === "dir") sysfsTree(k, path, out);
-    else if ((st.mode & 0o444) !== 0) {
-      try {
-        out[path] = readSysfs(k, path);
-      } catch (e) {
-        out[path] = `error: ${(e as Error).message}`;
-      }
-    }
-  }
-  return out;
 }
 
 /**
