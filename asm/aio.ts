@@ -49,8 +49,8 @@ import { blk_mq_make_request_nowait, BLK_QC_T_NONE } from "./blk_mq_make_request
 import { RequestQueue } from "./blk_queue";
 import { host_bio_free, host_bio_pool_wake } from "./host";
 import { mempool_alloc } from "./mempool";
-import { EINVAL } from "./page_alloc";
-import { in_memory } from "./request";
+import { EINVAL, PAGE_SIZE } from "./page_alloc";
+import { in_memory, REQ_WRITE } from "./request";
 
 /** Slot states. */
 export const AIO_FREE: u8 = 0;
@@ -63,11 +63,9 @@ export const AIO_NO_SLOT: u32 = 0xffffffff;
 
 /** `IOCB_CMD_PWRITE` (include/uapi/linux/aio_abi.h); anything else here reads. */
 const IOCB_CMD_PWRITE: u8 = 1;
-/** `REQ_WRITE`, the bio's direction. */
-const REQ_WRITE: u32 = 1;
 /** `GFP_KERNEL`: what `dio_bio_alloc()` asks of fs_bio_set (may sleep: the core stops instead). */
 const GFP_KERNEL: i32 = 0x24000c0;
-const PAGE_SIZE: u32 = 4096;
+const PAGE_BYTES: u32 = <u32>PAGE_SIZE;
 
 const KIOCTX_MAGIC: u32 = 0x6b696f63; // "kioc"
 
@@ -253,15 +251,15 @@ export function io_submit_nowait(ctx: usize, first: u32, n: u32, bs: usize, q: u
     const kiocb = kiocb_at(ctx, slot);
     const k = changetype<AioKiocb>(kiocb);
     if (k.state != AIO_IN_FLIGHT) return -EINVAL;
-    const nr_pages = (k.nbytes + PAGE_SIZE - 1) / PAGE_SIZE;
+    const nr_pages = (k.nbytes + PAGE_BYTES - 1) / PAGE_BYTES;
     if (nr_pages > <u32>BIO_INLINE_VECS) return <i32>i;
     const p = mempool_alloc(pool, GFP_KERNEL);
     if (p == 0) return <i32>i;
     const bio = p + front_pad;
     bio_alloc_init(bio, <u32>bs, <i32>nr_pages, 0, BIO_POOL_NONE);
-    for (let off: u32 = 0; off < k.nbytes; off += PAGE_SIZE) {
+    for (let off: u32 = 0; off < k.nbytes; off += PAGE_BYTES) {
       const left = k.nbytes - off;
-      bio_add_page(bio, k.buf + off, left < PAGE_SIZE ? left : PAGE_SIZE, 0);
+      bio_add_page(bio, k.buf + off, left < PAGE_BYTES ? left : PAGE_BYTES, 0);
     }
     const b = changetype<Bio>(bio);
     b.bi_sector = k.sector;
