@@ -7,9 +7,9 @@
  *
  * An {@link AioContext} owns `nrEvents` iocb slots. Each slot has a data
  * buffer of `bufferBytes` in linear memory (the user pages a DIO pins); the
- * slots and the two rings are a `struct kioctx` record in linear memory
- * (asm/aio.ts). {@link AioContext.prep} fills a slot and puts it on the
- * submission ring; {@link AioContext.submit} sends every prepared slot in
+ * slots and the completion ring are a `struct kioctx` record in linear
+ * memory (asm/aio.ts). {@link AioContext.prep} fills a slot and chains it
+ * behind the slots prepared before it; {@link AioContext.submit} sends every prepared slot in
  * one task under one plug (`do_io_submit()` plugs its loop), one bio each
  * from `fs_bio_set` (`bi_private` names the slot record), and runs the
  * machine. The loop runs in the core (`io_submit_nowait()`) where the
@@ -34,7 +34,7 @@ import { GFP_KERNEL } from "../kernel/mempool.ts";
 import type { Sleepable } from "../kernel/sched.ts";
 import { PAGE_SIZE } from "../kernel/slab.ts";
 import { BlockMemory, getOrder } from "./_mem.ts";
-import { setU64 } from "./_u64.ts";
+import { getU64, setU64 } from "./_u64.ts";
 import {
   BIO_ALLOC_WOULD_SLEEP,
   BIO_MAX_PAGES,
@@ -48,7 +48,7 @@ import {
   fsBioSet,
   REQ_WRITE,
 } from "./bio.ts";
-import { coreSubmitFlags, SUBMIT_WOULD_SLEEP, submitBio, submitBioTry } from "./blk_mq_request.ts";
+import { coreSubmitFlags, MAKE_REQUEST_FALLBACK, SUBMIT_WOULD_SLEEP, submitBio, submitBioTry } from "./blk_mq_request.ts";
 import { blkFinishPlug, BlkPlug, blkStartPlug } from "./blk_plug.ts";
 import { blkQueueExit } from "./request_queue.ts";
 import type { Gendisk } from "./genhd.ts";
@@ -82,8 +82,6 @@ const DONE = 3;
 
 /** `struct kioctx`'s header fields (asm/aio.ts), byte offsets. */
 const KIOCTX = { cqHead: 8, nrDone: 12, inFlight: 16, nrBad: 20, stopBio: 24, entered: 28, stopSlot: 32, stopRc: 36, size: 40 } as const;
-/** `stop_rc`: the make_request takes no bio of this queue under this plug (several hw queues); the rest of the batch goes the TS way. */
-const MAKE_REQUEST_FALLBACK = -3;
 /** `struct aio_kiocb`'s fields (asm/aio.ts), byte offsets in a slot. */
 const KIOCB = { next: 4, buf: 8, nbytes: 12, sector: 16, res: 24, state: 28, op: 29, size: 32 } as const;
 /** The end of a chain of prepared slots (`next`). */
@@ -91,8 +89,8 @@ const NO_SLOT = 0xffffffff;
 
 /**
  * Mirrors `struct kioctx` (fs/aio.c, v4.4) for one block device: iocb slots
- * with buffers, the submission ring and the completion ring. Make one with
- * {@link ioSetup}.
+ * with buffers, the chain of prepared slots and the completion ring. Make
+ * one with {@link ioSetup}.
  */
 export class AioContext {
   readonly kernel: Kernel;
@@ -106,7 +104,6 @@ export class AioContext {
   readonly #mem: BlockMemory;
   /** The `struct kioctx` record. */
   readonly #ctx: number;
-  readonly #order: number;
   /** Per slot: the buffer's address in linear memory. */
   readonly #buf: Uint32Array;
   /** Free slots, a stack. */
@@ -134,8 +131,7 @@ export class AioContext {
     this.#buf = new Uint32Array(nrEvents);
     this.#free = new Int32Array(nrEvents);
     const core = kernel.core;
-    this.#order = getOrder(core.kioctx_size(nrEvents));
-    this.#ctx = this.#mem.allocPages(this.#order);
+    this.#ctx = this.#mem.allocPages(getOrder(core.kioctx_size(nrEvents)));
     const order = getOrder(bufferBytes);
     let i = 0;
     try {
@@ -289,6 +285,7 @@ export class AioContext {
           slot = dv.getUint32(this.#ctx + KIOCTX.stopSlot, true);
           if (done === n) break;
           bio = dv.getUint32(this.#ctx + KIOCTX.stopBio, true);
+          // No bio of this queue under this plug is the core's (several hw queues): the rest go the TS way.
           if (dv.getInt32(this.#ctx + KIOCTX.stopRc, true) === MAKE_REQUEST_FALLBACK) viaCore = false;
         }
         // The slot the core stopped at (its bio made or not), or each slot when the path is the TS one.
@@ -390,9 +387,8 @@ export class AioContext {
       if (bioAddPage(k, bio, buf + off, len, 0) !== len) k.log.bug("block/aio:io_submit", "bio_add_page refused a page");
     }
     const dv = k.dv;
-    const sector = dv.getUint32(at + KIOCB.sector, true) + dv.getUint32(at + KIOCB.sector + 4, true) * 0x1_0000_0000;
     const write = dv.getUint8(at + KIOCB.op) === IOCB_CMD_PWRITE;
-    bioSetIo(k, bio, sector, write ? REQ_WRITE : 0, BIO_END_IO_AIO, at);
+    bioSetIo(k, bio, getU64(dv, at + KIOCB.sector), write ? REQ_WRITE : 0, BIO_END_IO_AIO, at);
     bioSetDev(k, bio, this.#disk.queue!.id);
     return bio;
   }

@@ -205,7 +205,7 @@ export function submitBioTry(k: Kernel, bio: number): number {
 
 /** The core's answers (asm/blk_mq_make_request.ts): the TS path would sleep; not taken. Nothing was done. */
 const MAKE_REQUEST_WOULD_SLEEP = -2;
-const MAKE_REQUEST_FALLBACK = -3;
+export const MAKE_REQUEST_FALLBACK = -3;
 /** The core's `flags`: lockdep runs (the ctx lock is the host's); the inline driver's code from bit 8. */
 const MAKE_REQUEST_LOCKDEP = 1;
 const MAKE_REQUEST_DRIVER_SHIFT = 8;

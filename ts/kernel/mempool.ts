@@ -246,12 +246,12 @@ export class Mempool {
     this.slab.kasan.raise();
   }
 
-  /** Mirrors `wake_up(&pool->wait)`. */
   /** @internal `wake_up(&pool->wait)` after an element the core freed itself refilled the reserve. */
   _wakeUp(): void {
     this.#wakeUp();
   }
 
+  /** Mirrors `wake_up(&pool->wait)`. */
   #wakeUp(): void {
     this.#wakeups++;
     this.#wq?.wakeUp();
