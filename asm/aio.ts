@@ -44,11 +44,10 @@
 // (host_bio_pool_wake(): its waiters sleep on the TS side). A slot that
 // ends twice is not completed again; nr_bad counts it for the TS side's BUG.
 
-import { Bio, BIO_END_IO_AIO, BIO_INLINE_VECS, BIO_POOL_NONE, bio_add_page, bio_alloc_init, bio_free, bio_put, BIOSET_BIO_POOL, BIOSET_FRONT_PAD } from "./bio";
+import { Bio, BIO_END_IO_AIO, BIO_INLINE_VECS, bio_add_page, bio_alloc_nowait, bio_free, bio_put } from "./bio";
 import { blk_mq_make_request_nowait, BLK_QC_T_NONE } from "./blk_mq_make_request";
 import { RequestQueue } from "./blk_queue";
 import { host_bio_free, host_bio_pool_wake } from "./host";
-import { mempool_alloc } from "./mempool";
 import { EINVAL, PAGE_SIZE } from "./page_alloc";
 import { in_memory, REQ_WRITE } from "./request";
 
@@ -239,8 +238,6 @@ export function io_submit_nowait(ctx: usize, first: u32, n: u32, bs: usize, q: u
   const c = kioctx_get(ctx);
   if (c === null) return -EINVAL;
   const nr = c.nr_events;
-  const pool = <usize>load<u32>(bs + BIOSET_BIO_POOL);
-  const front_pad = <usize>load<u32>(bs + BIOSET_FRONT_PAD);
   const bdev = changetype<RequestQueue>(q).id + 1;
   c.stop_bio = 0;
   c.stop_rc = 0;
@@ -253,10 +250,8 @@ export function io_submit_nowait(ctx: usize, first: u32, n: u32, bs: usize, q: u
     if (k.state != AIO_IN_FLIGHT) return -EINVAL;
     const nr_pages = (k.nbytes + PAGE_BYTES - 1) / PAGE_BYTES;
     if (nr_pages > <u32>BIO_INLINE_VECS) return <i32>i;
-    const p = mempool_alloc(pool, GFP_KERNEL);
-    if (p == 0) return <i32>i;
-    const bio = p + front_pad;
-    bio_alloc_init(bio, <u32>bs, <i32>nr_pages, 0, BIO_POOL_NONE);
+    const bio = bio_alloc_nowait(bs, GFP_KERNEL, <i32>nr_pages);
+    if (bio == 0) return <i32>i;
     for (let off: u32 = 0; off < k.nbytes; off += PAGE_BYTES) {
       const left = k.nbytes - off;
       bio_add_page(bio, k.buf + off, left < PAGE_BYTES ? left : PAGE_BYTES, 0);

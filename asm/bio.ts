@@ -22,13 +22,13 @@
 // invalid-free" instead of freeing twice; the other functions return -EINVAL
 // (a BUG on the TS side). Pointers are range-checked first, so no call traps.
 
-import { EINVAL } from "./page_alloc";
+import { EINVAL, set_errno } from "./page_alloc";
 import { KASAN_KIND_DOUBLE_FREE, kasan_report_free } from "./kasan";
 import { atomic_add_return, atomic_read, atomic_set } from "./sbitmap";
 import { host_bio_end_io, host_bio_put } from "./host";
 import { in_memory } from "./request";
 import { dio_bio_end_aio } from "./aio";
-import { mempool_free } from "./mempool";
+import { mempool_alloc_owned, mempool_free, mempool_free_owned, mempool_live } from "./mempool";
 
 // ---------------------------------------------------------------------------
 // Constants (include/linux/bio.h, include/linux/blk_types.h, block/bio.c, v4.4)
@@ -514,6 +514,59 @@ export function bio_free(bio: usize): i32 {
   const bs = <usize>b.bi_pool;
   if (bs == 0 || flagged(b, BIO_OWNS_VEC)) return -1;
   return mempool_free(bio - <usize>load<u32>(bs + BIOSET_FRONT_PAD), <usize>load<u32>(bs + BIOSET_BIO_POOL));
+}
+
+/** {@link bio_put_free}: the last reference is gone, but the TS side frees the bio (vecs of its own, or no bio_set). */
+export const BIO_PUT_FREE_HOST: i32 = 2;
+/** {@link bio_put_free}: the last reference is gone, but bi_pool names no live bio_set (the bio is left as it is). */
+export const BIO_PUT_BAD_SET: i32 = -3;
+/** {@link bio_put_free}: the pool refused the bio (a KASAN report is filed). */
+export const BIO_PUT_POOL_REFUSED: i32 = -4;
+
+/**
+ * Mirrors `bio_put()` (block/bio.c, v4.4) with the free, for a bio of a
+ * bio_set that uses its inline vecs: one call where {@link bio_put} and the
+ * TS side's bio_free() took several. Other bios (vecs of their own,
+ * kmalloc'd) are left to the TS side once their last reference is gone.
+ *
+ * @returns 0 (references remain, or freed); 1 freed and it refilled the
+ *   pool's reserve (wake its waiters); BIO_PUT_FREE_HOST; -22 the bio was
+ *   already freed (a KASAN double-free report is filed); BIO_PUT_BAD_SET;
+ *   BIO_PUT_POOL_REFUSED
+ */
+export function bio_put_free(bio: usize): i32 {
+  const rc = bio_put(bio);
+  if (rc != 1) return rc;
+  const b = changetype<Bio>(bio);
+  const bs = <usize>b.bi_pool;
+  if (bs == 0 || flagged(b, BIO_OWNS_VEC)) return BIO_PUT_FREE_HOST;
+  if (!in_memory(bs, BIOSET_BIO_POOL + 4)) return BIO_PUT_BAD_SET;
+  const pool = <usize>load<u32>(bs + BIOSET_BIO_POOL);
+  if (!mempool_live(pool)) return BIO_PUT_BAD_SET;
+  const freed = mempool_free_owned(bio - <usize>load<u32>(bs + BIOSET_FRONT_PAD), pool);
+  return freed < 0 ? BIO_PUT_POOL_REFUSED : freed;
+}
+
+/**
+ * Mirrors `bio_alloc_bioset()` (block/bio.c, v4.4) for up to
+ * BIO_INLINE_VECS vecs, without sleeping: mempool_alloc()'s first pass on
+ * the set's bio_pool (the allocator, then the reserve), then
+ * {@link bio_alloc_init} with the inline vecs. The caller vouches for `bs`
+ * (a live bio_set: the TS side checked it), so the pool is not looked up.
+ *
+ * @returns the bio, or 0 (mm_errno(): -11 the allocation would sleep, -12
+ *   it cannot sleep, -22 more than BIO_INLINE_VECS vecs)
+ */
+export function bio_alloc_nowait(bs: usize, gfp: i32, nr_vecs: i32): usize {
+  if (nr_vecs < 0 || nr_vecs > BIO_INLINE_VECS) {
+    set_errno(EINVAL);
+    return 0;
+  }
+  const p = mempool_alloc_owned(<usize>load<u32>(bs + BIOSET_BIO_POOL), gfp);
+  if (p == 0) return 0;
+  const bio = p + <usize>load<u32>(bs + BIOSET_FRONT_PAD);
+  bio_alloc_init(bio, <u32>bs, nr_vecs, 0, BIO_POOL_NONE);
+  return bio;
 }
 
 /**

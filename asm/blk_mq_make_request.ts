@@ -39,7 +39,7 @@ import { Bio } from "./bio";
 import { host_blk_flush_plug_list, host_ctx_lock } from "./host";
 import { list_add_tail, list_empty, list_init, LIST_NEXT, LIST_PREV } from "./list";
 import { percpu_ref_get } from "./percpu_ref";
-import { Request, REQ_FLUSH, REQ_FUA, rw_is_sync } from "./request";
+import { in_memory, Request, REQ_FLUSH, REQ_FUA, REQUEST_SIZE, rw_is_sync } from "./request";
 import { blk_mq_get_tag } from "./tags";
 
 /** `BLK_QC_T_NONE`: the bio merged; no request to poll. */
@@ -119,9 +119,18 @@ export function blk_mq_make_request_nowait(q: usize, bio: usize, plug: usize, cp
   // blk_attempt_plug_merge()
   let request_count: u32 = 0;
   if (plug != 0 && !blk_queue_nomerges(q)) {
+    const sector = changetype<Bio>(bio).bi_sector;
+    const nr_sectors = <u64>(changetype<Bio>(bio).bi_size >> 9);
     for (let e = <usize>load<u32>(plug, LIST_PREV); e != plug; e = <usize>load<u32>(e, LIST_PREV)) {
       if (<usize>load<u32>(e + RQ_QUEUE) != q) continue;
       request_count++;
+      // blk_try_merge()'s position test before blk_rq_merge_ok(): both are pure, and a request the
+      // bio touches at neither end cannot take it, so most of a random plug costs no merge call.
+      const r = changetype<Request>(e);
+      if (in_memory(e, REQUEST_SIZE)) {
+        const pos = r.__sector;
+        if (pos + <u64>(r.__data_len >> 9) != sector && (pos < nr_sectors || pos - nr_sectors != sector)) continue;
+      }
       const m = blk_rq_bio_merge(q, e, bio, jiffies);
       if (m == BLK_MERGE_DONE || m < 0) {
         blk_queue_exit(q, cpu);

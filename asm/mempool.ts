@@ -241,6 +241,21 @@ export function mempool_alloc(pool: usize, gfp: i32): usize {
   return alloc_pass(p, gfp, true);
 }
 
+/**
+ * mempool_alloc()'s first pass for a core caller that read `pool` from a
+ * live record it owns (a bio_set's bio_pool, whose set the caller checked):
+ * no pool_get() lookup, which costs a slab search per call. Returns like
+ * mempool_alloc().
+ */
+export function mempool_alloc_owned(pool: usize, gfp: i32): usize {
+  return alloc_pass(changetype<Mempool>(pool), gfp, true);
+}
+
+/** Whether `pool` is a live mempool record (the check mempool_alloc() and mempool_free() make first). */
+export function mempool_live(pool: usize): bool {
+  return pool_get(pool) !== null;
+}
+
 /** The retry after io_schedule_timeout(): the loop resumes with the full mask. Returns like mempool_alloc(). */
 export function mempool_alloc_again(pool: usize, gfp: i32): usize {
   const p = pool_get(pool);
@@ -263,6 +278,15 @@ export function mempool_free(element: usize, pool: usize): i32 {
   if (element == 0) return 0;
   const p = pool_get(pool);
   if (p === null) return -EINVAL;
+  return free_to(p, element);
+}
+
+/** mempool_free() of a non-NULL element to a pool the caller checked with {@link mempool_live} (no second lookup). */
+export function mempool_free_owned(element: usize, pool: usize): i32 {
+  return free_to(changetype<Mempool>(pool), element);
+}
+
+function free_to(p: Mempool, element: usize): i32 {
   if (in_reserve(p, element)) {
     kasan_report_free(KASAN_KIND_DOUBLE_FREE, element, SITE_MEMPOOL_FREE, 0, 0);
     set_errno(EINVAL);

@@ -465,6 +465,40 @@ test("a put of a freed bio is a KASAN double-free in every build, and changes no
   }
 });
 
+test("bio_put() of an inline-vec bio frees it in the core: to its own set's pool, the reserve first; a second put is a double free; a bi_pool naming no live set is a BUG", () => {
+  for (const v of CORE_VARIANTS) {
+    const k = boot({ variant: v });
+    const bs = bioSetCreate(k, 2, 0);
+    k.slab.setFaultAttr(bs.bioSlab, { probability: 100 });
+    const fromReserve = [bioAllocNowait(bs, GFP_ATOMIC, 1), bioAllocNowait(bs, GFP_ATOMIC, BIO_INLINE_VECS)];
+    assert.is(bs.bioPool.currNr, 0, v);
+    k.slab.setFaultAttr(bs.bioSlab, { probability: 0 });
+    const fresh = [bioAllocTry(bs, GFP_NOIO, 1), bioAllocTry(bs, GFP_NOIO, 2)];
+    assert.is(bs.bioPool.currNr, 0, `${v}: the allocator first`);
+    bioPut(k, fromReserve[0]);
+    assert.is(bs.bioPool.currNr, 1, `${v}: the put refills the reserve`);
+    bioPut(k, fromReserve[1]);
+    assert.is(bs.bioPool.currNr, 2, v);
+    const live = bs.bioSlab.nrLive;
+    bioPut(k, fresh[0]);
+    assert.is(bs.bioPool.currNr, 2, `${v}: the reserve is full`);
+    assert.is(bs.bioSlab.nrLive, live - 1, `${v}: so the bio went to the slab`);
+    assert.throws(() => bioPut(k, fresh[0]), (e: unknown) => e instanceof KasanBug && e.report.kind === "double-free", v);
+    assert.is(bs.bioPool.currNr, 2, `${v}: the double free changed nothing`);
+
+    const orphan = fresh[1];
+    const scratch = k.slab.kzalloc(16, "bio.test");
+    bioSetField(k, orphan, "bi_pool", scratch); // a record whose bio_pool word names no mempool
+    assert.throws(() => bioPut(k, orphan), (e: unknown) => e instanceof KernelBug && /is not a live bio_set/.test(e.message), v);
+    assert.is(bs.bioPool.currNr, 2, `${v}: no pool was touched`);
+    k.slab.kfree(scratch);
+    bs.bioPool.free(orphan); // by hand: the failed put left it to its caller
+    k.log.clear();
+    bioSetFree(bs);
+    finish(k);
+  }
+});
+
 test("bio_add_page() grows the last vec for a contiguous range and returns 0 when full; bio_advance() past the end WARNs", () => {
   const k = boot();
   const bio = bioAllocNowait(fsBioSet(k), GFP_ATOMIC, 2);

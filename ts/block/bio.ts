@@ -551,9 +551,12 @@ export const BIO_ALLOC_WOULD_SLEEP = -1;
 export function bioAllocTry(bs: BioSet, gfp: number, nrVecs: number): number {
   if (!bioAllocChecks(bs, gfp, nrVecs)) return 0;
   const blocking = (gfp & __GFP_DIRECT_RECLAIM) !== 0;
+  if (nrVecs <= BIO_INLINE_VECS) {
+    const bio = bs.layer.core.bio_alloc_nowait(bs.ptr, gfp, nrVecs); // the pool's first pass and bio_init() in one call
+    return bio !== 0 ? bio : blocking ? BIO_ALLOC_WOULD_SLEEP : 0;
+  }
   const p = bs.bioPool.alloc(gfp);
   if (p === 0) return blocking ? BIO_ALLOC_WOULD_SLEEP : 0;
-  if (nrVecs <= BIO_INLINE_VECS) return bioAllocInit(bs, p, nrVecs, 0, BIO_POOL_NONE);
   const l = bs.layer;
   const idx = l.core.bvec_idx(nrVecs);
   let bvl = 0;
@@ -660,13 +663,21 @@ export function bioPoolWakeHost(k: Kernel, bs: number): void {
  */
 export function bioPut(k: Kernel, bio: number): void {
   checkU32(bio, "bio_put", "bio");
-  const rc = k.core.bio_put(bio);
-  if (rc === 1) bioFree(bioLayer(k), bio);
-  else if (rc < 0) {
-    k.slab.kasan.raise();
-    bioBug(k, "bio_put", "freed bio");
+  const rc = k.core.bio_put_free(bio); // a bio with inline vecs goes back to its pool in the core
+  if (rc === 0) return;
+  if (rc === 1) bioPoolWakeHost(k, k.dv.getUint32(bio + BIO.bi_pool, true));
+  else if (rc === BIO_PUT_FREE_HOST) bioFree(bioLayer(k), bio);
+  else if (rc === BIO_PUT_BAD_SET) bioBug(k, "bio_free", `bi_pool ${k.dv.getUint32(bio + BIO.bi_pool, true)} is not a live bio_set`);
+  else {
+    k.slab.kasan.raise(); // the double free (-22), or the element the pool refused
+    bioBug(k, "bio_put", rc === BIO_PUT_POOL_REFUSED ? "mempool_free refused the bio" : "freed bio");
   }
 }
+
+/** {@link bioPut}'s answers from the core's `bio_put_free()` (asm/bio.ts) beyond 0 (done) and 1 (freed into the reserve). */
+const BIO_PUT_FREE_HOST = 2;
+const BIO_PUT_BAD_SET = -3;
+const BIO_PUT_POOL_REFUSED = -4;
 
 /** Mirrors `bio_get()`: takes a reference (BIO_REFFED). @throws {KernelBug} for a freed bio */
 export function bioGet(k: Kernel, bio: number): void {

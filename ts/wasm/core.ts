@@ -263,6 +263,8 @@ export interface CoreExports {
   bio_advance(bio: number, bytes: number): number;
   /** The tail of `bio_alloc_bioset()`: init, pool, bvec class (15 = none), max_vecs, io_vec; 0 or -22. */
   bio_alloc_init(bio: number, bs: number, nrVecs: number, bvl: number, idx: number): number;
+  /** `bio_alloc_bioset()` of 0..4 inline vecs without sleeping, from a live bio_set record: the bio, or 0 (mm_errno -11 would sleep, -12, -22). */
+  bio_alloc_nowait(bs: number, gfp: number, nrVecs: number): number;
   /** `bio_chain()`: 0, or -22 (BUG_ON: bi_private/bi_end_io already set). */
   bio_chain(bio: number, parent: number): number;
   /** The offset of request field `i` in the order of ts/block/request_record.ts's RQ (asm/request.ts), or -22. */
@@ -277,6 +279,8 @@ export interface CoreExports {
   bio_init(bio: number): number;
   /** `bio_put()` minus the free: 1 free it now, 0 referenced, -22 freed already (KASAN report filed). */
   bio_put(bio: number): number;
+  /** `bio_put()` with the free of an inline-vec bio of a bio_set: 0 done, 1 freed into the reserve (wake), 2 the TS side frees it, -22 freed already, -3 no live bio_set, -4 the pool refused it (KASAN report filed). */
+  bio_put_free(bio: number): number;
   /** `bio_reset()`: 0 or -22. */
   bio_reset(bio: number): number;
   /** `bio_segments()`: the count, or -22. */
@@ -531,6 +535,7 @@ export const CORE_FUNCTIONS = [
   "bio_add_page",
   "bio_advance",
   "bio_alloc_init",
+  "bio_alloc_nowait",
   "bio_chain",
   "bio_endio",
   "request_field_offset",
@@ -538,6 +543,7 @@ export const CORE_FUNCTIONS = [
   "bio_get",
   "bio_init",
   "bio_put",
+  "bio_put_free",
   "bio_reset",
   "bio_segments",
   "bio_split_init",
