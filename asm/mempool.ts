@@ -251,9 +251,15 @@ export function mempool_alloc_owned(pool: usize, gfp: i32): usize {
   return alloc_pass(changetype<Mempool>(pool), gfp, true);
 }
 
-/** Whether `pool` is a live mempool record (the check mempool_alloc() and mempool_free() make first). */
+/**
+ * Whether `pool`, read from a record the caller trusts to have held a pool
+ * (a bio's bio_set), still names one: in memory and its magic intact
+ * (mempool_destroy() clears it). Cheaper than pool_get()'s slab lookup,
+ * which guards the exports against any address at all.
+ */
 export function mempool_live(pool: usize): bool {
-  return pool_get(pool) !== null;
+  if (pool == 0 || (pool & 3) != 0 || pool + offsetof<Mempool>() > (<usize>memory.size() << 16)) return false;
+  return changetype<Mempool>(pool).magic == MEMPOOL_MAGIC;
 }
 
 /** The retry after io_schedule_timeout(): the loop resumes with the full mask. Returns like mempool_alloc(). */
