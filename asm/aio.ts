@@ -44,7 +44,7 @@
 // (host_bio_pool_wake(): its waiters sleep on the TS side). A slot that
 // ends twice is not completed again; nr_bad counts it for the TS side's BUG.
 
-import { Bio, BIO_END_IO_AIO, BIO_INLINE_VECS, bio_add_page, bio_alloc_nowait, bio_free, bio_put } from "./bio";
+import { Bio, BIO_END_IO_AIO, BIO_INLINE_VECS, BIO_PUT_FREE_HOST, bio_add_page, bio_alloc_nowait, bio_put_free } from "./bio";
 import { blk_mq_make_request_nowait, BLK_QC_T_NONE } from "./blk_mq_make_request";
 import { RequestQueue } from "./blk_queue";
 import { host_bio_free, host_bio_pool_wake } from "./host";
@@ -201,7 +201,7 @@ export function aio_complete(kiocb: usize, error: i32): i32 {
 /**
  * The bio end of an aio DIO, `dio_bio_end_aio()` (fs/direct-io.c) with one
  * bio per iocb: `aio_complete()` with the bio's error, then `bio_put()`.
- * The bio is freed here (bio_free()) unless it owns vecs; a free that
+ * The bio is freed here (bio_put_free()) unless it owns vecs; a free that
  * refills the bio_set's reserve wakes its waiters on the TS side.
  * @returns 0, or -22 for a bio_private that names no slot (the bio is left alone)
  */
@@ -210,9 +210,8 @@ export function dio_bio_end_aio(bio: usize): i32 {
   const rc = aio_complete(<usize>b.bi_private, b.bi_error);
   if (rc == -EINVAL) return rc;
   const bs = b.bi_pool;
-  if (bio_put(bio) != 1) return 0;
-  const freed = bio_free(bio);
-  if (freed == -1) host_bio_free(<u32>bio);
+  const freed = bio_put_free(bio);
+  if (freed == BIO_PUT_FREE_HOST) host_bio_free(<u32>bio);
   else if (freed == 1) host_bio_pool_wake(bs);
   return 0;
 }

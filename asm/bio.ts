@@ -11,10 +11,12 @@
 // sleep. So bio_put() here only drops the reference and says when the bio is
 // to be freed, and bio_endio_step() does one step of bio_endio()'s loop,
 // leaving the end_io callbacks (TS functions, kept in a table by id) and the
-// put of a chained child to the caller. The exception is the aio DIO bio
-// (asm/aio.ts): its end_io, BIO_END_IO_AIO, runs here, and bio_free() gives
-// a bio with inline vecs back to its bio_set's mempool, with a host call
-// only to wake the pool's waiters.
+// put of a chained child to the caller. bio_put_free() is bio_put() with the
+// free of a bio whose vecs are inline: back to its bio_set's mempool, the
+// caller told when that refilled the reserve (its waiters sleep on the TS
+// side); a bio with vecs of its own is left to the TS side's bio_free(),
+// which knows the bvec slabs. The aio DIO bio (asm/aio.ts) ends here: its
+// end_io, BIO_END_IO_AIO, runs in the core and puts the bio that way.
 //
 // A bio whose __bi_cnt is 0 has been freed: bio_put() clears it when it
 // drops the last reference (the kernel leaves it alone), so a second put is
@@ -28,7 +30,7 @@ import { atomic_add_return, atomic_read, atomic_set } from "./sbitmap";
 import { host_bio_end_io, host_bio_put } from "./host";
 import { in_memory } from "./request";
 import { dio_bio_end_aio } from "./aio";
-import { mempool_alloc_owned, mempool_free, mempool_free_owned, mempool_live } from "./mempool";
+import { mempool_alloc_owned, mempool_free_owned, mempool_live } from "./mempool";
 
 // ---------------------------------------------------------------------------
 // Constants (include/linux/bio.h, include/linux/blk_types.h, block/bio.c, v4.4)
@@ -496,24 +498,6 @@ export function bio_put(bio: usize): i32 {
     return 1;
   }
   return atomic_add_return(bio + OFF_CNT, <u32>-1) == 0 ? 1 : 0;
-}
-
-/**
- * The core's part of `bio_free()` (block/bio.c, v4.4) after the last
- * bio_put(): a bio of a bio_set that uses its inline vecs goes back to the
- * set's bio_pool (`mempool_free(p - front_pad)`). A bio with vecs of its own
- * or without a bio_set (kmalloc'd) is left to the TS side's bio_free(),
- * which knows the bvec slabs.
- *
- * @returns 0 freed; 1 freed and the element refilled the pool's reserve
- *   (wake its waiters); -1 not freed here (the TS side frees it); -22 the
- *   pool refused the element (a KASAN report is filed)
- */
-export function bio_free(bio: usize): i32 {
-  const b = changetype<Bio>(bio);
-  const bs = <usize>b.bi_pool;
-  if (bs == 0 || flagged(b, BIO_OWNS_VEC)) return -1;
-  return mempool_free(bio - <usize>load<u32>(bs + BIOSET_FRONT_PAD), <usize>load<u32>(bs + BIOSET_BIO_POOL));
 }
 
 /** {@link bio_put_free}: the last reference is gone, but the TS side frees the bio (vecs of its own, or no bio_set). */

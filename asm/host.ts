@@ -29,7 +29,7 @@ export declare function host_bio_put(bio: u32): void;
 
 /**
  * `bio_free()` of a bio whose last reference the core dropped but cannot
- * free itself (asm/bio.ts's bio_free(): vecs of its own, or no bio_set):
+ * free itself (asm/bio.ts's bio_put_free(): vecs of its own, or no bio_set):
  * the TS side frees its vecs and the bio.
  */
 @external("env", "host_bio_free")
