@@ -663,12 +663,13 @@ export function bioPoolWakeHost(k: Kernel, bs: number): void {
  */
 export function bioPut(k: Kernel, bio: number): void {
   checkU32(bio, "bio_put", "bio");
-  const pool = bio <= k.dv.byteLength - BIO_SIZE ? k.dv.getUint32(bio + BIO.bi_pool, true) : 0; // read while the bio is still ours
+  // bi_pool (the bio_set record) is read while the bio is still ours: the wake after a refill needs it.
+  const set = bio <= k.dv.byteLength - BIO_SIZE ? k.dv.getUint32(bio + BIO.bi_pool, true) : 0;
   const rc = k.core.bio_put_free(bio); // a bio with inline vecs goes back to its pool in the core
   if (rc === 0) return;
-  if (rc === 1) bioPoolWakeHost(k, pool);
+  if (rc === 1) bioPoolWakeHost(k, set);
   else if (rc === BIO_PUT_FREE_HOST) bioFree(bioLayer(k), bio);
-  else if (rc === BIO_PUT_BAD_SET) bioBug(k, "bio_free", `bi_pool ${pool} is not a live bio_set`);
+  else if (rc === BIO_PUT_BAD_SET) bioBug(k, "bio_free", `bi_pool ${set} is not a live bio_set`);
   else {
     k.slab.kasan.raise(); // the double free (-22), or the element the pool refused
     bioBug(k, "bio_put", rc === BIO_PUT_POOL_REFUSED ? "mempool_free refused the bio" : "freed bio");
