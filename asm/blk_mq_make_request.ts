@@ -33,7 +33,7 @@
 import { blk_mq_hctx_mark_pending, BlkMqCtx, BlkMqHwCtx, CTX_RQ_LIST, HCTX_TAG_HCTX, HCTX_TAGS, HCTX_TAGS_HINTS, HCTX_TAGS_RQS, tag_hint } from "./blk_mq_ctx";
 import { blk_mq_run_hw_queue, hctx_has_ctx } from "./blk_mq_dispatch";
 import { __blk_mq_free_request } from "./blk_mq_end";
-import { blk_mq_bio_to_request, blk_mq_merge_queue_io, blk_mq_rq_ctx_init, blk_rq_bio_merge, BLK_MERGE_DONE } from "./blk_mq_map";
+import { blk_mq_bio_to_request, blk_mq_merge_queue_io, blk_mq_rq_ctx_init, blk_rq_bio_merge, BLK_MERGE_DONE, blk_try_merge, ELEVATOR_NO_MERGE } from "./blk_mq_map";
 import { blk_mq_ctx_of, blk_mq_map_queue, blk_queue_enter_live_try, blk_queue_exit, blk_queue_nomerges, RequestQueue } from "./blk_queue";
 import { Bio } from "./bio";
 import { host_blk_flush_plug_list, host_ctx_lock } from "./host";
@@ -124,13 +124,9 @@ export function blk_mq_make_request_nowait(q: usize, bio: usize, plug: usize, cp
     for (let e = <usize>load<u32>(plug, LIST_PREV); e != plug; e = <usize>load<u32>(e, LIST_PREV)) {
       if (<usize>load<u32>(e + RQ_QUEUE) != q) continue;
       request_count++;
-      // blk_try_merge()'s position test before blk_rq_merge_ok(): both are pure, and a request the
-      // bio touches at neither end cannot take it, so most of a random plug costs no merge call.
-      const r = changetype<Request>(e);
-      if (in_memory(e, REQUEST_SIZE)) {
-        const pos = r.__sector;
-        if (pos + <u64>(r.__data_len >> 9) != sector && (pos < nr_sectors || pos - nr_sectors != sector)) continue;
-      }
+      // blk_try_merge() before blk_rq_merge_ok(): both are pure, and a request the bio touches
+      // at neither end cannot take it, so most of a random plug costs no merge call.
+      if (in_memory(e, REQUEST_SIZE) && blk_try_merge(changetype<Request>(e), sector, nr_sectors) == ELEVATOR_NO_MERGE) continue;
       const m = blk_rq_bio_merge(q, e, bio, jiffies);
       if (m == BLK_MERGE_DONE || m < 0) {
         blk_queue_exit(q, cpu);

@@ -151,22 +151,36 @@ function attempt_merge(q: RequestQueue, r: Request, bio: usize, back: bool, jiff
   return err != 0 ? err : BLK_MERGE_DONE;
 }
 
+/** {@link blk_try_merge}'s answers (`ELEVATOR_NO_MERGE`, `ELEVATOR_FRONT_MERGE`, `ELEVATOR_BACK_MERGE`). */
+export const ELEVATOR_NO_MERGE: i32 = 0;
+export const ELEVATOR_FRONT_MERGE: i32 = 1;
+export const ELEVATOR_BACK_MERGE: i32 = 2;
+
 /**
- * `blk_rq_merge_ok()`, then `blk_try_merge()` (block/blk-merge.c, v4.4):
- * the bio right behind the request (back merge) or right before it (front
- * merge) goes through {@link attempt_merge}.
+ * Mirrors `blk_try_merge()` (block/blk-merge.c, v4.4) for a bio of
+ * `nr_sectors` at `sector`: right behind the request (back), right before
+ * it (front), or neither. Pure, as in the kernel.
+ */
+@inline
+export function blk_try_merge(r: Request, sector: u64, nr_sectors: u64): i32 {
+  const pos = r.__sector;
+  if (pos + <u64>(r.__data_len >> 9) == sector) return ELEVATOR_BACK_MERGE;
+  // blk_rq_pos(rq) - bio_sectors(bio): the port's sectors are below 2^53, so no wrap is a match.
+  if (pos >= nr_sectors && pos - nr_sectors == sector) return ELEVATOR_FRONT_MERGE;
+  return ELEVATOR_NO_MERGE;
+}
+
+/**
+ * `blk_rq_merge_ok()`, then {@link blk_try_merge}: the bio right behind
+ * the request (back merge) or right before it (front merge) goes through
+ * {@link attempt_merge}.
  */
 function rq_bio_merge(q: RequestQueue, r: Request, bio: usize, jiffies: f64): i32 {
   const rw = load<u32>(bio + BI_RW);
   if (!rq_merge_ok(r.cmd_flags, rw)) return BLK_MERGE_NONE;
-  const sector = load<u64>(bio + BI_SECTOR);
-  const nr_sectors = <u64>(load<u32>(bio + BI_SIZE) >> 9);
-  const pos = r.__sector;
-  const rq_sectors = <u64>(r.__data_len >> 9);
-  if (pos + rq_sectors == sector) return attempt_merge(q, r, bio, true, jiffies);
-  // blk_rq_pos(rq) - bio_sectors(bio): the port's sectors are below 2^53, so no wrap is a match.
-  if (pos >= nr_sectors && pos - nr_sectors == sector) return attempt_merge(q, r, bio, false, jiffies);
-  return BLK_MERGE_NONE;
+  const where = blk_try_merge(r, load<u64>(bio + BI_SECTOR), <u64>(load<u32>(bio + BI_SIZE) >> 9));
+  if (where == ELEVATOR_NO_MERGE) return BLK_MERGE_NONE;
+  return attempt_merge(q, r, bio, where == ELEVATOR_BACK_MERGE, jiffies);
 }
 
 /** Mirrors `blk_mq_attempt_merge()` (block/blk-mq.c, v4.4); see {@link blk_mq_attempt_merge}. */

@@ -664,7 +664,8 @@ export function bioPoolWakeHost(k: Kernel, bs: number): void {
 export function bioPut(k: Kernel, bio: number): void {
   checkU32(bio, "bio_put", "bio");
   // bi_pool (the bio_set record) is read while the bio is still ours: the wake after a refill needs it.
-  const set = bio <= k.dv.byteLength - BIO_SIZE ? k.dv.getUint32(bio + BIO.bi_pool, true) : 0;
+  const dv = k.dv;
+  const set = bio <= dv.byteLength - BIO_SIZE ? dv.getUint32(bio + BIO.bi_pool, true) : 0;
   const rc = k.core.bio_put_free(bio); // a bio with inline vecs goes back to its pool in the core
   if (rc === 0) return;
   if (rc === 1) bioPoolWakeHost(k, set);
