@@ -11,13 +11,19 @@
 // when it reaps it. Prepared slots are chained through `next` in prep
 // order (the user's iocb array): a submission takes a chain, and since a
 // slot is prepared anew only after it was reaped, a chain that a sleeping
-// submitter still walks is never rewritten under it.
+// submitter still walks is never rewritten under it. A slot's `buf` is the
+// iocb's `aio_buf`: the TS side may set it per prep.
 //
-//    kioctx header, 40 bytes
-//    0       4          8        12        16          20      24         28        32          36
-//    +-------+----------+--------+---------+-----------+-------+----------+---------+-----------+--------+
-//    |magic  |nr_events |cq_head |nr_done  |in_flight  |nr_bad |stop_bio  |entered  |stop_slot  |stop_rc |
-//    +-------+----------+--------+---------+-----------+-------+----------+---------+-----------+--------+
+// A context with `notify` set tells the TS side when its completion ring
+// turns non-empty (host_aio_notify(), `aio_complete()`'s wake-up of the
+// ring's reader): one host call per batch of completions, whoever ends them
+// (an interrupt on the host's time, say), and none per bio.
+//
+//    kioctx header, 48 bytes
+//    0       4          8        12        16          20      24         28        32          36       40       44
+//    +-------+----------+--------+---------+-----------+-------+----------+---------+-----------+--------+--------+----+
+//    |magic  |nr_events |cq_head |nr_done  |in_flight  |nr_bad |stop_bio  |entered  |stop_slot  |stop_rc |notify  |pad |
+//    +-------+----------+--------+---------+-----------+-------+----------+---------+-----------+--------+--------+----+
 //
 //    aio_kiocb slot, 32 bytes
 //    0     4      8     12       16                24    28      29   30
@@ -47,9 +53,9 @@
 import { Bio, BIO_END_IO_AIO, BIO_INLINE_VECS, BIO_PUT_FREE_HOST, bio_add_page, bio_alloc_nowait, bio_put_free } from "./bio";
 import { blk_mq_make_request_nowait, BLK_QC_T_NONE } from "./blk_mq_make_request";
 import { RequestQueue } from "./blk_queue";
-import { host_bio_free, host_bio_pool_wake } from "./host";
+import { host_aio_notify, host_bio_free, host_bio_pool_wake } from "./host";
 import { EINVAL, PAGE_SIZE } from "./page_alloc";
-import { in_memory, REQ_WRITE } from "./request";
+import { in_memory, REQ_SYNC, REQ_WRITE } from "./request";
 
 /** Slot states. */
 export const AIO_FREE: u8 = 0;
@@ -62,6 +68,8 @@ export const AIO_NO_SLOT: u32 = 0xffffffff;
 
 /** `IOCB_CMD_PWRITE` (include/uapi/linux/aio_abi.h); anything else here reads. */
 const IOCB_CMD_PWRITE: u8 = 1;
+/** `WRITE_ODIRECT` (include/linux/fs.h, v4.4): what `do_blockdev_direct_IO()` sets as a write's `dio->rw`. */
+const WRITE_ODIRECT: u32 = REQ_WRITE | REQ_SYNC;
 /** `GFP_KERNEL`: what `dio_bio_alloc()` asks of fs_bio_set (may sleep: the core stops instead). */
 const GFP_KERNEL: i32 = 0x24000c0;
 const PAGE_BYTES: u32 = <u32>PAGE_SIZE;
@@ -88,6 +96,9 @@ export class Kioctx {
   stop_slot: u32;
   /** The make_request's answer for `stop_bio` (MAKE_REQUEST_WOULD_SLEEP, _FALLBACK or a refusal), else 0. */
   stop_rc: i32;
+  /** Non-zero: aio_complete() calls host_aio_notify() when the ring turns non-empty. */
+  notify: u32;
+  pad: u32;
 }
 
 /** Mirrors `struct aio_kiocb`: one iocb slot. */
@@ -194,7 +205,7 @@ export function aio_complete(kiocb: usize, error: i32): i32 {
   let tail = c.cq_head + c.nr_done;
   if (tail >= c.nr_events) tail -= c.nr_events;
   store<u32>(cq_at(<usize>k.ctx, c.nr_events, tail), index);
-  c.nr_done++;
+  if (c.nr_done++ == 0 && c.notify != 0) host_aio_notify(k.ctx);
   return 0;
 }
 
@@ -257,7 +268,7 @@ export function io_submit_nowait(ctx: usize, first: u32, n: u32, bs: usize, q: u
     }
     const b = changetype<Bio>(bio);
     b.bi_sector = k.sector;
-    b.bi_rw = k.op == IOCB_CMD_PWRITE ? REQ_WRITE : 0;
+    b.bi_rw = k.op == IOCB_CMD_PWRITE ? WRITE_ODIRECT : 0;
     b.bi_end_io = BIO_END_IO_AIO;
     b.bi_private = <u32>kiocb;
     b.bi_bdev = bdev;

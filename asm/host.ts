@@ -44,6 +44,14 @@ export declare function host_bio_free(bio: u32): void;
 export declare function host_bio_pool_wake(bs: u32): void;
 
 /**
+ * The wake-up of a kioctx's ring reader (`aio_complete()`'s
+ * `wake_up(&ctx->wait)`): the completion ring of the context record `ctx`,
+ * which asked for it (its `notify`), turned non-empty.
+ */
+@external("env", "host_aio_notify")
+export declare function host_aio_notify(ctx: u32): void;
+
+/**
  * `rq->end_io(rq, error)` for the request end_io id `id` (never 0;
  * ts/block/_rq_end_io.ts's table). An id the table does not know frees the
  * request instead, as a request without end_io.

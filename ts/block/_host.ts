@@ -10,6 +10,7 @@
 
 import type { Kernel } from "../kernel/kernel.ts";
 import { coreHost } from "../wasm/core.ts";
+import { aioNotifyHost } from "./aio.ts";
 import { bioEndIoCallback, bioFreeHost, bioPoolWakeHost, bioPut } from "./bio.ts";
 import { blkFlushPlugListHost, blkMqEndRequest, blkMqQueueRqHost, blkMqRunHwQueueAsyncHost, ctxLockHost } from "./blk_mq_request.ts";
 import { blkEndFault, blkMqPutTagHost, blkMqTagWakeHost, blkQueueExitHost, rqEndIoHost } from "./blk_update_request.ts";
@@ -33,4 +34,5 @@ export function bindBlockHostCalls(k: Kernel): void {
   host.blkFlushPlugList = (plug, fromSchedule) => blkFlushPlugListHost(k, plug, fromSchedule);
   host.bioFree = (bio) => bioFreeHost(k, bio);
   host.bioPoolWake = (bs) => bioPoolWakeHost(k, bs);
+  host.aioNotify = (ctx) => aioNotifyHost(k, ctx);
 }

@@ -25,6 +25,11 @@
  * caller drives the machine (`await kernel.sched.runAsync()`), or use the
  * promise API (ts/block/disk_io.ts).
  *
+ * The promise API sends its one-page I/Os through contexts of its own
+ * ({@link _ioSetupDisk}): each iocb names its buffer (`aio_buf`), the ring
+ * tells it when completions arrive ({@link AioHooks.notify}), and it submits
+ * without a plug, as one `pread()`/`pwrite()` per I/O would.
+ *
  * @module
  */
 
@@ -46,12 +51,14 @@ import {
   bioSetDev,
   bioSetIo,
   fsBioSet,
+  REQ_SYNC,
   REQ_WRITE,
 } from "./bio.ts";
 import { coreSubmitFlags, MAKE_REQUEST_FALLBACK, SUBMIT_WOULD_SLEEP, submitBio, submitBioTry } from "./blk_mq_request.ts";
 import { blkFinishPlug, BlkPlug, blkStartPlug } from "./blk_plug.ts";
 import { blkQueueExit } from "./request_queue.ts";
 import type { Gendisk } from "./genhd.ts";
+import { MachineMap } from "../kernel/machine_map.ts";
 
 /** Mirrors `IOCB_CMD_PREAD` (include/uapi/linux/aio_abi.h). */
 export const IOCB_CMD_PREAD = 0;
@@ -65,6 +72,8 @@ const SECTOR_SIZE = 512;
 
 /** Mirrors `dio_bio_end_aio()`'s bi_end_io id, which the core runs itself (asm/bio.ts's BIO_END_IO_AIO). */
 const BIO_END_IO_AIO = 2;
+/** Mirrors `WRITE_ODIRECT` (include/linux/fs.h, v4.4): a DIO write's `dio->rw`, as the core's loop sets it. */
+const WRITE_ODIRECT = REQ_WRITE | REQ_SYNC;
 
 /** Options of {@link ioSetup}. */
 export interface AioOptions {
@@ -81,11 +90,30 @@ const IN_FLIGHT = 2;
 const DONE = 3;
 
 /** `struct kioctx`'s header fields (asm/aio.ts), byte offsets. */
-const KIOCTX = { cqHead: 8, nrDone: 12, inFlight: 16, nrBad: 20, stopBio: 24, entered: 28, stopSlot: 32, stopRc: 36, size: 40 } as const;
+const KIOCTX = { cqHead: 8, nrDone: 12, inFlight: 16, nrBad: 20, stopBio: 24, entered: 28, stopSlot: 32, stopRc: 36, notify: 40, size: 48 } as const;
 /** `struct aio_kiocb`'s fields (asm/aio.ts), byte offsets in a slot. */
 const KIOCB = { next: 4, buf: 8, nbytes: 12, sector: 16, res: 24, state: 28, op: 29, size: 32 } as const;
 /** The end of a chain of prepared slots (`next`). */
 const NO_SLOT = 0xffffffff;
+
+/**
+ * @internal What the promise API (ts/block/disk_io.ts) asks of a context it
+ * makes with {@link _ioSetupDisk}.
+ */
+export interface AioHooks {
+  /**
+   * Completions are on the ring (`aio_complete()`'s wake-up of its
+   * reader): called once per batch of them, as they arrive, whoever ended
+   * them. Never while the context's own core loop runs: that batch is
+   * announced once the loop returns.
+   */
+  notify(): void;
+  /** Slot `slot` was not sent: a submission threw `why` (a bug); the slot ends with -EIO next. */
+  abandoned(slot: number, why: unknown): void;
+}
+
+/** Per machine, the contexts with hooks, by record address: host_aio_notify() finds them here. */
+const NOTIFIED = new MachineMap<Map<number, AioContext>>("aio notify");
 
 /**
  * Mirrors `struct kioctx` (fs/aio.c, v4.4) for one block device: iocb slots
@@ -118,14 +146,17 @@ export class AioContext {
   /** Slots the core's loop sent. */
   #sentByCore = 0;
   #destroyed = false;
+  /** The promise API's hooks; null for a context of {@link ioSetup}, which owns its slots' buffers and plugs its submissions. */
+  readonly #hooks: AioHooks | null;
 
   /** @internal use {@link ioSetup} */
-  constructor(kernel: Kernel, disk: Gendisk, nrEvents: number, bufferBytes: number) {
+  constructor(kernel: Kernel, disk: Gendisk, nrEvents: number, bufferBytes: number, hooks: AioHooks | null = null) {
     this.kernel = kernel;
     this.name = disk.diskName;
     this.nrEvents = nrEvents;
     this.bufferBytes = bufferBytes;
     this.#disk = disk;
+    this.#hooks = hooks;
     this.#mem = new BlockMemory(kernel.slab, kernel.kmemleak, "aio");
     this.res = new Int32Array(nrEvents);
     this.#buf = new Uint32Array(nrEvents);
@@ -135,7 +166,7 @@ export class AioContext {
     const order = getOrder(bufferBytes);
     let i = 0;
     try {
-      for (; i < nrEvents; i++) this.#buf[i] = this.#mem.allocPages(order);
+      if (hooks === null) for (; i < nrEvents; i++) this.#buf[i] = this.#mem.allocPages(order);
     } catch (e) {
       for (let j = 0; j < i; j++) this.#mem.freePages(this.#buf[j]);
       this.#mem.freePages(this.#ctx);
@@ -148,6 +179,12 @@ export class AioContext {
       this.#free[s] = nrEvents - 1 - s;
     }
     this.#nrFree = nrEvents;
+    if (hooks !== null) {
+      dv.setUint32(this.#ctx + KIOCTX.notify, 1, true);
+      let m = NOTIFIED.get(kernel);
+      if (m === undefined) NOTIFIED.set(kernel, m = new Map());
+      m.set(this.#ctx, this);
+    }
   }
 
   /** Slots submitted and not yet ended. */
@@ -201,6 +238,26 @@ export class AioContext {
       throw new RangeError(`io_submit: sectors from ${String(sector)} for ${bytes} bytes are outside ${this.name}'s ${capacity}`);
     }
     if (this.#nrFree === 0) throw new KernelError("EAGAIN", "io_submit", `all ${this.nrEvents} slots are busy; reap with getEvents()`);
+    return this.#prepSlot(op, sector, bytes);
+  }
+
+  /**
+   * @internal {@link AioContext.prep} for the promise API, whose caller
+   * checked the op, sector and length (up to {@link AioContext.bufferBytes}):
+   * the iocb's buffer is `buf` (`aio_buf`, linear memory).
+   *
+   * @returns the slot, or -1 when every slot is busy
+   */
+  _prepAt(op: number, sector: number, bytes: number, buf: number): number {
+    if (this.#nrFree === 0) return -1;
+    const slot = this.#prepSlot(op, sector, bytes);
+    this.#buf[slot] = buf;
+    this.kernel.dv.setUint32(this.#kiocb(slot) + KIOCB.buf, buf, true);
+    return slot;
+  }
+
+  /** Takes a free slot (there is one) for `bytes` at `sector` and chains it behind the prepared ones. */
+  #prepSlot(op: number, sector: number, bytes: number): number {
     const slot = this.#free[--this.#nrFree];
     const dv = this.kernel.dv;
     const at = this.#kiocb(slot);
@@ -238,7 +295,8 @@ export class AioContext {
   /**
    * {@link AioContext.submit} for a caller that is a task of the machine:
    * the prepared slots are taken at once (in flight from now on) and
-   * submitted under the task's plug; they end as the machine runs. A slot
+   * submitted under the task's plug (the promise API's: without one); they
+   * end as the machine runs. A slot
    * whose bio cannot be made or sent ends at once with the errno (ENOMEM,
    * ENODEV, …).
    *
@@ -261,7 +319,9 @@ export class AioContext {
     let slot = first;
     let done = 0;
     let viaCore = true;
-    blkStartPlug(k, task);
+    const plugged = this.#hooks === null;
+    if (plugged) blkStartPlug(k, task);
+    let why: unknown;
     try {
       while (done < n) {
         let bs: BioSet;
@@ -303,15 +363,21 @@ export class AioContext {
           this.#refused(s, bio, e);
         }
       }
+    } catch (e) {
+      why = e;
+      throw e;
     } finally {
       // A bug thrown above: the slots not reached end with -EIO instead of staying in flight.
       dv = k.dv;
       for (let s = slot; done < n; done++) {
         const next = this.#next(s);
-        if (dv.getUint8(this.#kiocb(s) + KIOCB.state) === IN_FLIGHT) this._complete(s, -ERRNO.EIO);
+        if (dv.getUint8(this.#kiocb(s) + KIOCB.state) === IN_FLIGHT) {
+          this.#hooks?.abandoned(s, why);
+          this._complete(s, -ERRNO.EIO);
+        }
         s = next;
       }
-      blkFinishPlug(task);
+      if (plugged) blkFinishPlug(task);
     }
     this.#checkBad();
     return n;
@@ -335,6 +401,9 @@ export class AioContext {
     const plug = s.current.plug as BlkPlug | null;
     const clock = k.clock;
     const cpu = s.getCpu();
+    const hooks = this.#hooks;
+    // The completions of the loop itself are announced once, after it (see AioHooks.notify).
+    if (hooks !== null) k.dv.setUint32(this.#ctx + KIOCTX.notify, 0, true);
     let r: number;
     try {
       r = k.core.io_submit_nowait(this.#ctx, first, n, bs.ptr, q.addr, plug === null ? 0 : plug.addr, cpu, clock.now(), clock.HZ, clock.tickNs, flags);
@@ -347,9 +416,11 @@ export class AioContext {
       throw err;
     } finally {
       s.putCpu();
+      if (hooks !== null) k.dv.setUint32(this.#ctx + KIOCTX.notify, 1, true);
     }
     k.slab.kasan.raise(); // a bio the completions freed to a pool that refused it
     if (r < 0) k.log.bug("block/aio:io_submit", `io_submit_nowait refused its slots (${r})`);
+    if (hooks !== null && this.completed > 0) hooks.notify();
     return r;
   }
 
@@ -388,7 +459,7 @@ export class AioContext {
     }
     const dv = k.dv;
     const write = dv.getUint8(at + KIOCB.op) === IOCB_CMD_PWRITE;
-    bioSetIo(k, bio, getU64(dv, at + KIOCB.sector), write ? REQ_WRITE : 0, BIO_END_IO_AIO, at);
+    bioSetIo(k, bio, getU64(dv, at + KIOCB.sector), write ? WRITE_ODIRECT : 0, BIO_END_IO_AIO, at);
     bioSetDev(k, bio, this.#disk.queue!.id);
     return bio;
   }
@@ -455,9 +526,15 @@ export class AioContext {
     this.#checkBad();
     this.#destroyed = true;
     this.kernel.core.kioctx_exit(this.#ctx);
-    for (let s = 0; s < this.nrEvents; s++) this.#mem.freePages(this.#buf[s]);
+    if (this.#hooks === null) for (let s = 0; s < this.nrEvents; s++) this.#mem.freePages(this.#buf[s]);
+    else NOTIFIED.get(this.kernel)?.delete(this.#ctx);
     this.#mem.freePages(this.#ctx);
     this.#disk.kobj.put();
+  }
+
+  /** @internal host_aio_notify() for this context: its hooks hear of it. */
+  _notify(): void {
+    this.#hooks?.notify();
   }
 
   /** @internal the end of a slot's I/O on the TS side (`aio_complete()`): its result, onto the completion ring. */
@@ -498,6 +575,35 @@ export class AioContext {
 
   #checkLive(op: string): void {
     if (this.#destroyed) throw new TypeError(`${op}: the aio context of ${this.name} was destroyed`);
+  }
+}
+
+/**
+ * The host side of `host_aio_notify()` (asm/aio.ts): the ring of the
+ * context record `ctx` turned non-empty. A record no live context with
+ * hooks owns is a BUG.
+ */
+export function aioNotifyHost(k: Kernel, ctx: number): void {
+  const c = NOTIFIED.get(k)?.get(ctx);
+  if (c === undefined) return k.log.bug("block/aio:aio_complete", `kioctx ${ctx} asked for a notification nobody waits for`);
+  c._notify();
+}
+
+/**
+ * @internal `io_setup()` for the promise API (ts/block/disk_io.ts) on
+ * `disk`: `nrEvents` slots of up to `maxBytes` each, over buffers its preps
+ * name ({@link AioContext._prepAt}), announcing completions to `hooks`, and
+ * submitting without a plug. Holds a disk reference until destroyed.
+ *
+ * @throws {KernelError} ENOMEM when the record's memory cannot be had
+ */
+export function _ioSetupDisk(k: Kernel, disk: Gendisk, nrEvents: number, maxBytes: number, hooks: AioHooks): AioContext {
+  disk.kobj.get();
+  try {
+    return new AioContext(k, disk, nrEvents, maxBytes, hooks);
+  } catch (e) {
+    disk.kobj.put();
+    throw e;
   }
 }
 

@@ -221,8 +221,8 @@ test("a completion of a slot that is not in flight is a BUG and changes nothing"
 test("the context record's layout is the core's", () => {
   const k = boot({ cpus: 1 });
   assert.is(k.core.aio_kiocb_size(), 32);
-  assert.is(k.core.kioctx_size(1), 40 + 36);
-  assert.is(k.core.kioctx_size(128), 40 + 36 * 128);
+  assert.is(k.core.kioctx_size(1), 48 + 36);
+  assert.is(k.core.kioctx_size(128), 48 + 36 * 128);
   assert.is(k.core.kioctx_init(0, 1), -22, "NULL");
   assert.is(k.core.kioctx_exit(0), -22);
   assert.is(k.core.aio_complete(0, 0), -22);

@@ -16,6 +16,7 @@ import { boot, inTask, modprobe, readSysfs } from "./_testkit.ts";
 import { BIO_POOL_SIZE, bioExit, fsBioSet } from "./bio.ts";
 import { type BatchOp, type Disk, openDisk } from "./disk_io.ts";
 import { blkMqFreezeQueue, blkMqUnfreezeQueue } from "./request_queue.ts";
+import { coreHost } from "../wasm/core.ts";
 
 /** Closes `d`, removes `m`, and checks the machine is clean. */
 function finish(k: Kernel, d: Disk, m: KernelModule): void {
@@ -512,6 +513,125 @@ test("a batch submitted to a frozen queue sleeps in blk_queue_enter() and goes o
   const f = stat(k, "ram0");
   assert.equal([f[0], f[2], f[4], f[6], f[8]], [1 + 3 + 1, 16 + 600 + 2, 1 + 3 + 1, 16 + 600 + 2, 0], "each chunk sent once");
   finish(k, d, ramModule);
+});
+
+/** Counts the core's host calls of bio end_io and of aio ring notifications from now on. */
+function countHostCalls(k: Kernel): { bioEndIo: number; aioNotify: number } {
+  const c = { bioEndIo: 0, aioNotify: 0 };
+  const host = coreHost(k.core);
+  const endIo = host.bioEndIo;
+  const notify = host.aioNotify;
+  host.bioEndIo = (bio, id) => {
+    c.bioEndIo++;
+    endIo(bio, id);
+  };
+  host.aioNotify = (ctx) => {
+    c.aioNotify++;
+    notify(ctx);
+  };
+  return c;
+}
+
+test("I/Os of one page or less take the aio lane: no end_io host call per bio, and a ring that completions fill inline announces itself once, after the core's loop", async () => {
+  const k = boot();
+  modprobe(k, ramModule, { rd_size: "256" });
+  const d = openDisk(k, "ram0");
+  const rand = prng(5);
+  const datas = [...Array(64).keys()].map((i) => randomBytes(rand, i % 2 === 0 ? 4096 : 512 * (1 + rand(8))));
+  const calls = countHostCalls(k);
+  await Promise.all(datas.map((data, i) => d.write(i * 8, data)));
+  const back = await Promise.all(datas.map((data, i) => d.read(i * 8, data.length)));
+  for (let i = 0; i < datas.length; i++) assert.equal(back[i], datas[i], `I/O ${i}`);
+  assert.equal(calls, { bioEndIo: 0, aioNotify: 0 }, "the ram disk ends each I/O inside the core's loop");
+  await d.read(0, 8192); // two pages: the bio path
+  assert.is(calls.bioEndIo, 1);
+  const f = stat(k, "ram0");
+  assert.equal([f[0], f[4], f[8]], [65, 64, 0], "each I/O one request");
+  finish(k, d, ramModule);
+});
+
+test("lane and bio-path I/Os of one stretch are submitted in order: each read sees the writes issued before it", async () => {
+  const k = boot();
+  modprobe(k, ramModule, { rd_size: "256" });
+  const d = openDisk(k, "ram0");
+  const rand = prng(8);
+  const a = randomBytes(rand, 4096);
+  const b = randomBytes(rand, 3 * 4096);
+  const c = randomBytes(rand, 1024);
+  const vals = await Promise.all([
+    d.write(0, a), // lane
+    d.read(0, 4096), // lane: a
+    d.write(0, b), // bio path
+    d.read(0, 4096), // lane: b's first page
+    d.write(8, c), // lane
+    d.read(0, 3 * 4096), // bio path: b with c over its second page
+  ]);
+  assert.equal(vals[1], a);
+  assert.equal(vals[3], b.subarray(0, 4096));
+  const want = b.slice();
+  want.set(c, 4096);
+  assert.equal(vals[5], want);
+  finish(k, d, ramModule);
+});
+
+test("more one-page I/Os in one stretch than the lane has slots (null_blk, timer completions): the rest take the bio path, and each ends once", async () => {
+  const k = boot();
+  modprobe(k, nullBlkModule, { nr_devices: "1", irqmode: "2", completion_nsec: "20000", hw_queue_depth: "512" });
+  const d = openDisk(k, "nullb0");
+  const calls = countHostCalls(k);
+  const n = 300;
+  const into = [...Array(n).keys()].map(() => new Uint8Array(4096).fill(0xee));
+  const vals = await Promise.all(into.map((buf, i) => i % 3 === 0 ? d.write(i * 8, buf) : d.readInto(i * 8, buf)));
+  for (let i = 0; i < n; i++) {
+    if (i % 3 === 0) assert.is(vals[i], undefined);
+    else assert.ok(vals[i] === into[i] && into[i].every((x) => x === 0), `read ${i}: null_blk leaves the zeroed page as it is`);
+  }
+  // Nothing ends before the timers fire: 256 slots in flight, the other 44 I/Os as bios.
+  assert.is(calls.bioEndIo, n - 256, "the overflow took the bio path");
+  assert.ok(calls.aioNotify > 0 && calls.aioNotify <= 256, `the lane's completions were announced by the ring (${calls.aioNotify} notifications)`);
+  const f = stat(k, "nullb0");
+  assert.equal([f[0], f[4], f[8]], [200, 100, 0], "each I/O one request, none in flight");
+  finish(k, d, nullBlkModule);
+});
+
+test("I/Os that must wait for tags in the lane (null_blk, 64 tags, timer completions) sleep and go on as slots are reaped: 300 one-page I/Os, none on the bio path", async () => {
+  const k = boot();
+  modprobe(k, nullBlkModule, { nr_devices: "1", irqmode: "2", completion_nsec: "20000", hw_queue_depth: "64" });
+  const d = openDisk(k, "nullb0");
+  const calls = countHostCalls(k);
+  const t0 = k.clock.now();
+  const vals = await Promise.all([...Array(300).keys()].map((i) => d.read(i * 8, 4096)));
+  assert.ok(vals.every((v) => v.length === 4096 && v.every((x) => x === 0)));
+  assert.ok(k.clock.now() - t0 >= 4 * 20000, "300 requests through 64 tags: at least 5 waves");
+  assert.is(calls.bioEndIo, 0, "the completions freed lane slots before the task needed them");
+  assert.is(calls.aioNotify, 300, "each timer completion was announced as it ended (the ring is reaped on each)");
+  assert.is(stat(k, "nullb0")[0], 300);
+  finish(k, d, nullBlkModule);
+});
+
+test("an open disk keeps its lane and the bridge's data pages between I/Os; closing the last handle gives them back", async () => {
+  const k = boot();
+  modprobe(k, ramModule, { rd_size: "64" });
+  const first = openDisk(k, "ram0");
+  // Makes fs_bio_set, which the machine keeps, and the ram disk's backing pages.
+  await Promise.all([first.write(0, new Uint8Array(4096).fill(1)), first.write(8, new Uint8Array(4096).fill(2))]);
+  first.close();
+  const base = k.liveObjects();
+  const d = openDisk(k, "ram0");
+  const d2 = openDisk(k, "ram0");
+  assert.equal(await Promise.all([d.read(0, 4096), d2.read(8, 4096)]), [new Uint8Array(4096).fill(1), new Uint8Array(4096).fill(2)]);
+  const held = k.liveObjects();
+  assert.ok(held > base, "the lane's context and the pages stay while the disk is open");
+  assert.equal(await d.read(0, 4096), new Uint8Array(4096).fill(1));
+  assert.is(k.liveObjects(), held, "the next I/Os reuse them");
+  d.close();
+  assert.is(k.liveObjects(), held, "another handle is still open");
+  d2.close();
+  assert.is(k.liveObjects(), base);
+  inTask(k, () => ramModule.exit(k), "rmmod");
+  bioExit(k);
+  assert.is(k.liveObjects(), 0);
+  k.assertClean();
 });
 
 for (const irqmode of ["0", "1", "2"]) {

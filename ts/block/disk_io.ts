@@ -29,12 +29,24 @@
  * (`bi_error`), a failed read never returns partial data, and a failed
  * {@link Disk.readInto} leaves the caller's buffer as it was.
  *
+ * The aio lane: an I/O of one page or less (a read or a write) is an iocb
+ * of an aio context the bridge keeps per disk while it is busy
+ * (ts/block/aio.ts's `_ioSetupDisk()`; the kernel's `io_submit()` of it,
+ * without a plug): the hand-over's task prepares a chain of them and sends
+ * it with one core call (`io_submit_nowait()`), the bio's end is the core's
+ * `dio_bio_end_aio()`, and the completion ring announces itself once per
+ * batch (`host_aio_notify()`), when the bridge reaps it and settles the
+ * promises. Nothing is made per bio on the TS side, and no host call is
+ * made per bio. Larger I/Os and flushes take the bio path below; the lane's
+ * chain is sent before such an I/O, so the task still submits in order.
+ *
  * Cost: per I/O, one Io record and its promise (and a read()'s result);
  * per bio, no record on the JS heap: a slot index in `bi_private` names its
  * entry in the bridge's parallel arrays, and its data pages are read back
  * from its vecs. (Copying a page between linear memory and a JS buffer
  * makes a short-lived Uint8Array view, except for a write of one page or
- * less and a read() of one page or less, whose copy is its result.) The
+ * less and a read() of one page or less, whose copy is its result, and a
+ * lane readInto(), which copies from a view the bridge keeps per page.) The
  * hand-over's task is the one generator of a batch: its bios are made and
  * sent with plain calls (`bioAllocTry()`, `submitBioTry()`), and only an
  * I/O whose bio must sleep (an exhausted bio pool, no free tag, a frozen
@@ -77,13 +89,16 @@ import {
 import { SUBMIT_WOULD_SLEEP, submitBio, submitBioTry } from "./blk_mq_request.ts";
 import type { Gendisk } from "./genhd.ts";
 import { MachineMap } from "../kernel/machine_map.ts";
+import { _ioSetupDisk, type AioContext, IOCB_CMD_PREAD, IOCB_CMD_PWRITE } from "./aio.ts";
 
 /** Bytes of a sector. */
 export const SECTOR_SIZE = 512;
-/** Mirrors `WRITE_SYNC` (include/linux/fs.h, v4.4). */
-const WRITE_SYNC = REQ_WRITE | REQ_SYNC | REQ_NOIDLE;
-/** Mirrors `WRITE_FLUSH`. */
-const WRITE_FLUSH = WRITE_SYNC | REQ_FLUSH;
+/** Mirrors `WRITE_ODIRECT` (include/linux/fs.h, v4.4): a DIO write's `dio->rw`, as the aio lane's core loop sets it. */
+const WRITE_ODIRECT = REQ_WRITE | REQ_SYNC;
+/** Mirrors `WRITE_FLUSH` (`WRITE_SYNC | REQ_FLUSH`). */
+const WRITE_FLUSH = REQ_WRITE | REQ_SYNC | REQ_NOIDLE | REQ_FLUSH;
+/** The slots of a disk's aio lane: I/Os of one page or less in flight or ended and not yet reaped; more go the bio path. */
+const LANE_SLOTS = 256;
 
 /** One I/O of {@link Disk.submitBatch}. */
 export type BatchOp =
@@ -217,30 +232,47 @@ interface Bridge {
   /** Its bi_end_io id, valid while `layer` is the machine's bio layer (bioExit() drops the table). */
   endIoId: number;
   layer: BioLayer | null;
+  /** The aio lane of each disk with I/O on it while it is open (see {@link releaseIdle}). */
+  lanes: Map<Gendisk, Lane>;
+  /** The open {@link Disk} handles of each disk. */
+  open: Map<Gendisk, number>;
+  /** The slots {@link reapLane} takes off a ring at once. */
+  reaped: Int32Array;
+}
+
+/** A disk's aio lane: its context and, per slot, the I/O and its data page. */
+interface Lane {
+  ctx: AioContext;
+  io: (Io | null)[];
+  page: number[];
 }
 
 const BRIDGES = new MachineMap<Bridge>("disk_io bridge");
 
-/** Freed data pages kept for the next bios of a hand-over (a closed loop reuses one page per I/O in flight). */
+/** Freed data pages kept for the next I/Os (a closed loop reuses one page per I/O in flight). */
 const MAX_CACHED_PAGES = 256;
 
 /**
  * The bridge's data pages (the user pages a DIO pins, in the kernel): a page
- * freed by a finished bio waits for the next bio while I/O is active, and
- * they all go back ({@link DataPages.drain}) once the bridge is idle, so an
- * idle machine holds none.
+ * freed by a finished I/O waits for the next one, up to
+ * {@link MAX_CACHED_PAGES}, while a disk of the machine is open; they all go
+ * back ({@link DataPages.drain}) once the bridge is idle and no disk is open
+ * (`releaseIdle()`), so a machine with no open disk holds none. Kept across
+ * runs, a page also keeps its view ({@link DataPages.view}): a closed loop
+ * of promises, idle between its batches, allocates neither per batch.
  *
  * It is the kmemleak source of the pages it holds (cached or in a bio), as
  * "pages-order0" objects of site "disk_io": a Set entry per page rather than
  * a tracked object per allocation (`BlockMemory`'s way, ~2 µs an
- * alloc/free pair), which a closed loop of one I/O at a time would pay per
- * I/O since every run ends idle.
+ * alloc/free pair).
  */
 class DataPages implements LeakSource {
   readonly name = "disk_io";
   readonly #k: Kernel;
   readonly #free: number[] = [];
   readonly #held = new Set<number>();
+  /** A view of each page held, made on first use ({@link DataPages.view}). */
+  readonly #views = new Map<number, Uint8Array>();
 
   constructor(k: Kernel) {
     this.#k = k;
@@ -268,6 +300,13 @@ class DataPages implements LeakSource {
     this.#free.length = 0;
   }
 
+  /** The first `len` bytes of page `p` as a view: one kept per page (made anew once memory grew), not one per copy. */
+  view(p: number, len: number): Uint8Array {
+    let v = this.#views.get(p);
+    if (v === undefined || v.byteLength === 0) this.#views.set(p, v = new Uint8Array(this.#k.core.memory.buffer, p, PAGE_SIZE));
+    return len === PAGE_SIZE ? v : v.subarray(0, len);
+  }
+
   /** {@link LeakSource}: the pages held now. */
   *live(): Iterable<LeakRecord> {
     for (const addr of this.#held) yield { addr, size: PAGE_SIZE, cache: "pages-order0", site: "disk_io" };
@@ -275,6 +314,7 @@ class DataPages implements LeakSource {
 
   #freePage(p: number): void {
     this.#held.delete(p);
+    this.#views.delete(p);
     this.#k.slab.freePages(p, 0);
   }
 }
@@ -296,6 +336,9 @@ function bridge(k: Kernel): Bridge {
       endIo: (bio, kk) => diskIoEndIo(kk, nb, bio),
       endIoId: 0,
       layer: null,
+      lanes: new Map(),
+      open: new Map(),
+      reaped: new Int32Array(LANE_SLOTS),
     };
     BRIDGES.set(k, b = nb);
   }
@@ -573,7 +616,7 @@ function fillBio(k: Kernel, b: Bridge, io: Io, bio: number, pages: number[], n: 
     if (bioAddPage(k, bio, p, len, 0) !== len) k.log.bug("block/disk_io:submit", "bio_add_page refused a page");
   }
   const s = slotGet(b, io, bio, off);
-  bioSetIo(k, bio, io.sector + off / SECTOR_SIZE, io.kind === "read" ? 0 : io.kind === "write" ? WRITE_SYNC : WRITE_FLUSH, io.endIo, s);
+  bioSetIo(k, bio, io.sector + off / SECTOR_SIZE, io.kind === "read" ? 0 : io.kind === "write" ? WRITE_ODIRECT : WRITE_FLUSH, io.endIo, s);
   bioSetDev(k, bio, io.qid);
   io.outstanding++;
   return s;
@@ -606,16 +649,167 @@ function submitIoEnd(b: Bridge, io: Io): void {
 }
 
 /**
- * `io_submit()` of a batch: one task submitting each I/O in order, each as
- * far as it can with plain calls ({@link submitIoTry}), continued by a
- * generator only where it must sleep.
+ * The aio lane of `disk`, made on its first use since the bridge was idle;
+ * null when the I/O must take the bio path (no queue, no memory for the
+ * context).
+ */
+function laneOf(k: Kernel, b: Bridge, disk: Gendisk): Lane | null {
+  let lane = b.lanes.get(disk);
+  if (lane !== undefined) return lane;
+  if (disk.queue === null) return null;
+  const l: Lane = { ctx: null as unknown as AioContext, io: new Array<Io | null>(LANE_SLOTS).fill(null), page: new Array<number>(LANE_SLOTS).fill(0) };
+  try {
+    l.ctx = _ioSetupDisk(k, disk, LANE_SLOTS, PAGE_SIZE, {
+      notify: () => reapLane(k, b, l),
+      abandoned: (slot, why) => {
+        const io = l.io[slot];
+        if (io !== null && io.failure === undefined) io.failure = why ?? new Error("disk_io: the submission stopped");
+      },
+    });
+  } catch (e) {
+    if (e instanceof KernelError) return null; // ENOMEM: the bio path fails the I/O the same way, or finds memory
+    throw e;
+  }
+  b.lanes.set(disk, lane = l);
+  return lane;
+}
+
+/**
+ * Prepares `io` (one page or less) as an iocb of `lane` over a data page of
+ * the bridge (a write's bytes copied in, a read's page zeroed).
+ * @returns false when it must take the bio path instead: no free slot, or no page
+ */
+function lanePrep(k: Kernel, b: Bridge, lane: Lane, io: Io): boolean {
+  const read = io.kind === "read";
+  let page: number;
+  try {
+    page = b.pages.get(read);
+  } catch (e) {
+    if (e instanceof KernelError) return false; // ENOMEM: the bio path ends the I/O with it
+    throw e;
+  }
+  const slot = lane.ctx._prepAt(read ? IOCB_CMD_PREAD : IOCB_CMD_PWRITE, io.sector, io.length, page);
+  if (slot < 0) {
+    b.pages.put(page);
+    return false;
+  }
+  if (!read) k.u8.set(io.buf, page);
+  lane.io[slot] = io;
+  lane.page[slot] = page;
+  io.outstanding = 1;
+  io.submitted = true;
+  return true;
+}
+
+/**
+ * Reaps `lane`'s completion ring (`io_getevents()`): each ended slot's data
+ * copied out (a read's), its page back to the bridge, its I/O settled.
+ */
+function reapLane(k: Kernel, b: Bridge, lane: Lane): void {
+  const out = b.reaped;
+  for (;;) {
+    const n = lane.ctx.getEvents(out);
+    for (let i = 0; i < n; i++) {
+      const slot = out[i];
+      const io = lane.io[slot];
+      const page = lane.page[slot];
+      lane.io[slot] = null;
+      if (io !== null) laneEnd(k, b, io, page, lane.ctx.res[slot]);
+      b.pages.put(page);
+    }
+    if (n < out.length) return;
+  }
+}
+
+/** The end of a lane I/O with result `res` (bytes, or -errno): a read's data out of `page`, then {@link finishIfDone}'s settling. */
+function laneEnd(k: Kernel, b: Bridge, io: Io, page: number, res: number): void {
+  io.outstanding = 0;
+  if (io.failure !== undefined) {
+    settleIo(b, io, io.failure instanceof Error ? io.failure : new Error(String(io.failure)));
+    return;
+  }
+  if (res < 0) io.error = res;
+  else if (io.kind === "read") {
+    const into = io.into;
+    if (into === null) io.buf = k.u8.slice(page, page + io.length);
+    else if (into.length === io.length) {
+      into.set(b.pages.view(page, io.length));
+      io.buf = into;
+    } else io.error = -ERRNO.EFAULT; // its ArrayBuffer was transferred: copy_to_user() fails
+  }
+  finishIfDone(b, io);
+}
+
+/** Sends the prepared chain of `lane` (`io_submit()`); completions that arrive meanwhile are reaped as they are announced. */
+function* laneSubmit(lane: Lane): Sleepable {
+  yield* lane.ctx.submitFromTask();
+}
+
+/** Reaps every lane (before the I/Os a stopped run left are failed: those that ended settle as they ended). */
+function reapLanes(k: Kernel, b: Bridge): void {
+  for (const lane of b.lanes.values()) reapLane(k, b, lane);
+}
+
+/**
+ * What an idle bridge gives back: the lane of each disk no {@link Disk}
+ * has open any more, and the cached data pages once no disk of the machine
+ * is open. While a disk is open its lane and the pages stay for its next
+ * I/Os (a closed loop of promises goes idle between its batches).
+ */
+function releaseIdle(k: Kernel, b: Bridge): void {
+  if (b.running || b.scheduled || b.active.length !== 0) return;
+  for (const [disk, lane] of b.lanes) {
+    if (b.open.has(disk)) continue;
+    reapLane(k, b, lane);
+    if (lane.ctx.inFlight !== 0) continue; // a run that stopped with I/O in flight: kept until it ends
+    // Slots a thrown bug left prepared and never sent: their I/Os are failed by failActive(), their pages come back.
+    for (let slot = 0; slot < LANE_SLOTS; slot++) {
+      if (lane.io[slot] === null) continue;
+      lane.io[slot] = null;
+      b.pages.put(lane.page[slot]);
+    }
+    lane.ctx.destroy();
+    b.lanes.delete(disk);
+  }
+  if (b.open.size === 0) b.pages.drain();
+}
+
+/** Whether `io` takes the aio lane: a read or write of one page or less (one bio, inline vecs). */
+function laneable(io: Io): boolean {
+  return io.kind !== "flush" && io.length <= PAGE_SIZE;
+}
+
+/**
+ * `io_submit()` of a batch: one task submitting each I/O in order. An I/O
+ * of one page or less joins its disk's lane chain, sent with one core call
+ * before any other I/O is submitted; the others go as far as they can with
+ * plain calls ({@link submitIoTry}), continued by a generator only where
+ * they must sleep.
  */
 function* ioSubmitTask(k: Kernel, b: Bridge, ios: Io[]): Sleepable {
+  let chained: Lane | null = null;
   for (let i = 0; i < ios.length; i++) {
     const io = ios[i];
+    if (laneable(io)) {
+      const lane = laneOf(k, b, io.disk);
+      if (lane !== null) {
+        if (chained !== null && chained !== lane) yield* laneSubmit(chained);
+        chained = lane;
+        if (lanePrep(k, b, lane, io)) continue;
+        // Every slot busy: send the chain, reap, and try once more.
+        yield* laneSubmit(lane);
+        reapLane(k, b, lane);
+        if (lanePrep(k, b, lane, io)) continue;
+      }
+    }
+    if (chained !== null) {
+      yield* laneSubmit(chained);
+      chained = null;
+    }
     let at = submitIoTry(k, b, io);
     while (at !== IO_SUBMITTED) at = yield* submitIoSleeping(k, b, io, at);
   }
+  if (chained !== null) yield* laneSubmit(chained);
 }
 
 /** Hands the queued I/Os to one task of the machine; they become active until settled. */
@@ -660,8 +854,9 @@ function flushPending(k: Kernel, b: Bridge): void {
   } catch (e) {
     why = e;
   }
+  reapLanes(k, b);
   failActive(b, why);
-  b.pages.drain();
+  releaseIdle(k, b);
 }
 
 /** Drives the machine with `sched.runAsync()` until no active I/O is left. */
@@ -683,8 +878,9 @@ async function driveAsync(k: Kernel, b: Bridge): Promise<void> {
   } finally {
     b.running = false;
   }
+  reapLanes(k, b);
   failActive(b, why);
-  b.pages.drain();
+  releaseIdle(k, b);
 }
 
 /** Queues `io` on its machine; the first queued I/O of a synchronous stretch schedules the hand-over. */
@@ -811,6 +1007,11 @@ export class Disk {
   close(): void {
     if (!this.#open) return;
     this.#open = false;
+    const b = bridge(this.kernel);
+    const n = b.open.get(this.#disk)! - 1;
+    if (n === 0) b.open.delete(this.#disk);
+    else b.open.set(this.#disk, n);
+    releaseIdle(this.kernel, b);
     this.#disk.kobj.put();
   }
 
@@ -857,5 +1058,7 @@ export function openDisk(kernel: Kernel, name: string): Disk {
   const disk = kernel.block.disk(name);
   if (disk === undefined || disk.queue === null) throw new KernelError("ENXIO", "blkdev_get", name);
   disk.kobj.get();
+  const b = bridge(kernel);
+  b.open.set(disk, (b.open.get(disk) ?? 0) + 1);
   return new Disk(kernel, disk);
 }

@@ -725,10 +725,12 @@ export interface CoreHost {
   bioFree(bio: number): void;
   /** `wake_up(&pool->wait)` of the bio_pool of the bio_set record `bs`: a core free refilled its reserve. */
   bioPoolWake(bs: number): void;
+  /** The completion ring of the kioctx record `ctx` (which set its `notify`) turned non-empty. */
+  aioNotify(ctx: number): void;
 }
 
 /** The names of {@link CoreHost}'s slots, each imported by the core as `env.host_<snake_case>`. */
-const HOST_SLOTS = ["bioEndIo", "bioPut", "rqEndIo", "blkMqPutTag", "blkMqTagWake", "blkQueueExit", "modTimer", "queueRq", "blkMqEndRequest", "blkEndFault", "blkMqRunHwQueueAsync", "ctxLock", "blkFlushPlugList", "bioFree", "bioPoolWake"] as const satisfies readonly (keyof CoreHost)[];
+const HOST_SLOTS = ["bioEndIo", "bioPut", "rqEndIo", "blkMqPutTag", "blkMqTagWake", "blkQueueExit", "modTimer", "queueRq", "blkMqEndRequest", "blkEndFault", "blkMqRunHwQueueAsync", "ctxLock", "blkFlushPlugList", "bioFree", "bioPoolWake", "aioNotify"] as const satisfies readonly (keyof CoreHost)[];
 
 const HOSTS = new WeakMap<object, CoreHost>();
 
@@ -790,6 +792,7 @@ export function instantiateCoreModule(module: WebAssembly.Module): WebAssembly.E
     host_blk_flush_plug_list: (plug, fromSchedule) => host.blkFlushPlugList(plug, fromSchedule),
     host_bio_free: (bio) => host.bioFree(bio),
     host_bio_pool_wake: (bs) => host.bioPoolWake(bs),
+    host_aio_notify: (ctx) => host.aioNotify(ctx),
   };
   const exports = new WebAssembly.Instance(module, { env }).exports;
   memory = exports.memory as WebAssembly.Memory;
