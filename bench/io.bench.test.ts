@@ -22,6 +22,7 @@ test("the io bench's run() returns its four cases, well formed, and leaves the m
   assert.type(rs[2].fastq_rate, "number");
   assert.type(rs[2].iops_into, "number");
   assert.type(rs[2].ratio_into_vs_fastq, "number");
+  assert.type(rs[2].result_alloc_ns, "number");
   assert.is(rs[3].bytes_per_request, (rs[3].request_record_bytes as number) + (rs[3].bio_bytes as number));
   assert.is(rs[3].bio_bytes, 128, "bio (80 B) + 4 inline vecs (12 B each)");
 });

@@ -24,7 +24,10 @@
  *   no-op async tasks at concurrency 128 in the same run; `ratio_vs_pqueue = iops / pqueue_rate`. Then the
  *   same closed loop with `Disk.readInto()`, each worker reading into its
  *   own 4 KiB buffer (no result allocated per read): `iops_into`,
- *   `ratio_into_vs_pqueue`, `ratio_into_vs_fastq`.
+ *   `ratio_into_vs_pqueue`, `ratio_into_vs_fastq`. `result_alloc_ns`: what
+ *   allocating one 4 KiB Uint8Array (a read()'s result, which readInto()
+ *   does without) costs the runtime, in the same run: a floor under
+ *   read()'s time per I/O.
  * - `sync_latency`: per-I/O wall time of the sync path at depth 1 (p50, p99,
  *   from `performance.now()` around each submission), and the WASM memory
  *   an in-flight request holds: the request record (`requestRecordSize(cmd_size)`),
@@ -242,6 +245,10 @@ async function asyncCase(shell: KernelShell, n: number, depth: number, submitter
   });
   const iops = n / ioSec;
   const iopsInto = n / intoSec;
+  const keep: Uint8Array[] = new Array(1024); // results live a little while, as awaited ones do
+  const allocSec = await time(async () => {
+    for (let i = 0; i < n; i++) keep[i & 1023] = new Uint8Array(4096);
+  });
   return {
     bench: "io",
     case: "async_randread",
@@ -257,6 +264,7 @@ async function asyncCase(shell: KernelShell, n: number, depth: number, submitter
     iops_into: Math.round(iopsInto),
     ratio_into_vs_pqueue: round2(iopsInto / (n / pq)),
     ratio_into_vs_fastq: round2(iopsInto / (n / fq)),
+    result_alloc_ns: round2((allocSec * 1e9) / n),
   };
 }
 
