@@ -43,10 +43,9 @@
  * Cost: per I/O, one Io record and its promise (and a read()'s result);
  * per bio, no record on the JS heap: a slot index in `bi_private` names its
  * entry in the bridge's parallel arrays, and its data pages are read back
- * from its vecs. (Copying a page between linear memory and a JS buffer
- * makes a short-lived Uint8Array view, except for a write of one page or
- * less and a read() of one page or less, whose copy is its result, and a
- * lane readInto(), which copies from a view the bridge keeps per page.) The
+ * from its vecs. (A read copies out of a view the bridge keeps per data
+ * page, or, for a read() of one page or less, slices its result out; a
+ * write of more than one page copies in through a short-lived view.) The
  * hand-over's task is the one generator of a batch: its bios are made and
  * sent with plain calls (`bioAllocTry()`, `submitBioTry()`), and only an
  * I/O whose bio must sleep (an exhausted bio pool, no free tag, a frozen
@@ -391,7 +390,7 @@ function putBioPages(k: Kernel, b: Bridge, bio: number): void {
  * a result made on the first bio. A buffer that shrank under the read (its
  * ArrayBuffer transferred) takes nothing: -EFAULT, as copy_to_user().
  */
-function copyOut(k: Kernel, io: Io, bio: number, off: number): void {
+function copyOut(k: Kernel, b: Bridge, io: Io, bio: number, off: number): void {
   const m = k.u8;
   const dv = k.dv;
   const vecs = dv.getUint32(bio + BIO.bi_io_vec, true);
@@ -410,9 +409,8 @@ function copyOut(k: Kernel, io: Io, bio: number, off: number): void {
   }
   for (let i = 0; i < n; i++) {
     const v = vecs + i * BVEC_SIZE;
-    const at = dv.getUint32(v, true) + dv.getUint32(v + 8, true);
     const len = dv.getUint32(v + 4, true);
-    io.buf.set(m.subarray(at, at + len), off);
+    io.buf.set(b.pages.view(dv.getUint32(v, true), len), off); // each page was added at offset 0
     off += len;
   }
 }
@@ -431,7 +429,7 @@ function diskIoEndIo(k: Kernel, b: Bridge, bio: number): void {
   slotPut(b, s);
   const err = bioError(k, bio);
   if (err !== 0 && io.error === 0) io.error = err;
-  if (err === 0 && io.kind === "read") copyOut(k, io, bio, off);
+  if (err === 0 && io.kind === "read") copyOut(k, b, io, bio, off);
   putBioPages(k, b, bio);
   bioPut(k, bio);
   io.outstanding--;
