@@ -51,8 +51,7 @@ import {
   bioSetDev,
   bioSetIo,
   fsBioSet,
-  REQ_SYNC,
-  REQ_WRITE,
+  WRITE_ODIRECT,
 } from "./bio.ts";
 import { coreSubmitFlags, MAKE_REQUEST_FALLBACK, SUBMIT_WOULD_SLEEP, submitBio, submitBioTry } from "./blk_mq_request.ts";
 import { blkFinishPlug, BlkPlug, blkStartPlug } from "./blk_plug.ts";
@@ -72,8 +71,6 @@ const SECTOR_SIZE = 512;
 
 /** Mirrors `dio_bio_end_aio()`'s bi_end_io id, which the core runs itself (asm/bio.ts's BIO_END_IO_AIO). */
 const BIO_END_IO_AIO = 2;
-/** Mirrors `WRITE_ODIRECT` (include/linux/fs.h, v4.4): a DIO write's `dio->rw`, as the core's loop sets it. */
-const WRITE_ODIRECT = REQ_WRITE | REQ_SYNC;
 
 /** Options of {@link ioSetup}. */
 export interface AioOptions {

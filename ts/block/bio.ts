@@ -108,6 +108,10 @@ export const REQ_FLUSH_SEQ = 1 << 28;
 export const REQ_IO_STAT = 1 << 29;
 export const REQ_MIXED_MERGE = 1 << 30;
 export const REQ_PM = 1 << 31;
+/** Mirrors `WRITE_ODIRECT` (include/linux/fs.h, v4.4): a DIO write's `dio->rw` (`do_blockdev_direct_IO()`). */
+export const WRITE_ODIRECT = REQ_WRITE | REQ_SYNC;
+/** Mirrors `WRITE_FLUSH` (include/linux/fs.h, v4.4): `WRITE_SYNC | REQ_FLUSH`, as `blkdev_issue_flush()` and the flush request carry it. */
+export const WRITE_FLUSH = REQ_WRITE | REQ_SYNC | REQ_NOIDLE | REQ_FLUSH;
 /** Mirrors `REQ_NOMERGE_FLAGS` (v4.4). */
 export const REQ_NOMERGE_FLAGS = REQ_NOMERGE | REQ_STARTED | REQ_SOFTBARRIER | REQ_FLUSH | REQ_FUA |
   REQ_FLUSH_SEQ;

@@ -37,7 +37,7 @@
  */
 
 import type { Kernel } from "../kernel/kernel.ts";
-import { bioEndio, bioRw, bioSectors, bioSetField, REQ_FLUSH, REQ_FLUSH_SEQ, REQ_FUA, REQ_NOIDLE, REQ_SYNC, REQ_WRITE } from "./bio.ts";
+import { bioEndio, bioRw, bioSectors, bioSetField, REQ_FLUSH, REQ_FLUSH_SEQ, REQ_FUA, WRITE_FLUSH } from "./bio.ts";
 import { blkMqEndRequest, blkMqInsertRequest, rqQueue } from "./blk_mq_request.ts";
 import { blkMqAddToRequeueList, blkMqKickRequeueList } from "./blk_mq_requeue.ts";
 import { type BlkMqHwCtx, blkMqRunHwQueue } from "./hctx.ts";
@@ -57,8 +57,6 @@ export const REQ_FSEQ_DONE = 1 << 3;
 export const REQ_FSEQ_ACTIONS = REQ_FSEQ_PREFLUSH | REQ_FSEQ_DATA | REQ_FSEQ_POSTFLUSH;
 /** Mirrors `FLUSH_PENDING_TIMEOUT` (5 * HZ), in seconds. */
 export const FLUSH_PENDING_TIMEOUT_SECS = 5;
-/** Mirrors `WRITE_FLUSH` (include/linux/fs.h, v4.4): `WRITE_SYNC | REQ_FLUSH`. */
-const WRITE_FLUSH = REQ_WRITE | REQ_SYNC | REQ_NOIDLE | REQ_FLUSH;
 
 /**
  * Mirrors `struct blk_flush_queue` (block/blk.h, v4.4): one per hctx, made

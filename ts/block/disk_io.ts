@@ -80,10 +80,8 @@ import {
   BVEC_SIZE,
   fsBioSet,
   registerBioEndIo,
-  REQ_FLUSH,
-  REQ_NOIDLE,
-  REQ_SYNC,
-  REQ_WRITE,
+  WRITE_FLUSH,
+  WRITE_ODIRECT,
 } from "./bio.ts";
 import { SUBMIT_WOULD_SLEEP, submitBio, submitBioTry } from "./blk_mq_request.ts";
 import type { Gendisk } from "./genhd.ts";
@@ -92,10 +90,6 @@ import { _ioSetupDisk, type AioContext, IOCB_CMD_PREAD, IOCB_CMD_PWRITE } from "
 
 /** Bytes of a sector. */
 export const SECTOR_SIZE = 512;
-/** Mirrors `WRITE_ODIRECT` (include/linux/fs.h, v4.4): a DIO write's `dio->rw`, as the aio lane's core loop sets it. */
-const WRITE_ODIRECT = REQ_WRITE | REQ_SYNC;
-/** Mirrors `WRITE_FLUSH` (`WRITE_SYNC | REQ_FLUSH`). */
-const WRITE_FLUSH = REQ_WRITE | REQ_SYNC | REQ_NOIDLE | REQ_FLUSH;
 /** The slots of a disk's aio lane: I/Os of one page or less in flight or ended and not yet reaped; more go the bio path. */
 const LANE_SLOTS = 256;
 
