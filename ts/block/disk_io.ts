@@ -649,12 +649,13 @@ function laneOf(k: Kernel, b: Bridge, disk: Gendisk): Lane | null {
   let lane = b.lanes.get(disk);
   if (lane !== undefined) return lane;
   if (disk.queue === null) return null;
-  const l: Lane = { ctx: null as unknown as AioContext, io: new Array<Io | null>(LANE_SLOTS).fill(null), page: new Array<number>(LANE_SLOTS).fill(0) };
+  const ios = new Array<Io | null>(LANE_SLOTS).fill(null);
+  let ctx: AioContext;
   try {
-    l.ctx = _ioSetupDisk(k, disk, LANE_SLOTS, PAGE_SIZE, {
-      notify: () => reapLane(k, b, l),
+    ctx = _ioSetupDisk(k, disk, LANE_SLOTS, PAGE_SIZE, {
+      notify: () => reapLane(k, b, made), // nothing ends before the context's first submission
       abandoned: (slot, why) => {
-        const io = l.io[slot];
+        const io = ios[slot];
         if (io !== null && io.failure === undefined) io.failure = why ?? new Error("disk_io: the submission stopped");
       },
     });
@@ -662,8 +663,9 @@ function laneOf(k: Kernel, b: Bridge, disk: Gendisk): Lane | null {
     if (e instanceof KernelError) return null; // ENOMEM: the bio path fails the I/O the same way, or finds memory
     throw e;
   }
-  b.lanes.set(disk, lane = l);
-  return lane;
+  const made: Lane = { ctx, io: ios, page: new Array<number>(LANE_SLOTS).fill(0) };
+  b.lanes.set(disk, made);
+  return made;
 }
 
 /**
@@ -713,13 +715,10 @@ function reapLane(k: Kernel, b: Bridge, lane: Lane): void {
   }
 }
 
-/** The end of a lane I/O with result `res` (bytes, or -errno): a read's data out of `page`, then {@link finishIfDone}'s settling. */
+/** The end of a lane I/O with result `res` (bytes, or -errno): a read's data out of `page`, then {@link submitIoEnd}'s settling. */
 function laneEnd(k: Kernel, b: Bridge, io: Io, page: number, res: number): void {
   io.outstanding = 0;
-  if (io.failure !== undefined) {
-    settleIo(b, io, io.failure instanceof Error ? io.failure : new Error(String(io.failure)));
-    return;
-  }
+  if (io.failure !== undefined) return submitIoEnd(b, io);
   if (res < 0) io.error = res;
   else if (io.kind === "read") {
     const into = io.into;
@@ -729,12 +728,7 @@ function laneEnd(k: Kernel, b: Bridge, io: Io, page: number, res: number): void 
       io.buf = into;
     } else io.error = -ERRNO.EFAULT; // its ArrayBuffer was transferred: copy_to_user() fails
   }
-  finishIfDone(b, io);
-}
-
-/** Sends the prepared chain of `lane` (`io_submit()`); completions that arrive meanwhile are reaped as they are announced. */
-function* laneSubmit(lane: Lane): Sleepable {
-  yield* lane.ctx.submitFromTask();
+  submitIoEnd(b, io);
 }
 
 /** Reaps every lane (before the I/Os a stopped run left are failed: those that ended settle as they ended). */
@@ -785,23 +779,23 @@ function* ioSubmitTask(k: Kernel, b: Bridge, ios: Io[]): Sleepable {
     if (laneable(io)) {
       const lane = laneOf(k, b, io.disk);
       if (lane !== null) {
-        if (chained !== null && chained !== lane) yield* laneSubmit(chained);
+        if (chained !== null && chained !== lane) yield* chained.ctx.submitFromTask();
         chained = lane;
         if (lanePrep(k, b, lane, io)) continue;
         // Every slot busy: send the chain, reap, and try once more.
-        yield* laneSubmit(lane);
+        yield* lane.ctx.submitFromTask();
         reapLane(k, b, lane);
         if (lanePrep(k, b, lane, io)) continue;
       }
     }
     if (chained !== null) {
-      yield* laneSubmit(chained);
+      yield* chained.ctx.submitFromTask();
       chained = null;
     }
     let at = submitIoTry(k, b, io);
     while (at !== IO_SUBMITTED) at = yield* submitIoSleeping(k, b, io, at);
   }
-  if (chained !== null) yield* laneSubmit(chained);
+  if (chained !== null) yield* chained.ctx.submitFromTask();
 }
 
 /** Hands the queued I/Os to one task of the machine; they become active until settled. */
