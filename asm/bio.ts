@@ -16,7 +16,8 @@
 // caller told when that refilled the reserve (its waiters sleep on the TS
 // side); a bio with vecs of its own is left to the TS side's bio_free(),
 // which knows the bvec slabs. The aio DIO bio (asm/aio.ts) ends here: its
-// end_io, BIO_END_IO_AIO, runs in the core and puts the bio that way.
+// end_io, BIO_END_IO_AIO, runs in the core and puts the bio that way; so
+// does a synchronous dio's (BIO_END_IO_DIO, asm/dio.ts), which lists it.
 //
 // A bio whose __bi_cnt is 0 has been freed: bio_put() clears it when it
 // drops the last reference (the kernel leaves it alone), so a second put is
@@ -30,6 +31,7 @@ import { atomic_add_return, atomic_read, atomic_set } from "./sbitmap";
 import { host_bio_end_io, host_bio_put } from "./host";
 import { in_memory } from "./request";
 import { dio_bio_end_aio } from "./aio";
+import { dio_bio_end_io } from "./dio";
 import { mempool_alloc_owned, mempool_free_owned, mempool_live } from "./mempool";
 
 // ---------------------------------------------------------------------------
@@ -68,10 +70,12 @@ export const BIO_POOL_NONE: u32 = (1 << BIO_POOL_BITS) - 1;
 const REQ_DISCARD: u32 = 1 << 7;
 const REQ_WRITE_SAME: u32 = 1 << 9;
 
-/** bi_end_io id of `bio_chain_endio()`; 0 is "no end_io"; TS numbers the rest from 3. */
+/** bi_end_io id of `bio_chain_endio()`; 0 is "no end_io"; TS numbers the rest from 4. */
 export const BIO_END_IO_CHAIN: u32 = 1;
 /** bi_end_io id of `dio_bio_end_aio()` (asm/aio.ts), which the core runs itself. */
 export const BIO_END_IO_AIO: u32 = 2;
+/** bi_end_io id of `dio_bio_end_io()` (asm/dio.ts), which the core runs itself. */
+export const BIO_END_IO_DIO: u32 = 3;
 
 // The bio_set record ts/block/bio.ts writes: front_pad, the bio slab's id,
 // bio_pool and bvec_pool (include/linux/bio.h's struct bio_set, in part).
@@ -456,6 +460,7 @@ export function bio_endio(bio: usize): i32 {
     }
     const id = b.bi_end_io;
     if (id == BIO_END_IO_AIO) return dio_bio_end_aio(bio);
+    if (id == BIO_END_IO_DIO) return dio_bio_end_io(bio);
     if (id != 0) host_bio_end_io(<u32>bio, id);
     return 0;
   }

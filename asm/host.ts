@@ -52,6 +52,14 @@ export declare function host_bio_pool_wake(bs: u32): void;
 export declare function host_aio_notify(ctx: u32): void;
 
 /**
+ * `wake_up_process(dio->waiter)` of `dio_bio_end_io()`: the last bio in
+ * flight of the dio record `dio` ended while a task sleeps in
+ * `dio_await_one()` (the task is the TS side's).
+ */
+@external("env", "host_dio_wake")
+export declare function host_dio_wake(dio: u32): void;
+
+/**
  * `rq->end_io(rq, error)` for the request end_io id `id` (never 0;
  * ts/block/_rq_end_io.ts's table). An id the table does not know frees the
  * request instead, as a request without end_io.

@@ -183,4 +183,5 @@ export {
 export { blk_mq_flush_plug_list_nowait, blk_mq_make_request_nowait } from "./blk_mq_make_request";
 export { blk_plug_alloc, blk_plug_free } from "./blk_plug";
 export { aio_complete, aio_kiocb_size, io_submit_nowait, kioctx_exit, kioctx_init, kioctx_size } from "./aio";
+export { dio_bio_end_io, dio_bio_keep, dio_bio_reap, dio_exit, dio_init, dio_record_size, dio_rw_nowait } from "./dio";
 export { request_field_offset } from "./request";

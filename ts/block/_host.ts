@@ -15,6 +15,7 @@ import { bioEndIoCallback, bioFreeHost, bioPoolWakeHost, bioPut } from "./bio.ts
 import { blkFlushPlugListHost, blkMqEndRequest, blkMqQueueRqHost, blkMqRunHwQueueAsyncHost, ctxLockHost } from "./blk_mq_request.ts";
 import { blkEndFault, blkMqPutTagHost, blkMqTagWakeHost, blkQueueExitHost, rqEndIoHost } from "./blk_update_request.ts";
 import { blkQueueModTimer } from "./blk_timeout.ts";
+import { dioWakeHost } from "./dio.ts";
 
 /** Binds `k.core`'s host-call slots to `k`. */
 export function bindBlockHostCalls(k: Kernel): void {
@@ -35,4 +36,5 @@ export function bindBlockHostCalls(k: Kernel): void {
   host.bioFree = (bio) => bioFreeHost(k, bio);
   host.bioPoolWake = (bs) => bioPoolWakeHost(k, bs);
   host.aioNotify = (ctx) => aioNotifyHost(k, ctx);
+  host.dioWake = (dio) => dioWakeHost(k, dio);
 }

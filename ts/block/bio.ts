@@ -213,8 +213,8 @@ export class BioLayer {
   readonly bvecSlabs: readonly KmemCache[];
   readonly #bioSlabs: ({ cache: KmemCache; ref: number; size: number } | null)[] = [];
   readonly #biosets = new Map<number, BioSet>();
-  /** By id; 0 is none, 1 `bio_chain_endio()` and 2 `dio_bio_end_aio()`, both the core's own. */
-  readonly #endIo: (BioEndIo | null)[] = [null, null, null];
+  /** By id; 0 is none, 1 `bio_chain_endio()`, 2 `dio_bio_end_aio()` and 3 `dio_bio_end_io()`, the core's own. */
+  readonly #endIo: (BioEndIo | null)[] = [null, null, null, null];
   readonly #endIoIds = new Map<string, number>();
   #fs: BioSet | null = null;
 

@@ -509,7 +509,7 @@ const EFAULT = -14;
  * part0's statistics refusing the accounting (-EFAULT) as the BUG of
  * `blk_account_io_start()`.
  */
-function mapCheck(q: RequestQueue, ret: number, op: string): void {
+export function mapCheck(q: RequestQueue, ret: number, op: string): void {
   if (ret >= 0) return;
   if (ret === EFAULT) {
     q.kernel.log.bug("block/blk-core.c:blk_account_io_start", `blk_account_io_start: part stats ${q.part0Addr} refused`);

@@ -14,10 +14,20 @@
  *   bio (by bi_max_vecs; the cached one on a tie), put the other;
  * - {@link dioFree}: put the cached bio.
  *
+ * The dio is an object of the "dio" slab cache (`dio_cache`); its head is
+ * the core's record (asm/dio.ts), which {@link Dio} views, and its bios end
+ * in the core (`dio_bio_end_io()`, bi_end_io BIO_END_IO_DIO). A synchronous
+ * direct I/O of one buffer is {@link dioRwTry} / {@link dioRw}
+ * (`do_blockdev_direct_IO()`): on a blk-mq queue of one hw queue whose path
+ * is the core's, one core call allocates or reuses the bio, sends it under
+ * the function's plug, and reaps it when the driver ended it inside.
+ *
  * The guarantee covers one bio in flight at a time: a second bio while the
  * cached one is out comes from `fs_bio_set` like any other. Only the
  * synchronous path (`dio_bio_end_io()` + `dio_await_completion()`) is
- * modelled; there are no pages to dirty or release.
+ * modelled; there are no pages to dirty or release. Lockdep sees
+ * `bio_lock` where TypeScript takes it; the core's end_io and reap take no
+ * lock (the port has no concurrency inside one core call).
  *
  * @module
  */
@@ -25,8 +35,11 @@
 import type { Kernel } from "../kernel/kernel.ts";
 import { GFP_KERNEL } from "../kernel/mempool.ts";
 import type { Sleepable, Task } from "../kernel/sched.ts";
+import { type KmemCache, PAGE_SIZE } from "../kernel/slab.ts";
 import { Spinlock } from "../kernel/spinlock.ts";
+import { MachineMap } from "../kernel/machine_map.ts";
 import {
+  bioAddPage,
   bioAlloc,
   bioField,
   bioPut,
@@ -35,10 +48,11 @@ import {
   bioSetDev,
   bioSetField,
   fsBioSet,
-  registerBioEndIo,
+  WRITE_ODIRECT,
 } from "./bio.ts";
-import type { RequestQueue } from "./request_queue.ts";
-import { MachineMap } from "../kernel/machine_map.ts";
+import { blkQueueExit, type RequestQueue } from "./request_queue.ts";
+import { coreSubmitFlags, mapCheck, submitBio } from "./blk_mq_request.ts";
+import { blkFinishPlug, blkStartPlug } from "./blk_plug.ts";
 
 /**
  * The flag of the seed's patch 1/2 ("DIO - cache a DIO structure") that
@@ -46,8 +60,26 @@ import { MachineMap } from "../kernel/machine_map.ts";
  * port uses the first bit free in v4.4's `DIO_*` set.
  */
 export const DIO_PERSISTENT_DIO = 0x10;
-/** Bytes kmemleak charges a dio (v4.4 `struct dio` with its page array, cacheline aligned). */
+/** `sizeof(struct dio)` in v4.4 (its page array, cacheline aligned): the "dio" cache's object size. */
 const DIO_SIZE = 640;
+/** bi_end_io id of `dio_bio_end_io()`, which the core runs itself (asm/bio.ts's BIO_END_IO_DIO). */
+const BIO_END_IO_DIO = 3;
+/** Byte offsets of the `struct dio` record's fields (diagram in asm/dio.ts). */
+const DIO = { flags: 4, rw: 8, refcount: 12, bioList: 16, ioError: 20, cacheBio: 24, waiter: 28, entered: 32, plug: 36, size: 40 } as const;
+/** The core's answers of `dio_rw_nowait()` beyond a result (asm/dio.ts). */
+const DIO_RW_WOULD_SLEEP = -0x1001;
+const DIO_RW_FALLBACK = -0x1002;
+const DIO_RW_QUEUED = -0x1003;
+const EIO = -5;
+const EBUSY = -16;
+/** The largest buffer of one {@link dioRw}: one bio of BIO_MAX_PAGES pages. */
+const DIO_RW_MAX_BYTES = 256 * PAGE_SIZE;
+
+/**
+ * {@link dioRwTry}: the I/O needs the sleeping path; call {@link dioRw} with
+ * the same arguments (it finishes an I/O the try left in flight).
+ */
+export const DIO_WOULD_SLEEP = -0x1001;
 
 /** How a dio hands a bio to the block layer (`submit_bio()`); the I/O path provides it. */
 export type SubmitBio = (bio: number) => Sleepable<unknown>;
@@ -62,38 +94,78 @@ export interface DioOptions {
   bs?: BioSet;
 }
 
-/** Mirrors `struct dio` (fs/direct-io.c, v4.4), the fields the bio path uses, plus the seed's `cache_bio`. */
+/**
+ * Mirrors `struct dio` (fs/direct-io.c, v4.4), the fields the bio path uses,
+ * plus the seed's `cache_bio`: a view of the core's record, with what the
+ * core cannot hold (the waiting task, `bio_lock` for lockdep).
+ */
 export class Dio {
   readonly kernel: Kernel;
-  /** The integer the bios carry in bi_private. */
+  /** The record's address, which the bios carry in bi_private. */
   readonly handle: number;
   readonly bs: BioSet;
-  /** `dio->flags` (DIO_PERSISTENT_DIO). */
-  flags: number;
-  /** `dio->rw`. */
-  rw: number;
-  /** `dio->refcount`: 1 for the submitter plus one per bio in flight. */
-  refcount = 1;
-  /** `dio->bio_list`: ended bios not yet reaped, linked through bi_private (0 = empty). */
-  bioList = 0;
   /** `dio->waiter`: the task in {@link dioAwaitCompletion}. */
   waiter: Task | null = null;
-  /** `dio->io_error`: -EIO once any bio failed. */
-  ioError = 0;
-  /** `dio->cache_bio` (the seed): the bio kept for the next allocation, 0 = none. */
-  cacheBio = 0;
   /** `dio->bio_lock`. */
   readonly bioLock: Spinlock;
   #freed = false;
+  /** What {@link dioRwTry} left in flight ({@link dioRw} finishes it): its bytes, or -1. */
+  queuedBytes = -1;
+  queuedSector = 0;
+  queuedWrite = false;
 
   /** @internal use {@link dioAlloc} */
-  constructor(k: Kernel, handle: number, bs: BioSet, flags: number, rw: number) {
+  constructor(k: Kernel, handle: number, bs: BioSet) {
     this.kernel = k;
     this.handle = handle;
     this.bs = bs;
-    this.flags = flags;
-    this.rw = rw;
     this.bioLock = new Spinlock(k.sched, "&(&dio->bio_lock)->rlock");
+  }
+
+  /** `dio->flags` (DIO_PERSISTENT_DIO). */
+  get flags(): number {
+    return this.kernel.dv.getUint32(this.handle + DIO.flags, true);
+  }
+
+  /** `dio->rw`. */
+  get rw(): number {
+    return this.kernel.dv.getUint32(this.handle + DIO.rw, true);
+  }
+
+  set rw(v: number) {
+    this.kernel.dv.setUint32(this.handle + DIO.rw, v, true);
+  }
+
+  /** `dio->refcount`: 1 for the submitter plus one per bio in flight. */
+  get refcount(): number {
+    return this.kernel.dv.getInt32(this.handle + DIO.refcount, true);
+  }
+
+  set refcount(v: number) {
+    this.kernel.dv.setInt32(this.handle + DIO.refcount, v, true);
+  }
+
+  /** `dio->bio_list`: ended bios not yet reaped, linked through bi_private (0 = empty). */
+  get bioList(): number {
+    return this.kernel.dv.getUint32(this.handle + DIO.bioList, true);
+  }
+
+  /** `dio->io_error`: -EIO once any bio failed. */
+  get ioError(): number {
+    return this.kernel.dv.getInt32(this.handle + DIO.ioError, true);
+  }
+
+  set ioError(v: number) {
+    this.kernel.dv.setInt32(this.handle + DIO.ioError, v, true);
+  }
+
+  /** `dio->cache_bio` (the seed): the bio kept for the next allocation, 0 = none. */
+  get cacheBio(): number {
+    return this.kernel.dv.getUint32(this.handle + DIO.cacheBio, true);
+  }
+
+  set cacheBio(v: number) {
+    this.kernel.dv.setUint32(this.handle + DIO.cacheBio, v, true);
   }
 
   /** Whether `flags` has DIO_PERSISTENT_DIO. */
@@ -118,8 +190,10 @@ export class Dio {
 }
 
 interface DioTable {
+  /** By record address. */
   readonly dios: Map<number, Dio>;
-  next: number;
+  /** `dio_cache`, made on first use (`dio_init()` makes it at boot). */
+  cache: KmemCache | null;
 }
 
 const TABLES = new MachineMap<DioTable>("dio table");
@@ -127,7 +201,7 @@ const TABLES = new MachineMap<DioTable>("dio table");
 function table(k: Kernel): DioTable {
   let t = TABLES.get(k);
   if (t === undefined) {
-    t = { dios: new Map(), next: 1 };
+    t = { dios: new Map(), cache: null };
     TABLES.set(k, t);
   }
   return t;
@@ -135,19 +209,26 @@ function table(k: Kernel): DioTable {
 
 /**
  * Mirrors the dio allocation of `do_blockdev_direct_IO()` with the seed's
- * `dio->cache_bio = NULL` (`kmem_cache_alloc(dio_cache)`, tracked by
- * kmemleak as a "dio").
+ * `dio->cache_bio = NULL`: `kmem_cache_alloc(dio_cache)`, the record
+ * initialized (asm/dio.ts's `dio_init()`).
+ *
+ * @throws {KernelError} ENOMEM when the slab says no (fault injection)
  */
 export function dioAlloc(k: Kernel, opts: DioOptions = {}): Dio {
-  const t = table(k);
-  const bs = opts.bs ?? fsBioSet(k);
   const rw = opts.rw ?? 0;
   if (!Number.isInteger(rw) || rw < 0 || rw > 0xffffffff) {
     throw new RangeError(`dio: rw must be a u32, got ${String(rw)}`);
   }
-  const dio = new Dio(k, t.next++, bs, opts.persistent === true ? DIO_PERSISTENT_DIO : 0, rw);
-  k.kmemleak.track(dio, { size: DIO_SIZE, cache: "dio", site: "do_blockdev_direct_IO" });
-  t.dios.set(dio.handle, dio);
+  const bs = opts.bs ?? fsBioSet(k);
+  const t = table(k);
+  t.cache ??= k.slab.createCache("dio", DIO_SIZE);
+  const addr = t.cache.alloc("do_blockdev_direct_IO");
+  if (k.core.dio_init(addr, opts.persistent === true ? DIO_PERSISTENT_DIO : 0, rw) !== 0) {
+    t.cache.free(addr);
+    return k.log.bug("fs/direct-io.c:do_blockdev_direct_IO", `dio record ${addr} lies outside memory`);
+  }
+  const dio = new Dio(k, addr, bs);
+  t.dios.set(addr, dio);
   return dio;
 }
 
@@ -170,7 +251,8 @@ export function dioPrepare(dio: Dio): void {
  * Mirrors `dio_bio_alloc()` (fs/direct-io.c) with the seed's cache: a
  * persistent dio takes its cached bio when it has `bi_max_vecs >= nrVecs`
  * (reset), everything else comes from `bio_alloc(GFP_KERNEL, nrVecs)`,
- * which may sleep but never fails. Sets bi_bdev, bi_sector and bi_end_io.
+ * which may sleep but never fails. Sets bi_bdev, bi_sector and bi_end_io
+ * (`dio_bio_end_io()`, which the core runs).
  *
  * @param q the target device's queue
  * @returns the bio
@@ -186,8 +268,9 @@ export function* dioBioAlloc(
   let bio = 0;
   if (dio.persistent && dio.cacheBio !== 0) {
     dio.bioLock.lockIrq("dio_bio_alloc");
-    if (dio.cacheBio !== 0 && bioField(k, dio.cacheBio, "bi_max_vecs") >= nrVecs) {
-      bio = dio.cacheBio;
+    const cached = dio.cacheBio;
+    if (cached !== 0 && bioField(k, cached, "bi_max_vecs") >= nrVecs) {
+      bio = cached;
       dio.cacheBio = 0;
       bioReset(k, bio);
     }
@@ -199,7 +282,7 @@ export function* dioBioAlloc(
   }
   bioSetDev(k, bio, q.id);
   bioSetField(k, bio, "bi_sector", firstSector);
-  bioSetField(k, bio, "bi_end_io", registerBioEndIo(k, "dio_bio_end_io", dioBioEndIo));
+  bioSetField(k, bio, "bi_end_io", BIO_END_IO_DIO);
   return bio;
 }
 
@@ -220,8 +303,10 @@ export function* dioBioSubmit(dio: Dio, bio: number, submit: SubmitBio): Sleepab
 
 /**
  * Mirrors `dio_bio_end_io()` (fs/direct-io.c, v4.4), the bi_end_io of a
- * synchronous dio's bios: the bio joins `dio->bio_list` (through
- * bi_private) and the waiter wakes when the last one is in.
+ * synchronous dio's bios, for an end_io of the caller's own that passes its
+ * bio on (the core runs it for bi_end_io BIO_END_IO_DIO): the bio joins
+ * `dio->bio_list` (through bi_private) and the waiter wakes when the last
+ * one is in.
  */
 export function dioBioEndIo(bio: number, k: Kernel): void {
   const dio = table(k).dios.get(bioField(k, bio, "bi_private"));
@@ -229,10 +314,21 @@ export function dioBioEndIo(bio: number, k: Kernel): void {
     return k.log.bug("fs/direct-io.c:dio_bio_end_io", "bi_private is not a live dio");
   }
   const flags = dio.bioLock.lockIrqsave("dio_bio_end_io");
-  bioSetField(k, bio, "bi_private", dio.bioList);
-  dio.bioList = bio;
-  if (--dio.refcount === 1 && dio.waiter !== null) k.sched.wakeUpProcess(dio.waiter);
-  dio.bioLock.unlockIrqrestore(flags, "dio_bio_end_io");
+  try {
+    if (k.core.dio_bio_end_io(bio) !== 0) k.log.bug("fs/direct-io.c:dio_bio_end_io", "bi_private is not a live dio");
+  } finally {
+    dio.bioLock.unlockIrqrestore(flags, "dio_bio_end_io");
+  }
+}
+
+/**
+ * The host side of `host_dio_wake()` (asm/dio.ts): `wake_up_process(dio->waiter)`.
+ * @throws {KernelBug} when the record is no live dio
+ */
+export function dioWakeHost(k: Kernel, addr: number): void {
+  const dio = table(k).dios.get(addr);
+  if (dio === undefined) return k.log.bug("fs/direct-io.c:dio_bio_end_io", `no dio at ${addr}`);
+  if (dio.waiter !== null) k.sched.wakeUpProcess(dio.waiter);
 }
 
 /**
@@ -241,18 +337,21 @@ export function dioBioEndIo(bio: number, k: Kernel): void {
  */
 function* dioAwaitOne(dio: Dio): Sleepable<number> {
   const k = dio.kernel;
+  const waiterAt = dio.handle + DIO.waiter;
   let flags = dio.bioLock.lockIrqsave("dio_await_one");
   while (dio.refcount > 1 && dio.bioList === 0) {
     k.sched.blockCurrent("dio_await_one", false);
     dio.waiter = k.sched.current;
+    k.dv.setUint32(waiterAt, 1, true);
     dio.bioLock.unlockIrqrestore(flags, "dio_await_one");
     yield;
     flags = dio.bioLock.lockIrqsave("dio_await_one");
     dio.waiter = null;
+    k.dv.setUint32(waiterAt, 0, true);
   }
-  const bio = dio.bioList;
-  if (bio !== 0) dio.bioList = bioField(k, bio, "bi_private");
+  const bio = k.core.dio_bio_reap(dio.handle);
   dio.bioLock.unlockIrqrestore(flags, "dio_await_one");
+  if (bio < 0) return k.log.bug("fs/direct-io.c:dio_await_one", `dio ${dio.handle} is not live`);
   return bio;
 }
 
@@ -280,23 +379,10 @@ export function* dioAwaitCompletion(dio: Dio): Sleepable<number> {
 export function dioBioComplete(dio: Dio, bio: number): number {
   const k = dio.kernel;
   const err = bioField(k, bio, "bi_error");
-  if (err !== 0) dio.ioError = -5;
-  let put = bio;
-  if (dio.persistent) {
-    dio.bioLock.lockIrq("dio_bio_complete");
-    if (
-      dio.cacheBio !== 0 &&
-      bioField(k, dio.cacheBio, "bi_max_vecs") < bioField(k, bio, "bi_max_vecs")
-    ) {
-      bioPut(k, dio.cacheBio);
-      dio.cacheBio = 0;
-    }
-    if (dio.cacheBio === 0) {
-      dio.cacheBio = bio;
-      put = 0;
-    }
-    dio.bioLock.unlockIrq("dio_bio_complete");
-  }
+  dio.bioLock.lockIrq("dio_bio_complete");
+  const put = k.core.dio_bio_keep(dio.handle, bio);
+  dio.bioLock.unlockIrq("dio_bio_complete");
+  if (put < 0) return k.log.bug("fs/direct-io.c:dio_bio_complete", `dio ${dio.handle} is not live`);
   if (put !== 0) bioPut(k, put);
   return err;
 }
@@ -311,11 +397,139 @@ export function dioFree(dio: Dio): void {
     throw new TypeError("dio_free: bios are still in flight or unreaped");
   }
   const k = dio.kernel;
-  if (dio.cacheBio !== 0) {
-    bioPut(k, dio.cacheBio);
+  const cached = dio.cacheBio;
+  if (cached !== 0) {
     dio.cacheBio = 0;
+    bioPut(k, cached);
   }
+  if (k.core.dio_exit(dio.handle) !== 0) k.log.bug("fs/direct-io.c:dio_free", `dio ${dio.handle} is not live`);
   dio.markFreed();
-  table(k).dios.delete(dio.handle);
-  k.kmemleak.untrack(dio, "dio_free");
+  const t = table(k);
+  t.dios.delete(dio.handle);
+  t.cache!.free(dio.handle);
+}
+
+function checkRw(dio: Dio, sector: number, buf: number, nbytes: number): void {
+  dio.checkLive("dio_rw");
+  if (!Number.isInteger(sector) || sector < 0 || sector > Number.MAX_SAFE_INTEGER) {
+    throw new RangeError(`dio_rw: sector must be an integer in [0, 2^53), got ${String(sector)}`);
+  }
+  if (!Number.isInteger(buf) || buf < 0 || buf > 0xffffffff || buf % 512 !== 0) {
+    throw new RangeError(`dio_rw: buf must be a 512-byte aligned address, got ${String(buf)}`);
+  }
+  if (!Number.isInteger(nbytes) || nbytes <= 0 || nbytes % 512 !== 0 || nbytes > DIO_RW_MAX_BYTES) {
+    throw new RangeError(`dio_rw: nbytes must be a multiple of 512 in [512, ${DIO_RW_MAX_BYTES}], got ${String(nbytes)}`);
+  }
+  if (buf + nbytes > dio.kernel.dv.byteLength) throw new RangeError(`dio_rw: buffer ${buf}+${nbytes} lies outside memory`);
+}
+
+/**
+ * {@link dioRw} without sleeping: `do_blockdev_direct_IO()` of one buffer
+ * as one core call (asm/dio.ts's `dio_rw_nowait()`) when the task holds no
+ * plug, `q` is a blk-mq queue of one hw queue whose path is the core's,
+ * and the bio needs no sleep (a persistent dio's cached bio, or a bio of at
+ * most 4 pages from `fs_bio_set` at once). No JS object is made.
+ *
+ * @param write a write (`dio->rw` = WRITE_ODIRECT) instead of a read
+ * @param buf the buffer's linear-memory address, 512-byte aligned
+ * @returns `nbytes`, or -EIO when a bio failed; {@link DIO_WOULD_SLEEP}:
+ *   finish with {@link dioRw} and the same arguments (nothing was done, or
+ *   the bio is in flight and the dio remembers it)
+ * @throws {RangeError} for a bad sector, buffer or length
+ * @throws {TypeError} for a freed dio, one with bios of an earlier I/O
+ *   out, or an I/O of an earlier try still to finish
+ * @throws {KernelError} ENOMEM making `fs_bio_set` on first use
+ */
+export function dioRwTry(dio: Dio, q: RequestQueue, write: boolean, sector: number, buf: number, nbytes: number): number {
+  checkRw(dio, sector, buf, nbytes);
+  if (dio.queuedBytes >= 0) throw new TypeError("dio_rw: an I/O of an earlier try is in flight: finish it with dioRw()");
+  const k = dio.kernel;
+  const s = k.sched;
+  if (s.current.plug !== null) return DIO_WOULD_SLEEP; // a nested plug: the TS path uses the task's
+  const flags = coreSubmitFlags(k, q);
+  if (flags < 0) return DIO_WOULD_SLEEP;
+  const bs = fsBioSet(k);
+  const clock = k.clock;
+  const cpu = s.getCpu();
+  let r: number;
+  try {
+    r = k.core.dio_rw_nowait(dio.handle, bs.ptr, q.addr, write ? 1 : 0, sector, buf, nbytes, cpu, clock.now(), clock.HZ, clock.tickNs, flags);
+  } catch (err) {
+    // A host call threw inside the make_request, after its blk_queue_enter(): drop that reference.
+    const dv = k.dv;
+    if (dv.getUint32(dio.handle + DIO.entered, true) !== 0) {
+      dv.setUint32(dio.handle + DIO.entered, 0, true);
+      blkQueueExit(q);
+    }
+    throw err;
+  } finally {
+    s.putCpu();
+  }
+  k.slab.kasan.raise(); // a bio the reap freed to a pool that refused it
+  if (r >= 0 || r === EIO || r === DIO_RW_WOULD_SLEEP || r === DIO_RW_FALLBACK) return r === DIO_RW_FALLBACK ? DIO_WOULD_SLEEP : r;
+  if (r === DIO_RW_QUEUED) {
+    dio.queuedBytes = nbytes;
+    dio.queuedSector = sector;
+    dio.queuedWrite = write;
+    return DIO_WOULD_SLEEP;
+  }
+  if (r === EBUSY) throw new TypeError("dio_rw: bios of the last I/O are still out");
+  mapCheck(q, r, "do_blockdev_direct_IO");
+  return k.log.bug("fs/direct-io.c:do_blockdev_direct_IO", `the core refused the I/O (${r})`);
+}
+
+/**
+ * Mirrors `do_blockdev_direct_IO()` (fs/direct-io.c, v4.4) for one buffer
+ * of `nbytes` at `buf`, from or to `sector` of `q`: `dio->rw` per I/O, the
+ * bio from {@link dioBioAlloc} (the seed's cache), its pages,
+ * {@link dioBioSubmit} under the task's plug (its own when it holds none:
+ * `blk_start_plug()` ... `blk_finish_plug()`), then
+ * {@link dioAwaitCompletion}. Takes {@link dioRwTry}'s path first and
+ * sleeps only where it must (a bio, a frozen queue, a tag, the driver's
+ * completion).
+ *
+ * @returns `nbytes`, or -EIO when a bio failed
+ * @throws as {@link dioRwTry}, and {@link TypeError} when an I/O of an
+ *   earlier try is in flight and the arguments are not that I/O's
+ */
+export function* dioRw(dio: Dio, q: RequestQueue, write: boolean, sector: number, buf: number, nbytes: number): Sleepable<number> {
+  checkRw(dio, sector, buf, nbytes);
+  if (dio.queuedBytes < 0) {
+    const r = dioRwTry(dio, q, write, sector, buf, nbytes);
+    if (r !== DIO_WOULD_SLEEP) return r;
+  } else if (dio.queuedBytes !== nbytes || dio.queuedSector !== sector || dio.queuedWrite !== write) {
+    throw new TypeError(`dio_rw: the I/O in flight is ${dio.queuedBytes} bytes at sector ${dio.queuedSector}, not this one`);
+  }
+  if (dio.queuedBytes < 0) yield* dioRwSubmit(dio, q, write, sector, buf, nbytes);
+  dio.queuedBytes = -1;
+  const err = yield* dioAwaitCompletion(dio);
+  return err !== 0 ? err : nbytes;
+}
+
+/** The submission half of {@link dioRw} on the TS path: the bio made, filled and sent under a plug. */
+function* dioRwSubmit(dio: Dio, q: RequestQueue, write: boolean, sector: number, buf: number, nbytes: number): Sleepable {
+  dioPrepare(dio);
+  const k = dio.kernel;
+  dio.rw = write ? WRITE_ODIRECT : 0;
+  const first = buf - (buf % PAGE_SIZE);
+  const nrVecs = Math.ceil((buf + nbytes - first) / PAGE_SIZE);
+  const task = k.sched.current;
+  const plugged = task.plug === null;
+  if (plugged) blkStartPlug(k, task);
+  try {
+    const bio = yield* dioBioAlloc(dio, q, sector, nrVecs);
+    for (let page = first, off = buf - first, left = nbytes; left > 0; page += PAGE_SIZE, off = 0) {
+      const len = Math.min(left, PAGE_SIZE - off);
+      bioAddPage(k, bio, page, len, off);
+      left -= len;
+    }
+    yield* dioBioSubmit(dio, bio, (b) => submitBio(k, b));
+  } finally {
+    if (plugged) blkFinishPlug(task);
+  }
+}
+
+/** @internal for tests: the "dio" cache's live objects. */
+export function dioCacheLive(k: Kernel): number {
+  return table(k).cache?.nrLive ?? 0;
 }

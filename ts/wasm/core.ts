@@ -429,6 +429,23 @@ export interface CoreExports {
    * bio_set record `bs`, sent to the queue record `q` under `plug` (asm/aio.ts): the slots sent, or -22.
    */
   io_submit_nowait(ctx: number, pos: number, n: number, bs: number, q: number, plug: number, cpu: number, now: number, hz: number, tickNs: number, flags: number): number;
+  /** `sizeof` the `struct dio` record (asm/dio.ts), 40. */
+  dio_record_size(): number;
+  /** The dio record at `dio`: flags, rw, refcount 1: 0, or -22. */
+  dio_init(dio: number, flags: number, rw: number): number;
+  /** Marks the dio record dead: 0, -22 (not live), -16 (bios out, unreaped or cached). */
+  dio_exit(dio: number): number;
+  /** `dio_bio_end_io()` of `bio`: 0, or -22 (bi_private names no live dio). */
+  dio_bio_end_io(bio: number): number;
+  /** Takes the head of `dio->bio_list`: the bio, 0 (empty), -22 (no live dio). */
+  dio_bio_reap(dio: number): number;
+  /** The seed's rule of `dio_bio_complete()` for an ended bio: the bio to put (0 none), or -22. */
+  dio_bio_keep(dio: number, bio: number): number;
+  /**
+   * `do_blockdev_direct_IO()` of one buffer as one call (asm/dio.ts): nbytes or -5 when it ended,
+   * -0x1001 (would sleep) / -0x1002 (fallback) with nothing done, -0x1003 in flight, or an error.
+   */
+  dio_rw_nowait(dio: number, bs: number, q: number, write: number, sector: number, buf: number, nbytes: number, cpu: number, now: number, hz: number, tickNs: number, flags: number): number;
 }
 
 /** Names of the function exports in {@link CoreExports}, for the drift test. */
@@ -609,6 +626,13 @@ export const CORE_FUNCTIONS = [
   "kioctx_exit",
   "aio_complete",
   "io_submit_nowait",
+  "dio_record_size",
+  "dio_init",
+  "dio_exit",
+  "dio_bio_end_io",
+  "dio_bio_reap",
+  "dio_bio_keep",
+  "dio_rw_nowait",
 ] as const;
 
 /** Extra exports of the coverage variant. */
@@ -727,10 +751,12 @@ export interface CoreHost {
   bioPoolWake(bs: number): void;
   /** The completion ring of the kioctx record `ctx` (which set its `notify`) turned non-empty. */
   aioNotify(ctx: number): void;
+  /** `wake_up_process(dio->waiter)`: the last bio in flight of the dio record `dio` ended while a task waits on it. */
+  dioWake(dio: number): void;
 }
 
 /** The names of {@link CoreHost}'s slots, each imported by the core as `env.host_<snake_case>`. */
-const HOST_SLOTS = ["bioEndIo", "bioPut", "rqEndIo", "blkMqPutTag", "blkMqTagWake", "blkQueueExit", "modTimer", "queueRq", "blkMqEndRequest", "blkEndFault", "blkMqRunHwQueueAsync", "ctxLock", "blkFlushPlugList", "bioFree", "bioPoolWake", "aioNotify"] as const satisfies readonly (keyof CoreHost)[];
+const HOST_SLOTS = ["bioEndIo", "bioPut", "rqEndIo", "blkMqPutTag", "blkMqTagWake", "blkQueueExit", "modTimer", "queueRq", "blkMqEndRequest", "blkEndFault", "blkMqRunHwQueueAsync", "ctxLock", "blkFlushPlugList", "bioFree", "bioPoolWake", "aioNotify", "dioWake"] as const satisfies readonly (keyof CoreHost)[];
 
 const HOSTS = new WeakMap<object, CoreHost>();
 
@@ -793,6 +819,7 @@ export function instantiateCoreModule(module: WebAssembly.Module): WebAssembly.E
     host_bio_free: (bio) => host.bioFree(bio),
     host_bio_pool_wake: (bs) => host.bioPoolWake(bs),
     host_aio_notify: (ctx) => host.aioNotify(ctx),
+    host_dio_wake: (dio) => host.dioWake(dio),
   };
   const exports = new WebAssembly.Instance(module, { env }).exports;
   memory = exports.memory as WebAssembly.Memory;
