@@ -14,6 +14,11 @@
  *   put), so `ratio = baseline_ns / io_ns` is the share of an I/O's time
  *   spent on bio bookkeeping. `gcs`: V8 collections during the loop (Node;
  *   null elsewhere), which stay near zero while nothing is allocated per I/O.
+ * - `sync_dio_randread`: the same reads as synchronous direct I/O through a
+ *   persistent dio (ts/block/dio.ts): `dioRwTry()` per read, one core call
+ *   that reuses the dio's cached bio, plugs, dispatches, and reaps the read
+ *   null_blk ended inside (`dioRw()` only if it would sleep). `ratio =
+ *   sync_randread io_ns / this io_ns` in the same run.
  * - `sync_batch_randread`: the same reads through the batch API
  *   (ts/block/aio.ts): 128 iocbs prepared, one `io_submit()` (one task, one
  *   plug), one `io_getevents()`, per round; `ratio = sync io_ns / batch
@@ -64,6 +69,7 @@ import {
 } from "../ts/block/bio.ts";
 import { SUBMIT_WOULD_SLEEP, submitBio, submitBioTry } from "../ts/block/blk_mq_request.ts";
 import { IOCB_CMD_PREAD, ioSetup } from "../ts/block/aio.ts";
+import { DIO_WOULD_SLEEP, dioAlloc, dioFree, dioRw, dioRwTry } from "../ts/block/dio.ts";
 import { openDisk } from "../ts/block/disk_io.ts";
 import { requestRecordSize } from "../ts/block/request_record.ts";
 import { NULLB_CMD_SIZE } from "../ts/drivers/null_blk.ts";
@@ -134,6 +140,33 @@ function syncLoop(k: Kernel, n: number, submit: boolean, perIo: boolean): SyncLo
   bioSetFree(set);
   mem.freePages(page);
   return { ns, lat };
+}
+
+/**
+ * `n` random 4 KiB reads as synchronous direct I/O of a persistent dio.
+ * @returns wall ns for all `n`
+ */
+function dioLoop(k: Kernel, n: number): number {
+  const disk = k.block.disk("nullb0")!;
+  const q = disk.queue!;
+  const blocks = Math.floor(Number(disk.capacity) / 8);
+  const mem = new BlockMemory(k.slab, k.kmemleak, "io-bench");
+  const page = mem.allocPages(0);
+  const dio = dioAlloc(k, { persistent: true });
+  const prng = new Prng(1);
+  const ns = inTask(k, function* () {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      const sector = (prng.next() % blocks) * 8;
+      let r = dioRwTry(dio, q, false, sector, page, PAGE_SIZE);
+      if (r === DIO_WOULD_SLEEP) r = yield* dioRw(dio, q, false, sector, page, PAGE_SIZE);
+      if (r !== PAGE_SIZE) throw new Error(`io bench: a direct read ended with ${r}`);
+    }
+    return (performance.now() - t0) * 1e6;
+  });
+  dioFree(dio);
+  mem.freePages(page);
+  return ns;
 }
 
 /**
@@ -269,7 +302,7 @@ async function asyncCase(shell: KernelShell, n: number, depth: number, submitter
 }
 
 /**
- * Runs the three cases. `scale` multiplies the I/O counts (1 for the
+ * Runs the cases. `scale` multiplies the I/O counts (1 for the
  * published figures; tests pass a tiny one).
  */
 export async function run(scale = 1): Promise<IoBenchResult[]> {
@@ -299,6 +332,19 @@ export async function run(scale = 1): Promise<IoBenchResult[]> {
     ratio: round2(base.ns / io.ns),
     debug_config_iops: Math.round(syncN / (dbg.ns / 1e9)),
     gcs: counted.gcs,
+  });
+  dioLoop(k, Math.min(syncN, 20_000)); // warm-up
+  const dio = await countGcs(() => dioLoop(k, syncN));
+  results.push({
+    bench: "io",
+    case: "sync_dio_randread",
+    ios: syncN,
+    iops: Math.round(syncN / (dio.value / 1e9)),
+    io_ns: round2(dio.value / syncN),
+    baseline: "sync_randread (the bio API, one bio per call) in the same run",
+    baseline_ns: round2(io.ns / syncN),
+    ratio: round2(io.ns / dio.value),
+    gcs: dio.gcs,
   });
   batchLoop(k, Math.min(syncN, 20_000), 128); // warm-up
   const batched = await countGcs(() => batchLoop(k, syncN, 128));
