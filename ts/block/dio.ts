@@ -428,7 +428,8 @@ function checkRw(dio: Dio, sector: number, buf: number, nbytes: number): void {
  * as one core call (asm/dio.ts's `dio_rw_nowait()`) when the task holds no
  * plug, `q` is a blk-mq queue of one hw queue whose path is the core's,
  * and the bio needs no sleep (a persistent dio's cached bio, or a bio of at
- * most 4 pages from `fs_bio_set` at once). No JS object is made.
+ * most 4 pages from the dio's bio_set, `fs_bio_set` by default, at once).
+ * No JS object is made.
  *
  * @param write a write (`dio->rw` = WRITE_ODIRECT) instead of a read
  * @param buf the buffer's linear-memory address, 512-byte aligned
@@ -438,7 +439,6 @@ function checkRw(dio: Dio, sector: number, buf: number, nbytes: number): void {
  * @throws {RangeError} for a bad sector, buffer or length
  * @throws {TypeError} for a freed dio, one with bios of an earlier I/O
  *   out, or an I/O of an earlier try still to finish
- * @throws {KernelError} ENOMEM making `fs_bio_set` on first use
  */
 export function dioRwTry(dio: Dio, q: RequestQueue, write: boolean, sector: number, buf: number, nbytes: number): number {
   checkRw(dio, sector, buf, nbytes);
@@ -447,8 +447,8 @@ export function dioRwTry(dio: Dio, q: RequestQueue, write: boolean, sector: numb
   const s = k.sched;
   if (s.current.plug !== null) return DIO_WOULD_SLEEP; // a nested plug: the TS path uses the task's
   const flags = coreSubmitFlags(k, q);
-  if (flags < 0) return DIO_WOULD_SLEEP;
-  const bs = fsBioSet(k);
+  const bs = dio.bs;
+  if (flags < 0 || bs.freed) return DIO_WOULD_SLEEP; // a freed bio_set: bio_alloc() reports it on the TS path
   const clock = k.clock;
   const cpu = s.getCpu();
   let r: number;
