@@ -32,6 +32,7 @@
  * @module
  */
 
+import { KernelError } from "../errors.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { GFP_KERNEL } from "../kernel/mempool.ts";
 import type { Sleepable, Task } from "../kernel/sched.ts";
@@ -42,6 +43,7 @@ import {
   bioAddPage,
   bioAlloc,
   bioField,
+  bioIoError,
   bioPut,
   bioReset,
   type BioSet,
@@ -523,7 +525,15 @@ function* dioRwSubmit(dio: Dio, q: RequestQueue, write: boolean, sector: number,
       bioAddPage(k, bio, page, len, off);
       left -= len;
     }
-    yield* dioBioSubmit(dio, bio, (b) => submitBio(k, b));
+    yield* dioBioSubmit(dio, bio, function* (b) {
+      try {
+        yield* submitBio(k, b);
+      } catch (e) {
+        // No blk-mq queue under bi_bdev (the disk went away): generic_make_request_checks() → bio_io_error().
+        if (!(e instanceof KernelError) || e.code !== "ENODEV") throw e;
+        bioIoError(k, b);
+      }
+    });
   } finally {
     if (plugged) blkFinishPlug(task);
   }

@@ -59,7 +59,19 @@ import { BLK_QC_T_NONE, submitBio } from "../../../ts/block/blk_mq_request.ts";
 import { BlkPlug, blkFinishPlug, blkStartPlug } from "../../../ts/block/blk_plug.ts";
 import { blkPoll } from "../../../ts/block/blk_poll.ts";
 import { type AioContext, IOCB_CMD_PREAD, IOCB_CMD_PWRITE, ioSetup } from "../../../ts/block/aio.ts";
-import { type Dio, dioAlloc, dioAwaitCompletion, dioBioAlloc, dioBioEndIo, dioBioSubmit, dioFree, dioPrepare } from "../../../ts/block/dio.ts";
+import {
+  type Dio,
+  dioAlloc,
+  dioAwaitCompletion,
+  dioBioAlloc,
+  dioBioEndIo,
+  dioBioSubmit,
+  dioFree,
+  dioPrepare,
+  dioRw,
+  dioRwTry,
+  DIO_WOULD_SLEEP,
+} from "../../../ts/block/dio.ts";
 import { blkMqQueueInvariantViolations } from "../../../ts/block/blk_mq.ts";
 import type { RequestQueue } from "../../../ts/block/request_queue.ts";
 import { type ExecCtx, registerArea, registerOp, registerResource, type Violation } from "../registry.ts";
@@ -485,6 +497,39 @@ registerOp({
   produces: "dio",
   *exec(x, [persistent]) {
     return { dio: dioAlloc(x.kernel, { persistent: persistent as boolean }), waiting: false } satisfies DioRes;
+  },
+});
+
+registerOp({
+  name: "dio_rw",
+  area: AREA,
+  doc: "a synchronous direct read or write of one buffer through a dio: dioRwTry() (the core's do_blockdev_direct_IO()), then dioRw() when it would sleep",
+  args: [
+    { kind: "res", name: "dio", res: "dio" },
+    { kind: "enum", name: "disk", values: IO_DISKS },
+    { kind: "flag", name: "write" },
+    { kind: "int", name: "sector", min: 0, max: 1 << 24, special: [0, 8, 64, 1024] },
+    { kind: "int", name: "sectors", min: 1, max: 64, special: [8, 1, 16, 40, 64] },
+  ],
+  *exec(x, [v, disk, write, sector, sectors]) {
+    const r = v as DioRes;
+    const k = x.kernel;
+    const q = diskQueue(k, disk as string);
+    const n = (sectors as number) * 512;
+    const order = Math.ceil(Math.log2(Math.ceil(n / PAGE_SIZE)));
+    if (r.waiting) throw new RangeError("dio_rw: another task waits on the dio");
+    const buf = k.slab.allocPages(order);
+    r.waiting = true;
+    try {
+      let res = dioRwTry(r.dio, q, write === true, sector as number, buf, n);
+      if (res === DIO_WOULD_SLEEP) res = yield* dioRw(r.dio, q, write === true, sector as number, buf, n);
+      if (res !== n && res !== -5) {
+        x.violate({ title: "direct I/O result out of range", report: `dio_rw of ${n} bytes at ${sector} on ${disk} returned ${res}\n` });
+      }
+    } finally {
+      r.waiting = false;
+      if (r.dio.refcount === 1) k.slab.freePages(buf, order); // else a bio still points at it: leaked, not freed under it
+    }
   },
 });
 
