@@ -202,6 +202,7 @@ const IO_OPS = [
   "aio_getevents",
   "aio_destroy",
   "block_core_path",
+  "dio_rw",
 ];
 
 /** Every target, in the order a full campaign runs them. */
