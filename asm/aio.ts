@@ -55,7 +55,8 @@ import { blk_mq_make_request_nowait, BLK_QC_T_NONE } from "./blk_mq_make_request
 import { RequestQueue } from "./blk_queue";
 import { host_aio_notify, host_bio_free, host_bio_pool_wake } from "./host";
 import { EINVAL, PAGE_SIZE } from "./page_alloc";
-import { in_memory, REQ_SYNC, REQ_WRITE } from "./request";
+import { GFP_KERNEL, WRITE_ODIRECT } from "./dio";
+import { in_memory } from "./request";
 
 /** Slot states. */
 export const AIO_FREE: u8 = 0;
@@ -68,10 +69,6 @@ export const AIO_NO_SLOT: u32 = 0xffffffff;
 
 /** `IOCB_CMD_PWRITE` (include/uapi/linux/aio_abi.h); anything else here reads. */
 const IOCB_CMD_PWRITE: u8 = 1;
-/** `WRITE_ODIRECT` (include/linux/fs.h, v4.4): what `do_blockdev_direct_IO()` sets as a write's `dio->rw`. */
-const WRITE_ODIRECT: u32 = REQ_WRITE | REQ_SYNC;
-/** `GFP_KERNEL`: what `dio_bio_alloc()` asks of fs_bio_set (may sleep: the core stops instead). */
-const GFP_KERNEL: i32 = 0x24000c0;
 const PAGE_BYTES: u32 = <u32>PAGE_SIZE;
 
 const KIOCTX_MAGIC: u32 = 0x6b696f63; // "kioc"

@@ -51,10 +51,10 @@ export const DIO_RW_QUEUED: i32 = -0x1003;
 
 const EIO: i32 = 5;
 const EBUSY: i32 = 16;
-/** `WRITE_ODIRECT` (include/linux/fs.h, v4.4): a write's `dio->rw`. */
-const WRITE_ODIRECT: u32 = REQ_WRITE | REQ_SYNC;
+/** `WRITE_ODIRECT` (include/linux/fs.h, v4.4): what `do_blockdev_direct_IO()` sets as a write's `dio->rw` (asm/aio.ts's too). */
+export const WRITE_ODIRECT: u32 = REQ_WRITE | REQ_SYNC;
 /** `GFP_KERNEL`: what `dio_bio_alloc()` asks of fs_bio_set (may sleep: the core stops instead). */
-const GFP_KERNEL: i32 = 0x24000c0;
+export const GFP_KERNEL: i32 = 0x24000c0;
 const PAGE_BYTES: usize = <usize>PAGE_SIZE;
 const DIO_MAGIC: u32 = 0x64696f21; // "dio!"
 
