@@ -285,11 +285,8 @@ export function dio_rw_nowait(dio: usize, bs: usize, q: usize, write: u32, secto
   unplug(d, plug);
   if (d.refcount != 1) return DIO_RW_QUEUED;
   // dio_await_completion(), with nothing to wait for.
-  for (;;) {
-    const ended = <usize>d.bio_list;
-    if (ended == 0) break;
-    d.bio_list = changetype<Bio>(ended).bi_private;
-    const put = <usize>dio_bio_keep(dio, ended);
+  for (let ended = dio_bio_reap(dio); ended > 0; ended = dio_bio_reap(dio)) {
+    const put = <usize>dio_bio_keep(dio, <usize>ended);
     if (put != 0) put_bio(put);
   }
   return d.io_error != 0 ? d.io_error : <i32>nbytes;

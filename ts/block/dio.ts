@@ -53,7 +53,7 @@ import {
   WRITE_ODIRECT,
 } from "./bio.ts";
 import { blkQueueExit, type RequestQueue } from "./request_queue.ts";
-import { coreSubmitFlags, mapCheck, submitBio } from "./blk_mq_request.ts";
+import { coreSubmitFlags, MAKE_REQUEST_FALLBACK, mapCheck, submitBio } from "./blk_mq_request.ts";
 import { blkFinishPlug, blkStartPlug } from "./blk_plug.ts";
 
 /**
@@ -111,9 +111,11 @@ export class Dio {
   /** `dio->bio_lock`. */
   readonly bioLock: Spinlock;
   #freed = false;
-  /** What {@link dioRwTry} left in flight ({@link dioRw} finishes it): its bytes, or -1. */
+  /** @internal The I/O {@link dioRwTry} left in flight, which {@link dioRw} finishes: its bytes (-1: none), sector and direction. */
   queuedBytes = -1;
+  /** @internal */
   queuedSector = 0;
+  /** @internal */
   queuedWrite = false;
 
   /** @internal use {@link dioAlloc} */
@@ -445,6 +447,11 @@ function checkRw(dio: Dio, sector: number, buf: number, nbytes: number): void {
 export function dioRwTry(dio: Dio, q: RequestQueue, write: boolean, sector: number, buf: number, nbytes: number): number {
   checkRw(dio, sector, buf, nbytes);
   if (dio.queuedBytes >= 0) throw new TypeError("dio_rw: an I/O of an earlier try is in flight: finish it with dioRw()");
+  return dioRwCore(dio, q, write, sector, buf, nbytes);
+}
+
+/** {@link dioRwTry} after its checks: the core's `dio_rw_nowait()` where the path is the core's. */
+function dioRwCore(dio: Dio, q: RequestQueue, write: boolean, sector: number, buf: number, nbytes: number): number {
   const k = dio.kernel;
   const s = k.sched;
   if (s.current.plug !== null) return DIO_WOULD_SLEEP; // a nested plug: the TS path uses the task's
@@ -476,6 +483,9 @@ export function dioRwTry(dio: Dio, q: RequestQueue, write: boolean, sector: numb
     return DIO_WOULD_SLEEP;
   }
   if (r === EBUSY) throw new TypeError("dio_rw: bios of the last I/O are still out");
+  if (r === MAKE_REQUEST_FALLBACK) {
+    return k.log.bug("fs/direct-io.c:do_blockdev_direct_IO", `the core's plug flush refused the request it had just mapped (plug record ${k.dv.getUint32(dio.handle + DIO.plug, true)})`);
+  }
   mapCheck(q, r, "do_blockdev_direct_IO");
   return k.log.bug("fs/direct-io.c:do_blockdev_direct_IO", `the core refused the I/O (${r})`);
 }
@@ -497,7 +507,7 @@ export function dioRwTry(dio: Dio, q: RequestQueue, write: boolean, sector: numb
 export function* dioRw(dio: Dio, q: RequestQueue, write: boolean, sector: number, buf: number, nbytes: number): Sleepable<number> {
   checkRw(dio, sector, buf, nbytes);
   if (dio.queuedBytes < 0) {
-    const r = dioRwTry(dio, q, write, sector, buf, nbytes);
+    const r = dioRwCore(dio, q, write, sector, buf, nbytes);
     if (r !== DIO_WOULD_SLEEP) return r;
   } else if (dio.queuedBytes !== nbytes || dio.queuedSector !== sector || dio.queuedWrite !== write) {
     throw new TypeError(`dio_rw: the I/O in flight is ${dio.queuedBytes} bytes at sector ${dio.queuedSector}, not this one`);
@@ -537,9 +547,4 @@ function* dioRwSubmit(dio: Dio, q: RequestQueue, write: boolean, sector: number,
   } finally {
     if (plugged) blkFinishPlug(task);
   }
-}
-
-/** @internal for tests: the "dio" cache's live objects. */
-export function dioCacheLive(k: Kernel): number {
-  return table(k).cache?.nrLive ?? 0;
 }

@@ -55,6 +55,7 @@ import {
   REQ_SYNC,
   REQ_WRITE,
 } from "../../../ts/block/bio.ts";
+import { getOrder } from "../../../ts/block/_mem.ts";
 import { BLK_QC_T_NONE, submitBio } from "../../../ts/block/blk_mq_request.ts";
 import { BlkPlug, blkFinishPlug, blkStartPlug } from "../../../ts/block/blk_plug.ts";
 import { blkPoll } from "../../../ts/block/blk_poll.ts";
@@ -516,7 +517,7 @@ registerOp({
     const k = x.kernel;
     const q = diskQueue(k, disk as string);
     const n = (sectors as number) * 512;
-    const order = Math.ceil(Math.log2(Math.ceil(n / PAGE_SIZE)));
+    const order = getOrder(n);
     if (r.waiting) throw new RangeError("dio_rw: another task waits on the dio");
     const buf = k.slab.allocPages(order);
     r.waiting = true;
