@@ -216,6 +216,9 @@ test("a failed readInto() rejects with a KernelError and leaves the buffer untou
   const k = boot();
   // Timer completions: the read's first bio is still in flight while its second one allocates.
   modprobe(k, nullBlkModule, { nr_devices: "1", irqmode: "2", completion_nsec: "20000" });
+  // Marked as moving data, as a driver that fills its pages is: the bridge zeroes the read's pages
+  // and stages them (a dataless disk copies nothing, so a buffer it leaves alone would prove nothing).
+  k.block.disk("nullb0")!.dataless = false;
   const d = openDisk(k, "nullb0");
   const reads = () => Number(readSysfs(k, "/sys/block/nullb0/stat").trim().split(/\s+/)[0]);
   let failed = 0;
@@ -441,7 +444,7 @@ test("a batch whose bio allocations sleep mid-I/O (fs_bio_set's pool exhausted, 
   k.slab.setFaultAttr(bs.bioSlab, { probability: 0 });
   assert.equal(order.filter((i) => i !== 4), [0, 1, 2, 3, 5], "in submission order (the flush ends as it is sent)");
   assert.is(values[0], undefined);
-  assert.ok(values[1] === into && into.every((b) => b === 0), "null_blk leaves the read's zeroed pages as they are");
+  assert.ok(values[1] === into && into.every((b) => b === 0xee), "null_blk moves no data: readInto() leaves the buffer as it was");
   assert.is(values[2], undefined);
   assert.equal(values[3], new Uint8Array(600 * 512));
   assert.is(values[4], undefined);
@@ -469,7 +472,7 @@ test("a batch that must wait for tags mid-I/O (null_blk, hw_queue_depth=2, timer
     d.write(3000, new Uint8Array(4096).fill(4)),
   ]);
   assert.equal(order, [0, 1, 2, 3]);
-  assert.ok(values[0] === into && into.every((b) => b === 0));
+  assert.ok(values[0] === into && into.every((b) => b === 0xee), "null_blk moves no data: the buffer is as it was");
   assert.equal(values[2], new Uint8Array(4096));
   assert.is(values[1], undefined);
   assert.is(values[3], undefined);
@@ -584,7 +587,7 @@ test("more one-page I/Os in one stretch than the lane has slots (null_blk, timer
   const vals = await Promise.all(into.map((buf, i) => i % 3 === 0 ? d.write(i * 8, buf) : d.readInto(i * 8, buf)));
   for (let i = 0; i < n; i++) {
     if (i % 3 === 0) assert.is(vals[i], undefined);
-    else assert.ok(vals[i] === into[i] && into[i].every((x) => x === 0), `read ${i}: null_blk leaves the zeroed page as it is`);
+    else assert.ok(vals[i] === into[i] && into[i].every((x) => x === 0xee), `read ${i}: null_blk moves no data, the buffer is as it was`);
   }
   // Nothing ends before the timers fire: 256 slots in flight, the other 44 I/Os as bios.
   assert.is(calls.bioEndIo, n - 256, "the overflow took the bio path");
@@ -643,11 +646,19 @@ for (const irqmode of ["0", "1", "2"]) {
     const data = new Uint8Array(8192).fill(0x5a);
     await d.write(100, data);
     const back = await d.read(100, 8192);
-    assert.equal(back, new Uint8Array(8192), "null_blk does not touch data: the read's zeroed pages come back");
+    assert.equal(back, new Uint8Array(8192), "null_blk does not touch data: read() resolves with a fresh, zeroed buffer");
+    assert.ok(k.block.disk("nullb0")!.dataless);
+    // readInto(): the caller's buffer as it was (the kernel leaves a DIO's user pages alone), on
+    // the lane (one page), one bio (three pages) and several bios (40 pages, max_sectors 255).
+    for (const bytes of [4096, 3 * 4096, 40 * 4096]) {
+      const into = new Uint8Array(bytes).fill(0x77);
+      assert.ok(await d.readInto(8, into) === into);
+      assert.ok(into.every((x) => x === 0x77), `${bytes} bytes: the buffer is as it was`);
+    }
     const res = await d.submitBatch([{ op: "write", sector: 0, data }, { op: "read", sector: 16, length: 512 }]);
     assert.ok(res.every((r) => r.ok));
     const f = readSysfs(k, "/sys/block/nullb0/stat").trim().split(/\s+/).map(Number);
-    assert.equal([f[0], f[2], f[4], f[6], f[8]], [2, 17, 2, 32, 0]);
+    assert.equal([f[0], f[2], f[4], f[6], f[8]], [2 + 4, 17 + 8 + 24 + 320, 2, 32, 0], "reads: read(), the batch's, and readInto()'s 1 + 1 + 2 bios");
     finish(k, d, nullBlkModule);
   });
 }

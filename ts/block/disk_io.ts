@@ -52,6 +52,12 @@
  * queue) goes on in a generator of its own.
  * {@link Disk.readInto} allocates no buffer per read.
  *
+ * A disk whose driver moves no data (`Gendisk.dataless`: null_blk) has
+ * nothing to copy: its reads' pages are not zeroed and nothing is copied
+ * out, so readInto() leaves the caller's buffer as it was (the kernel's
+ * O_DIRECT read of /dev/nullb0 leaves the user's pages alone) and read()
+ * resolves with a fresh, zeroed buffer.
+ *
  * @module
  */
 
@@ -423,7 +429,7 @@ function diskIoEndIo(k: Kernel, b: Bridge, bio: number): void {
   slotPut(b, s);
   const err = bioError(k, bio);
   if (err !== 0 && io.error === 0) io.error = err;
-  if (err === 0 && io.kind === "read") copyOut(k, b, io, bio, off);
+  if (err === 0 && io.kind === "read" && !io.disk.dataless) copyOut(k, b, io, bio, off);
   putBioPages(k, b, bio);
   bioPut(k, bio);
   io.outstanding--;
@@ -433,10 +439,10 @@ function diskIoEndIo(k: Kernel, b: Bridge, bio: number): void {
 function finishIfDone(b: Bridge, io: Io): void {
   if (!io.submitted || io.outstanding > 0) return;
   if (io.failure !== undefined) return;
-  if (io.error === 0 && io.into !== null && io.buf !== io.into) {
+  if (io.error === 0 && io.into !== null) {
+    if (io.into.length !== io.length) io.error = -ERRNO.EFAULT; // its ArrayBuffer was transferred: copy_to_user() fails
     // Staged (several bios): the caller's buffer takes the data only now that every bio succeeded.
-    if (io.into.length === io.length) io.into.set(io.buf);
-    else io.error = -ERRNO.EFAULT;
+    else if (io.buf !== io.into) io.into.set(io.buf);
   }
   if (io.error !== 0) {
     let code: ErrnoCode;
@@ -447,7 +453,7 @@ function finishIfDone(b: Bridge, io: Io): void {
     }
     settleIo(b, io, new KernelError(code, "submit_bio", `${io.kind} of ${io.length} bytes at sector ${io.sector} on ${io.disk.diskName}`));
   } else {
-    if (io.kind === "read" && io.buf === EMPTY) io.buf = new Uint8Array(io.length); // no bio ended with data (cannot happen without an error)
+    if (io.kind === "read" && io.buf === EMPTY) io.buf = new Uint8Array(io.length); // a dataless disk's read() (no bio copied data out)
     settleIo(b, io, null);
   }
 }
@@ -567,13 +573,14 @@ function submitIoBegin(k: Kernel, b: Bridge, io: Io): void {
   io.qid = q.id;
   io.chunk = bioBytes(io.disk);
   io.endIo = endIoId(k, b);
-  // One bio can end only all right or all wrong: it copies straight into readInto()'s buffer.
-  if (io.into !== null && io.length <= io.chunk) io.buf = io.into;
+  // One bio can end only all right or all wrong: it copies straight into readInto()'s buffer
+  // (and a dataless disk's bios copy nothing, however many).
+  if (io.into !== null && (io.length <= io.chunk || io.disk.dataless)) io.buf = io.into;
 }
 
-/** `nPages` data pages for a chunk of `io` into `pages` (zeroed for a read). @throws {KernelError} ENOMEM, having put back those it took */
+/** `nPages` data pages for a chunk of `io` into `pages` (zeroed for a read that copies out). @throws {KernelError} ENOMEM, having put back those it took */
 function getPages(b: Bridge, io: Io, pages: number[], nPages: number): void {
-  const zero = io.kind === "read";
+  const zero = io.kind === "read" && !io.disk.dataless;
   let i = 0;
   try {
     for (; i < nPages; i++) pages[i] = b.pages.get(zero);
@@ -670,14 +677,14 @@ function laneOf(k: Kernel, b: Bridge, disk: Gendisk): Lane | null {
 
 /**
  * Prepares `io` (one page or less) as an iocb of `lane` over a data page of
- * the bridge (a write's bytes copied in, a read's page zeroed).
+ * the bridge (a write's bytes copied in, a read's page zeroed unless its disk is dataless).
  * @returns false when it must take the bio path instead: no free slot, or no page
  */
 function lanePrep(k: Kernel, b: Bridge, lane: Lane, io: Io): boolean {
   const read = io.kind === "read";
   let page: number;
   try {
-    page = b.pages.get(read);
+    page = b.pages.get(read && !io.disk.dataless);
   } catch (e) {
     if (e instanceof KernelError) return false; // ENOMEM: the bio path ends the I/O with it
     throw e;
@@ -722,9 +729,10 @@ function laneEnd(k: Kernel, b: Bridge, io: Io, page: number, res: number): void 
   if (res < 0) io.error = res;
   else if (io.kind === "read") {
     const into = io.into;
-    if (into === null) io.buf = k.u8.slice(page, page + io.length);
+    const copy = !io.disk.dataless;
+    if (into === null) io.buf = copy ? k.u8.slice(page, page + io.length) : new Uint8Array(io.length);
     else if (into.length === io.length) {
-      into.set(b.pages.view(page, io.length));
+      if (copy) into.set(b.pages.view(page, io.length));
       io.buf = into;
     } else io.error = -ERRNO.EFAULT; // its ArrayBuffer was transferred: copy_to_user() fails
   }

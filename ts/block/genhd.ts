@@ -54,6 +54,14 @@ export class Gendisk {
   /** `private_data`. */
   privateData: unknown = null;
   /**
+   * The driver moves no data: a read leaves the bio's pages as they were
+   * (v4.4's null_blk has no storage; later kernels call this
+   * `memory_backed=0`). No v4.4 field: the port's hint to the promise API
+   * (ts/block/disk_io.ts), which then copies nothing out, as the kernel
+   * leaves the user's buffer an O_DIRECT read of such a disk lands in.
+   */
+  dataless = false;
+  /**
    * `part0`'s statistics: a view of their record in linear memory
    * (ts/block/part_stat.ts), allocated with the disk and freed with it.
    */
@@ -208,6 +216,8 @@ export interface DriverDiskOptions {
   name: string;
   capacity: bigint;
   privateData: unknown;
+  /** {@link Gendisk.dataless}: false unless given. */
+  dataless?: boolean;
 }
 
 /**
@@ -224,6 +234,7 @@ export function* addDriverDisk(q: RequestQueue, o: DriverDiskOptions): Sleepable
   disk.firstMinor = o.firstMinor;
   disk.flags |= GENHD_FL_EXT_DEVT | (o.flags ?? 0);
   disk.privateData = o.privateData;
+  disk.dataless = o.dataless ?? false;
   disk.queue = q;
   disk.diskName = o.name;
   setCapacity(disk, o.capacity);

@@ -294,6 +294,7 @@ function* nullAddDev(k: Kernel, s: NullBlkState): Sleepable {
       name: nullb.diskName,
       capacity: nullCapacitySectors(p.gb),
       privateData: nullb,
+      dataless: true, // null_handle_cmd() touches no page
     });
   } catch (e) {
     if (q !== null) yield* blkCleanupQueue(q); // out_cleanup_blk_queue
