@@ -9,11 +9,15 @@
 // keeps what the core cannot hold: the waiting task and the lockdep view of
 // `bio_lock`.
 //
-//    struct dio record, 40 bytes
-//    0       4       8     12         16         20         24          28       32        36
-//    +-------+-------+-----+----------+----------+----------+-----------+--------+---------+------+
-//    |magic  |flags  |rw   |refcount  |bio_list  |io_error  |cache_bio  |waiter  |entered  |plug  |
-//    +-------+-------+-----+----------+----------+----------+-----------+--------+---------+------+
+//    struct dio record, 44 bytes
+//    0       4       8     12         16         20         24          28       32        36     40
+//    +-------+-------+-----+----------+----------+----------+-----------+--------+---------+------+-----------+
+//    |magic  |flags  |rw   |refcount  |bio_list  |io_error  |cache_bio  |waiter  |entered  |plug  |bio_cookie |
+//    +-------+-------+-----+----------+----------+----------+-----------+--------+---------+------+-----------+
+//
+// `bio_cookie` is v4.4's (commit 05229beedd, seed 001): the make_request's
+// answer for the last bio sent, which `dio_await_one()` polls for when the
+// iocb is IOCB_HIPRI.
 //
 // `bio_list` chains ended bios through bi_private, as v4.4 does. `waiter` is
 // non-zero while a task sleeps in `dio_await_one()`: the end of the bio that
@@ -80,11 +84,13 @@ export class Dio {
   entered: u32;
   /** The plug record dio_rw_nowait() holds while it runs, else 0. */
   plug: u32;
+  /** `dio->bio_cookie`: what the make_request of the last bio sent answered (BLK_QC_T_NONE: nothing to poll). */
+  bio_cookie: i32;
 }
 
 const DIO_RECORD_SIZE: usize = offsetof<Dio>();
 
-/** `sizeof` the record, for the TS side's layout check (40). */
+/** `sizeof` the record, for the TS side's layout check (44). */
 export function dio_record_size(): i32 {
   return <i32>DIO_RECORD_SIZE;
 }
@@ -109,6 +115,7 @@ export function dio_init(dio: usize, flags: u32, rw: u32): i32 {
   d.flags = flags;
   d.rw = rw;
   d.refcount = 1;
+  d.bio_cookie = BLK_QC_T_NONE;
   return 0;
 }
 
@@ -270,6 +277,7 @@ export function dio_rw_nowait(dio: usize, bs: usize, q: usize, write: u32, secto
   d.entered = 1;
   const rc = blk_mq_make_request_nowait(q, bio, plug, cpu, now, hz, tick_ns, flags);
   d.entered = 0;
+  d.bio_cookie = rc < BLK_QC_T_NONE ? BLK_QC_T_NONE : rc;
   if (rc < BLK_QC_T_NONE) {
     // Nothing was sent (the map would sleep for a tag, or refused a record): undone.
     d.refcount--;

@@ -6,7 +6,9 @@
  * driver's `poll(hctx, tag)` instead of sleeping for the interrupt, when the
  * queue has QUEUE_FLAG_POLL (`queue/io_poll`, which only drivers with
  * `mq_ops->poll` accept). Each call counts in the hctx's `poll_invoked`,
- * each hit in `poll_success` (`mq/<n>/io_poll`).
+ * each hit in `poll_success` (`mq/<n>/io_poll`). Its caller, as in v4.4,
+ * is a direct I/O of an IOCB_HIPRI iocb waiting for its bio
+ * (ts/block/dio.ts's `dio_await_one()`).
  *
  * `need_resched()`: on the port's virtual clock no tick interrupts a spinning
  * task, so the spin is modeled as poll, one `cpu_relax()` scheduling point

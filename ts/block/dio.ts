@@ -25,7 +25,10 @@
  * The guarantee covers one bio in flight at a time: a second bio while the
  * cached one is out comes from `fs_bio_set` like any other. Only the
  * synchronous path (`dio_bio_end_io()` + `dio_await_completion()`) is
- * modelled; there are no pages to dirty or release. Lockdep sees
+ * modelled; there are no pages to dirty or release. A dio of an IOCB_HIPRI
+ * iocb ({@link DioOptions.hipri}) polls its queue for the last bio's
+ * cookie before it sleeps (`blk_poll()` in `dio_await_one()`, v4.4's
+ * commit 05229beedd, seed 001). Lockdep sees
  * `bio_lock` where TypeScript takes it; the core's end_io and reap take no
  * lock (the port has no concurrency inside one core call).
  *
@@ -42,6 +45,7 @@ import { MachineMap } from "../kernel/machine_map.ts";
 import {
   bioAddPage,
   bioAlloc,
+  bioDev,
   bioField,
   bioIoError,
   bioPut,
@@ -53,8 +57,9 @@ import {
   WRITE_ODIRECT,
 } from "./bio.ts";
 import { blkQueueExit, type RequestQueue } from "./request_queue.ts";
-import { coreSubmitFlags, MAKE_REQUEST_FALLBACK, mapCheck, submitBio } from "./blk_mq_request.ts";
+import { BLK_QC_T_NONE, coreSubmitFlags, MAKE_REQUEST_FALLBACK, mapCheck, submitBio } from "./blk_mq_request.ts";
 import { blkFinishPlug, blkStartPlug } from "./blk_plug.ts";
+import { blkPoll } from "./blk_poll.ts";
 
 /**
  * The flag of the seed's patch 1/2 ("DIO - cache a DIO structure") that
@@ -67,7 +72,7 @@ const DIO_SIZE = 640;
 /** bi_end_io id of `dio_bio_end_io()`, which the core runs itself (asm/bio.ts's BIO_END_IO_DIO). */
 const BIO_END_IO_DIO = 3;
 /** Byte offsets of the `struct dio` record's fields (diagram in asm/dio.ts). */
-const DIO = { flags: 4, rw: 8, refcount: 12, bioList: 16, ioError: 20, cacheBio: 24, waiter: 28, entered: 32, plug: 36, size: 40 } as const;
+const DIO = { flags: 4, rw: 8, refcount: 12, bioList: 16, ioError: 20, cacheBio: 24, waiter: 28, entered: 32, plug: 36, bioCookie: 40, size: 44 } as const;
 /** The core's answers of `dio_rw_nowait()` beyond a result (asm/dio.ts). */
 const DIO_RW_WOULD_SLEEP = -0x1001;
 const DIO_RW_FALLBACK = -0x1002;
@@ -94,6 +99,13 @@ export interface DioOptions {
   rw?: number;
   /** The bioset (default `fs_bio_set`, as `bio_alloc()` uses). */
   bs?: BioSet;
+  /**
+   * IOCB_HIPRI on the iocb of every I/O of the dio: `dio_await_one()`
+   * polls the queue of the last bio (`blk_poll()` for its cookie) before it
+   * sleeps, and sleeps only when the poll finds nothing (no `->poll`, io_poll
+   * off, or need_resched). Default false.
+   */
+  hipri?: boolean;
 }
 
 /**
@@ -106,6 +118,10 @@ export class Dio {
   /** The record's address, which the bios carry in bi_private. */
   readonly handle: number;
   readonly bs: BioSet;
+  /** `dio->iocb->ki_flags & IOCB_HIPRI` ({@link DioOptions.hipri}). */
+  readonly hipri: boolean;
+  /** The queue of `dio->bio_bdev`: where the last bio went (null before the first). */
+  bioQueue: RequestQueue | null = null;
   /** `dio->waiter`: the task in {@link dioAwaitCompletion}. */
   waiter: Task | null = null;
   /** `dio->bio_lock`. */
@@ -119,10 +135,11 @@ export class Dio {
   queuedWrite = false;
 
   /** @internal use {@link dioAlloc} */
-  constructor(k: Kernel, handle: number, bs: BioSet) {
+  constructor(k: Kernel, handle: number, bs: BioSet, hipri = false) {
     this.kernel = k;
     this.handle = handle;
     this.bs = bs;
+    this.hipri = hipri;
     this.bioLock = new Spinlock(k.sched, "&(&dio->bio_lock)->rlock");
   }
 
@@ -161,6 +178,15 @@ export class Dio {
 
   set ioError(v: number) {
     this.kernel.dv.setInt32(this.handle + DIO.ioError, v, true);
+  }
+
+  /** `dio->bio_cookie`: the make_request's answer for the last bio sent (BLK_QC_T_NONE: nothing to poll). */
+  get bioCookie(): number {
+    return this.kernel.dv.getInt32(this.handle + DIO.bioCookie, true);
+  }
+
+  set bioCookie(v: number) {
+    this.kernel.dv.setInt32(this.handle + DIO.bioCookie, v, true);
   }
 
   /** `dio->cache_bio` (the seed): the bio kept for the next allocation, 0 = none. */
@@ -205,6 +231,7 @@ const TABLES = new MachineMap<DioTable>("dio table");
 function table(k: Kernel): DioTable {
   let t = TABLES.get(k);
   if (t === undefined) {
+    if (k.core.dio_record_size() !== DIO.size) k.log.bug("fs/direct-io.c:dio_init", `the core's dio record is ${k.core.dio_record_size()} bytes, the TS layout ${DIO.size}`);
     t = { dios: new Map(), cache: null };
     TABLES.set(k, t);
   }
@@ -231,7 +258,7 @@ export function dioAlloc(k: Kernel, opts: DioOptions = {}): Dio {
     t.cache.free(addr);
     return k.log.bug("fs/direct-io.c:do_blockdev_direct_IO", `dio record ${addr} lies outside memory`);
   }
-  const dio = new Dio(k, addr, bs);
+  const dio = new Dio(k, addr, bs, opts.hipri === true);
   t.dios.set(addr, dio);
   return dio;
 }
@@ -249,6 +276,7 @@ export function dioPrepare(dio: Dio): void {
   }
   dio.ioError = 0;
   dio.waiter = null;
+  dio.bioCookie = BLK_QC_T_NONE;
 }
 
 /**
@@ -292,7 +320,9 @@ export function* dioBioAlloc(
 
 /**
  * Mirrors `dio_bio_submit()` (fs/direct-io.c, v4.4): bi_private = the dio,
- * `dio->refcount++` under bio_lock, then `submit_bio(dio->rw, bio)`.
+ * `dio->refcount++` under bio_lock, `dio->bio_bdev` (here its queue), then
+ * `dio->bio_cookie = submit_bio(dio->rw, bio)` (BLK_QC_T_NONE when `submit`
+ * answers no number).
  */
 export function* dioBioSubmit(dio: Dio, bio: number, submit: SubmitBio): Sleepable {
   dio.checkLive("dio_bio_submit");
@@ -301,8 +331,10 @@ export function* dioBioSubmit(dio: Dio, bio: number, submit: SubmitBio): Sleepab
   const flags = dio.bioLock.lockIrqsave("dio_bio_submit");
   dio.refcount++;
   dio.bioLock.unlockIrqrestore(flags, "dio_bio_submit");
+  dio.bioQueue = k.block.queueById[bioDev(k, bio)]?.q ?? null;
   bioSetField(k, bio, "bi_rw", (bioField(k, bio, "bi_rw") | dio.rw) >>> 0);
-  yield* submit(bio);
+  const cookie = yield* submit(bio);
+  if (!dio.freed) dio.bioCookie = typeof cookie === "number" ? cookie : BLK_QC_T_NONE;
 }
 
 /**
@@ -337,13 +369,28 @@ export function dioWakeHost(k: Kernel, addr: number): void {
 
 /**
  * Mirrors `dio_await_one()`: sleeps (D state) while bios are in flight and
- * none has been reaped. @returns an ended bio, or 0 when all are reaped
+ * none has been reaped; a HIPRI dio first polls the last bio's queue
+ * (`blk_poll()` for `bio_cookie`) and sleeps only when the poll finds
+ * nothing. (v4.4 sets the task's state and `waiter` before it polls; here
+ * the poll runs first, and the condition is checked again under bio_lock
+ * before the task blocks, which loses no wake-up either.)
+ * @returns an ended bio, or 0 when all are reaped
  */
 function* dioAwaitOne(dio: Dio): Sleepable<number> {
   const k = dio.kernel;
   const waiterAt = dio.handle + DIO.waiter;
   let flags = dio.bioLock.lockIrqsave("dio_await_one");
+  let polled = false;
   while (dio.refcount > 1 && dio.bioList === 0) {
+    const q = dio.bioQueue;
+    if (dio.hipri && !polled && q !== null) {
+      dio.bioLock.unlockIrqrestore(flags, "dio_await_one");
+      const found = yield* blkPoll(q, dio.bioCookie);
+      flags = dio.bioLock.lockIrqsave("dio_await_one");
+      polled = !found; // found: a completion (maybe not ours); look, and poll again if need be
+      continue;
+    }
+    polled = false;
     k.sched.blockCurrent("dio_await_one", false);
     dio.waiter = k.sched.current;
     k.dv.setUint32(waiterAt, 1, true);
@@ -477,6 +524,7 @@ function dioRwCore(dio: Dio, q: RequestQueue, write: boolean, sector: number, bu
   k.slab.kasan.raise(); // a bio the reap freed to a pool that refused it
   if (r >= 0 || r === EIO || r === DIO_RW_WOULD_SLEEP || r === DIO_RW_FALLBACK) return r === DIO_RW_FALLBACK ? DIO_WOULD_SLEEP : r;
   if (r === DIO_RW_QUEUED) {
+    dio.bioQueue = q; // the core set bio_cookie
     dio.queuedBytes = nbytes;
     dio.queuedSector = sector;
     dio.queuedWrite = write;
@@ -537,11 +585,12 @@ function* dioRwSubmit(dio: Dio, q: RequestQueue, write: boolean, sector: number,
     }
     yield* dioBioSubmit(dio, bio, function* (b) {
       try {
-        yield* submitBio(k, b);
+        return yield* submitBio(k, b);
       } catch (e) {
         // No blk-mq queue under bi_bdev (the disk went away): generic_make_request_checks() → bio_io_error().
         if (!(e instanceof KernelError) || e.code !== "ENODEV") throw e;
         bioIoError(k, b);
+        return BLK_QC_T_NONE;
       }
     });
   } finally {
