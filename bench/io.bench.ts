@@ -302,6 +302,36 @@ async function asyncCase(shell: KernelShell, n: number, depth: number, submitter
 }
 
 /**
+ * A synchronous case measured against `sync_randread` of the same run:
+ * `loop(n)` (ns for `n` reads) warmed up on up to 20,000 reads, then timed
+ * on `n` with its garbage collections counted; `ratio` is the bio API's
+ * time over this loop's.
+ */
+async function vsSyncRandread(
+  name: string,
+  n: number,
+  syncNs: number,
+  baseline: string,
+  loop: (n: number) => number,
+  extra: IoBenchResult = {},
+): Promise<IoBenchResult> {
+  loop(Math.min(n, 20_000)); // warm-up
+  const t = await countGcs(() => loop(n));
+  return {
+    bench: "io",
+    case: name,
+    ios: n,
+    ...extra,
+    iops: Math.round(n / (t.value / 1e9)),
+    io_ns: round2(t.value / n),
+    baseline,
+    baseline_ns: round2(syncNs / n),
+    ratio: round2(syncNs / t.value),
+    gcs: t.gcs,
+  };
+}
+
+/**
  * Runs the cases. `scale` multiplies the I/O counts (1 for the
  * published figures; tests pass a tiny one).
  */
@@ -333,33 +363,8 @@ export async function run(scale = 1): Promise<IoBenchResult[]> {
     debug_config_iops: Math.round(syncN / (dbg.ns / 1e9)),
     gcs: counted.gcs,
   });
-  dioLoop(k, Math.min(syncN, 20_000)); // warm-up
-  const dio = await countGcs(() => dioLoop(k, syncN));
-  results.push({
-    bench: "io",
-    case: "sync_dio_randread",
-    ios: syncN,
-    iops: Math.round(syncN / (dio.value / 1e9)),
-    io_ns: round2(dio.value / syncN),
-    baseline: "sync_randread (the bio API, one bio per call) in the same run",
-    baseline_ns: round2(io.ns / syncN),
-    ratio: round2(io.ns / dio.value),
-    gcs: dio.gcs,
-  });
-  batchLoop(k, Math.min(syncN, 20_000), 128); // warm-up
-  const batched = await countGcs(() => batchLoop(k, syncN, 128));
-  results.push({
-    bench: "io",
-    case: "sync_batch_randread",
-    ios: syncN,
-    batch: 128,
-    iops: Math.round(syncN / (batched.value / 1e9)),
-    io_ns: round2(batched.value / syncN),
-    baseline: "sync_randread (one bio per call) in the same run",
-    baseline_ns: round2(io.ns / syncN),
-    ratio: round2(io.ns / batched.value),
-    gcs: batched.gcs,
-  });
+  results.push(await vsSyncRandread("sync_dio_randread", syncN, io.ns, "sync_randread (the bio API, one bio per call) in the same run", (n) => dioLoop(k, n)));
+  results.push(await vsSyncRandread("sync_batch_randread", syncN, io.ns, "sync_randread (one bio per call) in the same run", (n) => batchLoop(k, n, 128), { batch: 128 }));
   results.push(await asyncCase(shell, asyncN, 128, 256));
   const bioBytes = BIO_SIZE + BIO_INLINE_VECS * BVEC_SIZE;
   const rqBytes = requestRecordSize(NULLB_CMD_SIZE);
