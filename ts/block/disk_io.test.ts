@@ -255,7 +255,7 @@ test("readInto() whose buffer is transferred while in flight rejects with EFAULT
   const k = boot();
   modprobe(k, ramModule, { rd_size: "1024" });
   const d = openDisk(k, "ram0");
-  for (const bytes of [4096, 300 * 512]) { // one bio (straight in), three bios (staged)
+  for (const bytes of [4096, 3 * 4096, 300 * 512]) { // the lane, one bio (straight in), three bios (staged)
     const buf = new Uint8Array(bytes);
     const p = d.readInto(0, buf);
     structuredClone(buf.buffer, { transfer: [buf.buffer] });

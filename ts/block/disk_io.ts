@@ -388,7 +388,8 @@ function putBioPages(k: Kernel, b: Bridge, bio: number): void {
  * on the JS heap, out of the bios' reach): one `slice()` when
  * the bio is the whole read of one page, else into the caller's buffer or
  * a result made on the first bio. A buffer that shrank under the read (its
- * ArrayBuffer transferred) takes nothing: -EFAULT, as copy_to_user().
+ * ArrayBuffer transferred) takes nothing ({@link finishIfDone} fails the
+ * read with -EFAULT, as copy_to_user()).
  */
 function copyOut(k: Kernel, b: Bridge, io: Io, bio: number, off: number): void {
   const m = k.u8;
@@ -403,10 +404,7 @@ function copyOut(k: Kernel, b: Bridge, io: Io, bio: number, off: number): void {
       return;
     }
     io.buf = new Uint8Array(io.length);
-  } else if (io.buf.length !== io.length) {
-    if (io.error === 0) io.error = -ERRNO.EFAULT;
-    return;
-  }
+  } else if (io.buf.length !== io.length) return;
   for (let i = 0; i < n; i++) {
     const v = vecs + i * BVEC_SIZE;
     const len = dv.getUint32(v + 4, true);
@@ -731,10 +729,10 @@ function laneEnd(k: Kernel, b: Bridge, io: Io, page: number, res: number): void 
     const into = io.into;
     const copy = !io.disk.dataless;
     if (into === null) io.buf = copy ? k.u8.slice(page, page + io.length) : new Uint8Array(io.length);
-    else if (into.length === io.length) {
+    else if (into.length === io.length) { // else transferred: finishIfDone() fails it with EFAULT
       if (copy) into.set(b.pages.view(page, io.length));
       io.buf = into;
-    } else io.error = -ERRNO.EFAULT; // its ArrayBuffer was transferred: copy_to_user() fails
+    }
   }
   submitIoEnd(b, io);
 }
