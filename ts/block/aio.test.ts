@@ -135,15 +135,19 @@ test("on a frozen queue submit() leaves the I/Os in flight and destroy() is EBUS
   finish(k, ctx, nullBlkModule);
 });
 
-test("timer completions (irqmode=2) end on the virtual clock within submit()", () => {
+test("timer completions (irqmode=2) end on the virtual clock within submit(), which stops once they have", () => {
   const k = boot({ cpus: 2 });
   modprobe(k, nullBlkModule, { nr_devices: "1", irqmode: "2", completion_nsec: "50000", hw_queue_depth: "4" });
   const ctx = ioSetup(k, "nullb0", { nrEvents: 16 });
-  for (let i = 0; i < 16; i++) ctx.prep(IOCB_CMD_PREAD, i * 8, 4096);
+  for (let i = 0; i < 16; i++) ctx.prep(IOCB_CMD_PREAD, i * 64, 4096); // apart: no plug merge
   const t0 = k.clock.now();
   ctx.submit();
   assert.is(ctx.inFlight, 0);
-  assert.ok(k.clock.now() - t0 >= 4 * 50000, "16 I/Os through 4 tags: at least four waves of completions");
+  // One hw queue of 4 tags: four waves of 50 us. The request timeout's timer (null_blk's 5 s,
+  // rounded up) is still pending: the run does not leap the clock to it once the I/Os have ended.
+  assert.is(k.clock.now() - t0, 4 * 50000, "16 I/Os through 4 tags: four waves of completions, and no more time");
+  const timer = k.block.disk("nullb0")!.queue!.timeout;
+  assert.ok(timer.pending && timer.expires - k.clock.jiffies() > 4 * k.clock.HZ, "blk_add_timer()'s timer is left for a later run");
   assert.ok(reapAll(ctx).every((s) => ctx.res[s] === 4096));
   finish(k, ctx, nullBlkModule);
 });

@@ -273,7 +273,8 @@ export class AioContext {
   /**
    * Mirrors `io_submit()` for every prepared slot: one task submits them in
    * prep order under one plug, then the machine runs (on the virtual clock,
-   * until every I/O has ended). When the run stops before that task is done
+   * until that task has exited and every I/O has ended; timers due later,
+   * such as the request timeout's, stay pending). When the run stops before that task is done
    * (its queue is frozen), the rest go out as the machine runs again: they
    * count in {@link AioContext.inFlight} meanwhile.
    *
@@ -284,8 +285,8 @@ export class AioContext {
     this.#checkLive("io_submit");
     const n = this.#nrPrepared;
     if (n === 0) return 0;
-    this.kernel.sched.spawn("aio/io_submit", () => this.submitFromTask());
-    this.kernel.run();
+    const t = this.kernel.sched.spawn("aio/io_submit", () => this.submitFromTask());
+    this.kernel.run({ until: () => t.state === "exited" && this.inFlight === 0 });
     return n;
   }
 

@@ -612,6 +612,21 @@ test("I/Os that must wait for tags in the lane (null_blk, 64 tags, timer complet
   finish(k, d, nullBlkModule);
 });
 
+test("each hand-over's run stops once its I/Os have settled: rounds of timer completions cost their own time, not a leap to the request timeout", async () => {
+  const k = boot();
+  modprobe(k, nullBlkModule, { nr_devices: "1", irqmode: "2", completion_nsec: "20000" });
+  const d = openDisk(k, "nullb0");
+  const t0 = k.clock.now();
+  for (let round = 0; round < 3; round++) {
+    const vals = await Promise.all([...Array(64).keys()].map((i) => d.read(i * 64, 4096)));
+    assert.is(vals.length, 64);
+  }
+  assert.is(k.clock.now() - t0, 3 * 20000, "three rounds of one wave each (64 tags)");
+  assert.ok(k.block.disk("nullb0")!.queue!.timeout.pending, "blk_add_timer()'s timer is left for a later run");
+  assert.is(stat(k, "nullb0")[0], 192);
+  finish(k, d, nullBlkModule); // rmmod's run deletes the timer
+});
+
 test("an open disk keeps its lane and the bridge's data pages between I/Os; closing the last handle gives them back", async () => {
   const k = boot();
   modprobe(k, ramModule, { rd_size: "64" });

@@ -10,12 +10,14 @@
  * iocb array: one task, one `submit_bio()` per chunk; no plug) over data
  * pages of linear memory (copied in from, or out to, the caller's
  * Uint8Array). The microtask then drives the scheduler: `kernel.run()`,
- * synchronous on the virtual clock; when that run goes idle because host
+ * synchronous on the virtual clock, until every I/O it handed over has
+ * settled and its task has exited (timers due later, such as the request
+ * timeout's, stay pending for the next run: a closed loop of promises does
+ * not leap the clock to them); when that run goes idle because host
  * I/O is due (a file-backed disk, a real clock) it continues with
  * `sched.runAsync()`, and I/Os issued while that run awaits the host join
- * it as another task. Promises settle as their bios end. A run that does
- * not end "done" (a hang, a thrown bug) rejects the I/Os it left
- * unfinished.
+ * it as another task. Promises settle as their bios end. A run that ends
+ * otherwise (a hang, a thrown bug) rejects the I/Os it left unfinished.
  *
  * Flush: {@link Disk.flush} sends a zero-length WRITE_FLUSH bio
  * (`blkdev_issue_flush()`). On a queue that declares no cache
@@ -213,6 +215,10 @@ interface Bridge {
   scheduled: boolean;
   /** An async run (`sched.runAsync()`) is driving the machine. */
   running: boolean;
+  /** Hand-over tasks not yet exited. */
+  tasks: number;
+  /** The runs' `until`: every handed-over I/O settled and every hand-over task gone. */
+  quiet: () => boolean;
   /** Handed-over I/Os not yet settled, in no order (each knows its index: O(1) removal). */
   active: Io[];
   pages: DataPages;
@@ -325,6 +331,8 @@ function bridge(k: Kernel): Bridge {
       pending: [],
       scheduled: false,
       running: false,
+      tasks: 0,
+      quiet: () => nb.active.length === 0 && nb.tasks === 0,
       active: [],
       pages: new DataPages(k),
       slotIo: [],
@@ -813,7 +821,14 @@ function startPending(k: Kernel, b: Bridge): void {
     io.activeIdx = b.active.length;
     b.active.push(io);
   }
-  k.sched.spawn(ios.length === 1 ? `disk_io/${ios[0].kind}` : "disk_io/io_submit", () => ioSubmitTask(k, b, ios));
+  b.tasks++;
+  k.sched.spawn(ios.length === 1 ? `disk_io/${ios[0].kind}` : "disk_io/io_submit", function* () {
+    try {
+      yield* ioSubmitTask(k, b, ios);
+    } finally {
+      b.tasks--;
+    }
+  });
 }
 
 /** Rejects every active I/O (the run that should have finished them stopped). */
@@ -825,7 +840,7 @@ function failActive(b: Bridge, why: unknown): void {
 
 /**
  * The hand-over microtask: the queued I/Os go to a task; the machine runs
- * synchronously until done, or asynchronously once host I/O is due. While an
+ * synchronously until they have settled, or asynchronously once host I/O is due. While an
  * async run drives the machine, it is only woken for the new task.
  */
 function flushPending(k: Kernel, b: Bridge): void {
@@ -837,12 +852,12 @@ function flushPending(k: Kernel, b: Bridge): void {
   }
   let why: unknown;
   try {
-    const r = k.run();
+    const r = k.run({ until: b.quiet });
     if (r.kind === "idle") {
       void driveAsync(k, b);
       return;
     }
-    if (r.kind !== "done") why = new Error(`disk_io: the scheduler run ended "${r.kind}"`);
+    if (r.kind !== "stopped" && r.kind !== "done") why = new Error(`disk_io: the scheduler run ended "${r.kind}"`);
   } catch (e) {
     why = e;
   }
@@ -857,7 +872,12 @@ async function driveAsync(k: Kernel, b: Bridge): Promise<void> {
   let why: unknown;
   try {
     for (;;) {
-      const r = await k.sched.runAsync();
+      const r = await k.sched.runAsync({ until: b.quiet });
+      // I/Os handed over while the stopped run's answer was on its way need another run.
+      if (r.kind === "stopped") {
+        if (b.quiet()) break;
+        continue;
+      }
       if (r.kind !== "done") {
         why = new Error(`disk_io: the scheduler run ended "${r.kind}"`);
         break;
