@@ -67,7 +67,7 @@ import { ERRNO, type ErrnoCode, errnoName, KernelError } from "../errors.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import type { LeakRecord, LeakSource } from "../kernel/kmemleak.ts";
 import { GFP_NOIO } from "../kernel/mempool.ts";
-import type { Sleepable } from "../kernel/sched.ts";
+import type { Sleepable, Task } from "../kernel/sched.ts";
 import { PAGE_SIZE } from "../kernel/slab.ts";
 import {
   BIO,
@@ -215,8 +215,8 @@ interface Bridge {
   scheduled: boolean;
   /** An async run (`sched.runAsync()`) is driving the machine. */
   running: boolean;
-  /** Hand-over tasks not yet exited. */
-  tasks: number;
+  /** The hand-over tasks not known to have exited (`quiet` drops the exited ones). */
+  tasks: Task[];
   /** The runs' `until`: every handed-over I/O settled and every hand-over task gone. */
   quiet: () => boolean;
   /** Handed-over I/Os not yet settled, in no order (each knows its index: O(1) removal). */
@@ -331,8 +331,8 @@ function bridge(k: Kernel): Bridge {
       pending: [],
       scheduled: false,
       running: false,
-      tasks: 0,
-      quiet: () => nb.active.length === 0 && nb.tasks === 0,
+      tasks: [],
+      quiet: () => nb.active.length === 0 && allExited(nb.tasks),
       active: [],
       pages: new DataPages(k),
       slotIo: [],
@@ -812,6 +812,14 @@ function* ioSubmitTask(k: Kernel, b: Bridge, ios: Io[]): Sleepable {
   if (chained !== null) yield* chained.ctx.submitFromTask();
 }
 
+/** Whether every task of `tasks` has exited; the exited ones are dropped. */
+function allExited(tasks: Task[]): boolean {
+  let n = 0;
+  for (const t of tasks) if (t.state !== "exited") tasks[n++] = t;
+  tasks.length = n;
+  return n === 0;
+}
+
 /** Hands the queued I/Os to one task of the machine; they become active until settled. */
 function startPending(k: Kernel, b: Bridge): void {
   const ios = b.pending;
@@ -821,14 +829,7 @@ function startPending(k: Kernel, b: Bridge): void {
     io.activeIdx = b.active.length;
     b.active.push(io);
   }
-  b.tasks++;
-  k.sched.spawn(ios.length === 1 ? `disk_io/${ios[0].kind}` : "disk_io/io_submit", function* () {
-    try {
-      yield* ioSubmitTask(k, b, ios);
-    } finally {
-      b.tasks--;
-    }
-  });
+  b.tasks.push(k.sched.spawn(ios.length === 1 ? `disk_io/${ios[0].kind}` : "disk_io/io_submit", () => ioSubmitTask(k, b, ios)));
 }
 
 /** Rejects every active I/O (the run that should have finished them stopped). */
