@@ -142,6 +142,8 @@ export class AioContext {
   #nrBad = 0;
   /** Slots the core's loop sent. */
   #sentByCore = 0;
+  /** When the core's loop threw: the slots of that call it had handed to a make_request (set by #submitCore). */
+  #handedOnThrow = 0;
   #destroyed = false;
   /** The promise API's hooks; null for a context of {@link ioSetup}, which owns its slots' buffers and plugs its submissions. */
   readonly #hooks: AioHooks | null;
@@ -333,7 +335,14 @@ export class AioContext {
           this._complete(s, e.errno); // e.g. ENOMEM making fs_bio_set on first use
           continue;
         }
-        const sent = viaCore ? this.#submitCore(bs, slot, n - done) : -1;
+        let sent: number;
+        try {
+          sent = viaCore ? this.#submitCore(bs, slot, n - done) : -1;
+        } catch (e) {
+          // The slots the core's loop handed to a make_request before it threw are the block layer's.
+          for (let i = this.#handedOnThrow; i > 0; i--, done++) slot = this.#next(slot);
+          throw e;
+        }
         let bio = 0;
         if (sent < 0) viaCore = false; // the queue's path is the TS one for this batch
         else {
@@ -406,11 +415,18 @@ export class AioContext {
     try {
       r = k.core.io_submit_nowait(this.#ctx, first, n, bs.ptr, q.addr, plug === null ? 0 : plug.addr, cpu, clock.now(), clock.HZ, clock.tickNs, flags);
     } catch (err) {
+      const dv = k.dv;
       // A host call threw inside a make_request, after its blk_queue_enter(): drop that reference.
-      if (k.dv.getUint32(this.#ctx + KIOCTX.entered, true) !== 0) {
-        k.dv.setUint32(this.#ctx + KIOCTX.entered, 0, true);
+      const entered = dv.getUint32(this.#ctx + KIOCTX.entered, true) !== 0;
+      if (entered) {
+        dv.setUint32(this.#ctx + KIOCTX.entered, 0, true);
         blkQueueExit(q);
       }
+      // The slots before KIOCTX.stopSlot went through their make_requests, and that one was in its own.
+      const stop = dv.getUint32(this.#ctx + KIOCTX.stopSlot, true);
+      let handed = 0;
+      for (let s = first; s !== stop && handed < n; s = this.#next(s)) handed++;
+      this.#handedOnThrow = entered ? handed + 1 : handed;
       throw err;
     } finally {
       s.putCpu();

@@ -12,9 +12,13 @@ import { fileDisks, fileModule } from "../drivers/file.ts";
 import { nullBlkModule } from "../drivers/null_blk.ts";
 import { ramModule, ramPagesAllocated } from "../drivers/ram.ts";
 import { sleep } from "../kernel/sched.ts";
-import { boot, inTask, modprobe, readSysfs } from "./_testkit.ts";
+import { Timer } from "../kernel/timer.ts";
+import { boot, dropDisk, inTask, makeDisk, modprobe, readSysfs } from "./_testkit.ts";
 import { BIO_POOL_SIZE, bioExit, fsBioSet } from "./bio.ts";
+import { blkMqCompleteRequest, blkMqStartRequest } from "./blk_mq_request.ts";
 import { type BatchOp, type Disk, openDisk } from "./disk_io.ts";
+import { setCapacity } from "./genhd.ts";
+import { blkMqAllocTagSet, blkMqMapQueue, type BlkMqOps, BLK_MQ_RQ_QUEUE_OK } from "./tag_set.ts";
 import { blkMqFreezeQueue, blkMqUnfreezeQueue } from "./request_queue.ts";
 import { coreHost } from "../wasm/core.ts";
 
@@ -625,6 +629,43 @@ test("each hand-over's run stops once its I/Os have settled: rounds of timer com
   assert.ok(k.block.disk("nullb0")!.queue!.timeout.pending, "blk_add_timer()'s timer is left for a later run");
   assert.is(stat(k, "nullb0")[0], 192);
   finish(k, d, nullBlkModule); // rmmod's run deletes the timer
+});
+
+test("a driver that throws from queue_rq in the middle of the lane's chain: every promise of the hand-over rejects with that error, the I/Os it had taken end once, the rest are never sent", async () => {
+  const k = boot({ cpus: 1 });
+  const bug = new Error("a driver bug in queue_rq");
+  let calls = 0;
+  const ops: BlkMqOps = {
+    // Takes the request (its "interrupt" 10 us later ends it), then the third call throws.
+    queueRq: (_hctx, bd) => {
+      const rq = bd.rq;
+      blkMqStartRequest(k, rq);
+      k.timers.hrtimerStart(new Timer(() => blkMqCompleteRequest(k, rq, 0), "thr_irq"), k.clock.now() + 10_000, 0);
+      if (++calls === 3) throw bug;
+      return BLK_MQ_RQ_QUEUE_OK;
+    },
+    mapQueue: blkMqMapQueue,
+  };
+  const set = blkMqAllocTagSet(k.block, { ops, nrHwQueues: 1, queueDepth: 16 });
+  const disk = inTask(k, () => makeDisk(set, "thr0"));
+  setCapacity(disk, 1024n);
+  const d = openDisk(k, "thr0");
+  const got = await settled([...Array(6).keys()].map((i) => d.readInto(i * 64, new Uint8Array(4096))));
+  // The first three were taken by the driver, the last three never sent (AioHooks.abandoned gave them the error).
+  assert.ok(got.values.every((v) => v === bug), "the machine broke: each promise rejects with the driver's error");
+  assert.is(calls, 3);
+  // The next hand-over's run ends the three the driver took, each once (a second end would be a BUG).
+  const buf = new Uint8Array(4096);
+  assert.is(await d.readInto(512, buf), buf);
+  assert.is(calls, 4);
+  assert.equal(stat(k, "thr0").slice(0, 1), [4], "four reads ended, none is in flight");
+  assert.is(stat(k, "thr0")[8], 0);
+  assert.not.match(k.log.text(), /BUG|WARN/);
+  d.close();
+  inTask(k, () => dropDisk(disk, set));
+  bioExit(k);
+  assert.is(k.liveObjects(), 0);
+  k.assertClean();
 });
 
 test("an open disk keeps its lane and the bridge's data pages between I/Os; closing the last handle gives them back", async () => {
