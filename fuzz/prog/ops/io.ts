@@ -493,11 +493,11 @@ registerOp({
 registerOp({
   name: "dio_alloc",
   area: AREA,
-  doc: "a DIO context (persistent: DIO_PERSISTENT_DIO, keeps one bio cached across I/Os)",
-  args: [{ kind: "flag", name: "persistent" }],
+  doc: "a DIO context (persistent: DIO_PERSISTENT_DIO, keeps one bio cached across I/Os; hipri: an IOCB_HIPRI iocb's, which polls its last bio's queue before it sleeps)",
+  args: [{ kind: "flag", name: "persistent" }, { kind: "flag", name: "hipri" }],
   produces: "dio",
-  *exec(x, [persistent]) {
-    return { dio: dioAlloc(x.kernel, { persistent: persistent as boolean }), waiting: false } satisfies DioRes;
+  *exec(x, [persistent, hipri]) {
+    return { dio: dioAlloc(x.kernel, { persistent: persistent as boolean, hipri: hipri as boolean }), waiting: false } satisfies DioRes;
   },
 });
 
