@@ -399,6 +399,7 @@ export class AioContext {
    *   TS path (nothing done)
    */
   #submitCore(bs: BioSet, first: number, n: number): number {
+    this.#handedOnThrow = 0;
     const k = this.kernel;
     const q = this.#disk.queue;
     if (q === null) return -1;
