@@ -26,13 +26,15 @@
  * - `async_randread`: `Disk.read()` promises, a closed loop of 256
  *   submitters (each awaits its read, then issues the next) on the device of
  *   depth 128, against p-queue, p-limit and fastq running the same number of
- *   no-op async tasks at concurrency 128 in the same run; `ratio_vs_pqueue = iops / pqueue_rate`. Then the
+ *   no-op async tasks at concurrency 128; `ratio_vs_pqueue = iops / pqueue_rate`. Then the
  *   same closed loop with `Disk.readInto()`, each worker reading into its
  *   own 4 KiB buffer (no result allocated per read): `iops_into`,
  *   `ratio_into_vs_pqueue`, `ratio_into_vs_fastq`. `result_alloc_ns`: what
  *   allocating one 4 KiB Uint8Array (a read()'s result, which readInto()
- *   does without) costs the runtime, in the same run: a floor under
- *   read()'s time per I/O.
+ *   does without) costs the runtime: a floor under read()'s time per I/O.
+ *   Every contender runs once per round, back to back, for `rounds` rounds
+ *   after a warm-up one; rates are medians over the rounds, ratios the
+ *   medians of each round's own ratio, with their spread in `_min` / `_max`.
  * - `sync_latency`: per-I/O wall time of the sync path at depth 1 (p50, p99,
  *   from `performance.now()` around each submission), and the WASM memory
  *   an in-flight request holds: the request record (`requestRecordSize(cmd_size)`),
@@ -222,6 +224,23 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
+/** Timed rounds of the async case, after one warm-up round: every contender runs once per round, in turn. */
+const ASYNC_ROUNDS = 5;
+
+/** The median of `xs` (an odd count). */
+function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[xs.length >> 1];
+}
+
+/**
+ * The promise API against p-queue, p-limit and fastq. This box's speed
+ * moves in steps of up to 2x within seconds, and the no-op queues' rates
+ * with it (p-queue has run anywhere from 160k to 290k/s), so one timing
+ * of each, seconds apart, gave ratios from 4x to 9x for the same code.
+ * Each round therefore times every contender once, back to back; a rate
+ * is the median over the rounds, and a ratio the median of the rounds'
+ * own ratios (`_min` / `_max`: the spread of those).
+ */
 async function asyncCase(shell: KernelShell, n: number, depth: number, submitters: number): Promise<IoBenchResult> {
   const d = openDisk(shell.kernel, "nullb0");
   const blocks = Math.floor(d.capacity / 8);
@@ -240,64 +259,73 @@ async function asyncCase(shell: KernelShell, n: number, depth: number, submitter
       await d.readInto((prng.next() % blocks) * 8, buf);
     }
   };
-  const loop = async (w: () => Promise<void>) => {
-    issued = 0;
-    await Promise.all(Array.from({ length: submitters }, w)); // warm-up of the same size
-    issued = 0;
-    const t0 = performance.now();
-    await Promise.all(Array.from({ length: submitters }, w));
-    return (performance.now() - t0) / 1e3;
-  };
-  const ioSec = await loop(worker);
-  const intoSec = await loop(workerInto);
-  d.close();
-
   const noop = async () => {};
-  const time = async (f: () => Promise<unknown>) => {
-    await f();
-    const s = performance.now();
-    await f();
-    return (performance.now() - s) / 1e3;
-  };
-  const pq = await time(async () => {
-    const q = new PQueue({ concurrency: depth });
-    for (let i = 0; i < n; i++) q.add(noop);
-    await q.onIdle();
-  });
-  const pl = await time(async () => {
-    const limit = pLimit(depth);
-    const ps: Promise<void>[] = [];
-    for (let i = 0; i < n; i++) ps.push(limit(noop));
-    await Promise.all(ps);
-  });
-  const fq = await time(async () => {
-    const q = fastq.promise(noop, depth);
-    const ps: Promise<void>[] = [];
-    for (let i = 0; i < n; i++) ps.push(q.push(undefined));
-    await Promise.all(ps);
-  });
-  const iops = n / ioSec;
-  const iopsInto = n / intoSec;
   const keep: Uint8Array[] = new Array(1024); // results live a little while, as awaited ones do
-  const allocSec = await time(async () => {
-    for (let i = 0; i < n; i++) keep[i & 1023] = new Uint8Array(4096);
-  });
+  /**
+   * Each contender: `n` tasks (I/Os) per call, in this order every round.
+   * A contender's rate includes collecting what the one before it left:
+   * p-limit follows the two that leave 4 KiB buffers behind, readInto()
+   * comes right after p-queue, its yardstick.
+   */
+  const contenders = {
+    alloc: async () => {
+      for (let i = 0; i < n; i++) keep[i & 1023] = new Uint8Array(4096);
+    },
+    read: () => Promise.all(Array.from({ length: submitters }, worker)),
+    plimit: async () => {
+      const limit = pLimit(depth);
+      const ps: Promise<void>[] = [];
+      for (let i = 0; i < n; i++) ps.push(limit(noop));
+      await Promise.all(ps);
+    },
+    pqueue: async () => {
+      const q = new PQueue({ concurrency: depth });
+      for (let i = 0; i < n; i++) q.add(noop);
+      await q.onIdle();
+    },
+    into: () => Promise.all(Array.from({ length: submitters }, workerInto)),
+    fastq: async () => {
+      const q = fastq.promise(noop, depth);
+      const ps: Promise<void>[] = [];
+      for (let i = 0; i < n; i++) ps.push(q.push(undefined));
+      await Promise.all(ps);
+    },
+  };
+  type Name = keyof typeof contenders;
+  const rates = Object.fromEntries(Object.keys(contenders).map((c) => [c, [] as number[]])) as Record<Name, number[]>;
+  for (let round = 0; round <= ASYNC_ROUNDS; round++) {
+    for (const name of Object.keys(contenders) as Name[]) {
+      issued = 0;
+      const t0 = performance.now();
+      await contenders[name]();
+      if (round > 0) rates[name].push(n / ((performance.now() - t0) / 1e3));
+    }
+  }
+  d.close();
+  const rate = (c: Name) => Math.round(median(rates[c]));
+  const ratios = (a: Name, b: Name) => rates[a].map((r, i) => r / rates[b][i]);
+  const intoVsPqueue = ratios("into", "pqueue");
+  const readVsFastq = ratios("read", "fastq");
   return {
     bench: "io",
     case: "async_randread",
     ios: n,
     depth,
     submitters,
-    iops: Math.round(iops),
-    pqueue_rate: Math.round(n / pq),
-    plimit_rate: Math.round(n / pl),
-    fastq_rate: Math.round(n / fq),
-    ratio_vs_pqueue: round2(iops / (n / pq)),
-    ratio_vs_fastq: round2(iops / (n / fq)),
-    iops_into: Math.round(iopsInto),
-    ratio_into_vs_pqueue: round2(iopsInto / (n / pq)),
-    ratio_into_vs_fastq: round2(iopsInto / (n / fq)),
-    result_alloc_ns: round2((allocSec * 1e9) / n),
+    rounds: ASYNC_ROUNDS,
+    iops: rate("read"),
+    pqueue_rate: rate("pqueue"),
+    plimit_rate: rate("plimit"),
+    fastq_rate: rate("fastq"),
+    ratio_vs_pqueue: round2(median(ratios("read", "pqueue"))),
+    ratio_vs_fastq: round2(median(readVsFastq)),
+    ratio_vs_fastq_min: round2(Math.min(...readVsFastq)),
+    iops_into: rate("into"),
+    ratio_into_vs_pqueue: round2(median(intoVsPqueue)),
+    ratio_into_vs_pqueue_min: round2(Math.min(...intoVsPqueue)),
+    ratio_into_vs_pqueue_max: round2(Math.max(...intoVsPqueue)),
+    ratio_into_vs_fastq: round2(median(ratios("into", "fastq"))),
+    result_alloc_ns: round2(1e9 / median(rates.alloc)),
   };
 }
 
