@@ -38,7 +38,11 @@ interface Variant {
 
 // `--enable threads` for atomic read-modify-write on tag bitmap words (valid on
 // unshared memory too), so the same code runs on shared memory later.
-const COMMON_FLAGS = ["--runtime", "stub", "--enable", "threads"];
+// `--maximumMemory 32768` (64 KiB pages: 2 GiB): a WASM i32 reaches JavaScript
+// signed, and the host side takes every address the core returns as a
+// non-negative number (negative ones are errnos), so no address may reach
+// 2^31. memory.grow past it fails, and the allocators report ENOMEM.
+const COMMON_FLAGS = ["--runtime", "stub", "--enable", "threads", "--maximumMemory", "32768"];
 
 const VARIANTS: Variant[] = [
   {

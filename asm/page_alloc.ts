@@ -72,8 +72,8 @@ export const SECTION_SHADOW_DIR: usize = <usize>PAGES_PER_SECTION << STRUCT_PAGE
 const SECTION_BYTES: usize = SECTION_SHADOW_DIR + (DEBUG ? 64 * 4 : 0);
 /** Smallest memory.grow for data pages: 256 KiB. */
 const GROW_MIN_BYTES: u64 = 4 << WASM_PAGE_SHIFT;
-/** Default limit: every page of a 4 GiB memory. */
-const DEFAULT_LIMIT: i32 = 1 << 20;
+/** Default limit: every page of the 2 GiB the module's memory may grow to (build.ts: addresses stay below 2^31). */
+const DEFAULT_LIMIT: i32 = 1 << 19;
 
 /** struct page state (low 4 bits of flags). */
 export const PG_NONE: u32 = 0;
@@ -378,7 +378,7 @@ export function free_pages(addr: usize, order: i32): void {
 
 /**
  * Sets the most pages that may be allocated at once (slab pages included).
- * @param nr_pages 0 .. 2^20
+ * @param nr_pages 0 .. 2^19
  * @returns the previous limit, or -22 for a bad value
  */
 export function page_alloc_set_limit(nr_pages: i32): i32 {

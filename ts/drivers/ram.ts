@@ -50,7 +50,7 @@ const SECTOR_SHIFT = 9;
 const EIO = -5;
 /** The most disks the port creates (brd: `rd_nr > 1UL << MINORBITS` is -EINVAL). */
 export const RAM_MAX_DEVICES = 1024;
-/** The largest `rd_size` the port takes, in KiB (1 GiB: the core's memory is 32-bit). */
+/** The largest `rd_size` the port takes, in KiB (1 GiB: the core's memory stops at 2 GiB, and writes past it end with EIO). */
 export const RAM_MAX_SIZE_KB = 1 << 20;
 /** Bytes kmemleak charges a `struct brd_device`. */
 const BRD_DEVICE_SIZE = 512;

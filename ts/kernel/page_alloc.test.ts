@@ -73,7 +73,7 @@ test("setPageLimit() makes allocations past the limit fail with ENOMEM, and free
   slab.freePages(a, 2);
   const b = slab.allocPages(0);
   slab.freePages(b, 0);
-  assert.is(slab.setPageLimit(1 << 20), 4);
+  assert.is(slab.setPageLimit(1 << 19), 4);
   assertClean(slab);
 });
 
@@ -131,6 +131,38 @@ test("memory.grow detaches old views: a view taken before an allocation that gre
   assert.is(before.byteLength, 0, "the old view was detached");
   assert.ok(new Uint8Array(core.memory.buffer).byteLength >= p + (PAGE_SIZE << (MAX_ORDER - 1)));
   slab.freePages(p, MAX_ORDER - 1);
+  assertClean(slab);
+});
+
+test("memory stops at 2 GiB: every block handed out lies below 2^31, and then allocations fail with ENOMEM", () => {
+  // JavaScript reads the core's i32 results signed; an address at 2^31 or above would come back negative.
+  const { core, slab } = setup("release");
+  const blocks: [number, number][] = [];
+  let bytes = 0;
+  /** Allocates blocks of `order` until ENOMEM. */
+  const fill = (order: number) => {
+    for (;;) {
+      let p: number;
+      try {
+        p = slab.allocPages(order);
+      } catch (e) {
+        assert.instance(e, KernelError);
+        assert.is((e as KernelError).code, "ENOMEM");
+        return;
+      }
+      assert.ok(p > 0 && p + (PAGE_SIZE << order) <= 2 ** 31, `order ${order} block at ${p}`);
+      blocks.push([p, order]);
+      bytes += PAGE_SIZE << order;
+    }
+  };
+  fill(MAX_ORDER - 1); // memory grows by the block: unaligned growth leaves smaller free blocks behind
+  fill(0); // those, and whatever memory is left
+  assert.ok(core.memory.buffer.byteLength <= 2 ** 31, `memory grew to ${core.memory.buffer.byteLength} bytes`);
+  assert.ok(bytes >= 2 ** 31 - (32 << 20), `only ${bytes} bytes handed out before ENOMEM`);
+  const [p, order] = blocks.pop()!;
+  slab.freePages(p, order);
+  blocks.push([slab.allocPages(order), order]); // a freed block serves again
+  for (const [q, o] of blocks) slab.freePages(q, o);
   assertClean(slab);
 });
 

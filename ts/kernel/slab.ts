@@ -330,7 +330,7 @@ export class Slab {
    * @returns the previous limit
    */
   setPageLimit(nrPages: number): number {
-    checkInt(nrPages, "page_alloc_set_limit", "nrPages", 0, 1 << 20);
+    checkInt(nrPages, "page_alloc_set_limit", "nrPages", 0, 1 << 19);
     return this.core.page_alloc_set_limit(nrPages);
   }
 
