@@ -232,7 +232,7 @@ export class AioContext {
     if (typeof bytes !== "number" || !Number.isInteger(bytes) || bytes <= 0 || bytes % SECTOR_SIZE !== 0 || bytes > this.bufferBytes) {
       throw new RangeError(`io_submit: bytes must be a positive multiple of ${SECTOR_SIZE} up to ${this.bufferBytes}, got ${String(bytes)}`);
     }
-    const capacity = Number(this.#disk.capacity);
+    const capacity = this.#disk.nrSects;
     if (typeof sector !== "number" || !Number.isSafeInteger(sector) || sector < 0 || sector + bytes / SECTOR_SIZE > capacity) {
       throw new RangeError(`io_submit: sectors from ${String(sector)} for ${bytes} bytes are outside ${this.name}'s ${capacity}`);
     }

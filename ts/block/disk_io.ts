@@ -247,6 +247,7 @@ interface Bridge {
 
 /** A disk's aio lane: its context and, per slot, the I/O and its data page. */
 interface Lane {
+  disk: Gendisk;
   ctx: AioContext;
   io: (Io | null)[];
   page: number[];
@@ -676,7 +677,7 @@ function laneOf(k: Kernel, b: Bridge, disk: Gendisk): Lane | null {
     if (e instanceof KernelError) return null; // ENOMEM: the bio path fails the I/O the same way, or finds memory
     throw e;
   }
-  const made: Lane = { ctx, io: ios, page: new Array<number>(LANE_SLOTS).fill(0) };
+  const made: Lane = { disk, ctx, io: ios, page: new Array<number>(LANE_SLOTS).fill(0) };
   b.lanes.set(disk, made);
   return made;
 }
@@ -791,7 +792,7 @@ function* ioSubmitTask(k: Kernel, b: Bridge, ios: Io[]): Sleepable {
   for (let i = 0; i < ios.length; i++) {
     const io = ios[i];
     if (laneable(io)) {
-      const lane = laneOf(k, b, io.disk);
+      const lane: Lane | null = chained !== null && chained.disk === io.disk ? chained : laneOf(k, b, io.disk);
       if (lane !== null) {
         if (chained !== null && chained !== lane) yield* chained.ctx.submitFromTask();
         chained = lane;
@@ -925,7 +926,7 @@ export class Disk {
 
   /** The capacity in 512-byte sectors (0 once the disk is deleted). */
   get capacity(): number {
-    return Number(this.#disk.capacity);
+    return this.#disk.nrSects;
   }
 
   /** Whether {@link Disk.close} has not run yet. */

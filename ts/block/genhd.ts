@@ -47,8 +47,20 @@ export class Gendisk {
   readonly minors: number;
   /** `flags` (GENHD_FL_*). */
   flags = 0;
+  #capacity = 0n;
+  #nrSects = 0;
   /** `part0.nr_sects`: capacity in 512-byte sectors (`set_capacity()`). */
-  capacity = 0n;
+  get capacity(): bigint {
+    return this.#capacity;
+  }
+  set capacity(sectors: bigint) {
+    this.#capacity = sectors;
+    this.#nrSects = Number(sectors);
+  }
+  /** {@link Gendisk.capacity} as a number (exact below 2^53 sectors): the per-I/O range checks' copy, no BigInt conversion per I/O. */
+  get nrSects(): number {
+    return this.#nrSects;
+  }
   /** `queue`. */
   queue: RequestQueue | null = null;
   /** `private_data`. */
