@@ -25,6 +25,10 @@ test("the io bench's run() returns its five cases, well formed, and leaves the m
   assert.type(rs[3].iops_into, "number");
   assert.type(rs[3].ratio_into_vs_fastq, "number");
   assert.type(rs[3].result_alloc_ns, "number");
+  assert.is(rs[3].rounds, 5);
+  const [lo, mid, hi] = [rs[3].ratio_into_vs_pqueue_min, rs[3].ratio_into_vs_pqueue, rs[3].ratio_into_vs_pqueue_max] as number[];
+  assert.ok(lo <= mid && mid <= hi, `readInto vs p-queue: the median ${mid} of the rounds lies within their spread ${lo}..${hi}`);
+  assert.ok((rs[3].ratio_vs_fastq_min as number) <= (rs[3].ratio_vs_fastq as number));
   assert.is(rs[4].bytes_per_request, (rs[4].request_record_bytes as number) + (rs[4].bio_bytes as number));
   assert.is(rs[4].bio_bytes, 128, "bio (80 B) + 4 inline vecs (12 B each)");
 });
