@@ -76,7 +76,7 @@ import { openDisk } from "../ts/block/disk_io.ts";
 import { requestRecordSize } from "../ts/block/request_record.ts";
 import { NULLB_CMD_SIZE } from "../ts/drivers/null_blk.ts";
 import { KernelShell } from "../ts/shell/shell.ts";
-import { round2 } from "./_timing.ts";
+import { median, round2 } from "./_timing.ts";
 
 /** One result line. */
 export type IoBenchResult = Record<string, string | number | null>;
@@ -226,11 +226,6 @@ function pct(sorted: number[], p: number): number {
 
 /** Timed rounds of the async case, after one warm-up round: every contender runs once per round, in turn. */
 const ASYNC_ROUNDS = 5;
-
-/** The median of `xs` (an odd count). */
-function median(xs: number[]): number {
-  return [...xs].sort((a, b) => a - b)[xs.length >> 1];
-}
 
 /**
  * The promise API against p-queue, p-limit and fastq. This box's speed

@@ -11,7 +11,7 @@
  */
 
 import { type CoreExports, type CoreVariant, instantiateCore } from "../ts/wasm/core.ts";
-import { round2 } from "./_timing.ts";
+import { median, round2 } from "./_timing.ts";
 
 /** One result line. */
 export interface SlabBenchResult {
@@ -63,7 +63,6 @@ function alternating(a: (n: number) => number, b: (n: number) => number): [numbe
     tb.push(((performance.now() - t0) * 1e6) / ITERS);
   }
   if (sink === -0.5) console.log(sink);
-  const median = (xs: number[]) => xs.sort((x, y) => x - y)[xs.length >> 1];
   return [median(ta), median(tb)];
 }
 
