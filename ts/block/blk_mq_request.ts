@@ -57,9 +57,9 @@ import {
   QUEUE_FLAG_SAME_FORCE,
   type RequestQueue,
 } from "./request_queue.ts";
-import { BLK_MQ_RQ_QUEUE_BUSY, BLK_MQ_RQ_QUEUE_ERROR, BLK_MQ_RQ_QUEUE_OK, blkMqMapQueue, type BlkMqOps } from "./tag_set.ts";
+import { BLK_MQ_RQ_QUEUE_BUSY, BLK_MQ_RQ_QUEUE_ERROR, BLK_MQ_RQ_QUEUE_OK, blkMqMapQueue, type BlkMqOps, type BlkMqQueueData } from "./tag_set.ts";
 import { BLK_MQ_TAG_FAIL, type GetTagOptions, type TagAllocData, getTagWait, type TagWaiter } from "./tags.ts";
-import { KernelError } from "../errors.ts";
+import { KernelBug, KernelError } from "../errors.ts";
 import { blkFlushCheckBio, blkInsertFlush } from "./blk_flush.ts";
 import { blkEndFault, blkUpdateRequestLog } from "./blk_update_request.ts";
 
@@ -769,7 +769,7 @@ function blkMqDirectIssueRequest(q: RequestQueue, rq: number): number | null {
   const dv = view(k);
   const hctx = q.mqOps!.mapQueue(q, dv.getInt32(rq + RQ.MQ_CTX, true));
   const cookie = tagToCookie(dv.getInt32(rq + RQ.TAG, true), hctx.queueNum);
-  const ret = q.mqOps!.queueRq(hctx, { rq, list: null, last: true });
+  const ret = driverQueueRq(k, hctx, { rq, list: null, last: true });
   if (ret === BLK_MQ_RQ_QUEUE_OK) return cookie;
   __blkMqRequeueRequest(k, rq);
   if (ret === BLK_MQ_RQ_QUEUE_ERROR) {
@@ -899,6 +899,27 @@ function hctxByRecord(k: Kernel, qAddr: number, hctxAddr: number): BlkMqHwCtx | 
 }
 
 /**
+ * `hctx->queue->mq_ops->queue_rq(hctx, bd)`. A driver that throws has a bug
+ * (in the kernel, an oops in its queue_rq): the error goes to the kernel log
+ * with the request's tag, then on to the caller. The request stays the
+ * driver's (it may have ended it or handed it on before throwing), so
+ * nothing here ends it; should the driver never end it, its tag and queue
+ * reference stay taken and a teardown of the queue waits for them, which
+ * the log line explains. A {@link KernelBug} was logged where it was raised.
+ */
+function driverQueueRq(k: Kernel, hctx: BlkMqHwCtx, bd: BlkMqQueueData): number {
+  try {
+    return hctx.queue.mqOps!.queueRq(hctx, bd);
+  } catch (e) {
+    if (!(e instanceof KernelBug)) {
+      const tag = view(k).getInt32(bd.rq + RQ.TAG, true);
+      k.log.printk("err", `blk-mq: queue_rq of hctx ${hctx.queueNum} threw on tag ${tag}, which stays with the driver: ${String(e)}`);
+    }
+    throw e;
+  }
+}
+
+/**
  * The driver's `queue_rq` for the core's dispatch run (host_queue_rq): the
  * hctx of the queue and hctx records, `bd` from the scratch of the run's
  * depth (`list` its driver list, made anew when the run first hands it
@@ -919,7 +940,7 @@ export function blkMqQueueRqHost(k: Kernel, qAddr: number, hctxAddr: number, rq:
   if ((flags & QUEUE_RQ_LIST_NEW) !== 0) sc.list = [];
   bd.list = (flags & QUEUE_RQ_LIST) !== 0 ? sc.list : null;
   bd.last = (flags & QUEUE_RQ_LAST) !== 0;
-  const ret = hctx.queue.mqOps!.queueRq(hctx, bd);
+  const ret = driverQueueRq(k, hctx, bd);
   if (ret === BLK_MQ_RQ_QUEUE_OK || ret === BLK_MQ_RQ_QUEUE_BUSY || ret === BLK_MQ_RQ_QUEUE_ERROR) return ret;
   k.log.printk("err", `blk-mq: bad return on queue: ${ret}`);
   return BLK_MQ_RQ_QUEUE_ERROR;

@@ -661,6 +661,7 @@ test("a driver that throws from queue_rq in the middle of the lane's chain: ever
   const f = stat(k, "thr0");
   assert.equal([f[0], f[8]], [4, 0], "four reads ended, none is in flight");
   assert.not.match(k.log.text(), /BUG|WARN/);
+  assert.match(k.log.text(), "blk-mq: queue_rq of hctx 0 threw on tag ", "the throw is in the log, with the request it was handed");
   d.close();
   inTask(k, () => dropDisk(disk, set));
   bioExit(k);
