@@ -236,50 +236,54 @@ test("the core's __blk_mq_run_hw_queue_dispatch() returns -22 for a null record 
 });
 
 
-test("a queue_rq that throws: the submitter gets the driver's error, the log names the request's tag, and the request stays the driver's until it ends it", () => {
-  const k = boot({ cpus: 2 });
-  const bug = new Error("a driver bug in queue_rq");
-  let held = 0;
-  recording(k, () => null);
-  const ops = nullBlkDevices(k)[0].q!.mqOps!;
-  const inner = ops.queueRq;
-  ops.queueRq = (hctx, bd) => {
-    if (held !== 0) return inner(hctx, bd);
-    held = bd.rq; // kept without being started: the driver's bug
-    throw bug;
-  };
-  const q = nullBlkDevices(k)[0].q!;
-  const endIo = putEndIo(k);
-  const page = k.slab.allocPages(0);
-  let caught: unknown;
-  k.sched.spawn("writer", function* () {
-    const bio = yield* bioAlloc(fsBioSet(k), GFP_NOIO, 1);
-    bioAddPage(k, bio, page, 4096, 0);
-    bioSetField(k, bio, "bi_end_io", endIo); // a read: sync, so the hw queue runs inside the submission
-    bioSetDev(k, bio, q.id);
-    try {
-      submitBioTry(k, bio);
-    } catch (e) {
-      caught = e;
-    }
-  }, { cpu: 0, bound: true });
-  assert.is(k.run().kind, "done");
-  assert.is(caught, bug, "the driver's own error, not a stand-in");
-  const tag = k.dv.getInt32(held + RQ.TAG, true);
-  assert.match(k.log.text(), `blk-mq: queue_rq of hctx 0 threw on tag ${tag}, which stays with the driver: Error: a driver bug in queue_rq`);
-  assert.not.match(k.log.text(), /BUG|WARN/, "a driver's exception is not the machine's BUG");
-  assert.is(readSysfs(k, "/sys/block/nullb0/inflight").trim().split(/\s+/).join(" "), "1 0", "its read is still in flight");
-  // The driver ends it after all: the queue can go.
-  inTask(k, function* () {
-    blkMqStartRequest(k, held);
-    blkMqEndRequest(k, held, 0);
+for (const submitQueues of ["1", "2"]) {
+  const path = submitQueues === "1" ? "the core's dispatch run" : "the direct issue of a sync bio on several hw queues";
+  test(`a queue_rq that throws (${path}): the submitter gets the driver's error, the log names the request's tag, and the request stays the driver's until it ends it`, () => {
+    const k = boot({ cpus: 2 });
+    inTask(k, () => nullBlkModule.init(k, { nr_devices: "1", irqmode: "0", submit_queues: submitQueues }), "modprobe");
+    const q = nullBlkDevices(k)[0].q!;
+    const bug = new Error("a driver bug in queue_rq");
+    let held = 0;
+    const ops = q.mqOps!;
+    const inner = ops.queueRq;
+    ops.queueRq = (hctx, bd) => {
+      if (held !== 0) return inner(hctx, bd);
+      held = bd.rq; // kept without being started: the driver's bug
+      throw bug;
+    };
+    const endIo = putEndIo(k);
+    const page = k.slab.allocPages(0);
+    let caught: unknown;
+    k.sched.spawn("reader", function* () {
+      const bio = yield* bioAlloc(fsBioSet(k), GFP_NOIO, 1);
+      bioAddPage(k, bio, page, 4096, 0);
+      bioSetField(k, bio, "bi_end_io", endIo); // a read: sync, so it is sent inside the submission
+      bioSetDev(k, bio, q.id);
+      try {
+        submitBioTry(k, bio);
+      } catch (e) {
+        caught = e;
+      }
+    }, { cpu: 0, bound: true });
+    assert.is(k.run().kind, "done");
+    assert.is(caught, bug, "the driver's own error, not a stand-in");
+    const tag = k.dv.getInt32(held + RQ.TAG, true);
+    assert.match(k.log.text(), new RegExp(`blk-mq: queue_rq of hctx \\d threw on tag ${tag}, which stays with the driver: Error: a driver bug in queue_rq`));
+    assert.not.match(k.log.text(), /BUG|WARN/, "a driver's exception is not the machine's BUG");
+    const inflight = () => readSysfs(k, "/sys/block/nullb0/inflight").trim().split(/\s+/).join(" ");
+    assert.is(inflight(), "1 0", "its read is still in flight");
+    // The driver ends it after all: the queue can go.
+    inTask(k, function* () {
+      blkMqStartRequest(k, held);
+      blkMqEndRequest(k, held, 0);
+    });
+    assert.is(inflight(), "0 0");
+    k.slab.freePages(page, 0);
+    inTask(k, () => nullBlkModule.exit(k), "rmmod");
+    bioExit(k);
+    assert.is(k.liveObjects(), 0);
+    k.assertClean();
   });
-  assert.is(readSysfs(k, "/sys/block/nullb0/inflight").trim().split(/\s+/).join(" "), "0 0");
-  k.slab.freePages(page, 0);
-  inTask(k, () => nullBlkModule.exit(k), "rmmod");
-  bioExit(k);
-  assert.is(k.liveObjects(), 0);
-  k.assertClean();
-});
+}
 
 test.run();
