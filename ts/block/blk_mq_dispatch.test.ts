@@ -3,7 +3,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { Kernel } from "../kernel/kernel.ts";
 import { nullBlkDevices, nullBlkModule } from "../drivers/null_blk.ts";
-import { boot, inTask, readSysfs, submitWrites } from "./_testkit.ts";
+import { boot, inTask, makeBio, modprobe, readSysfs, submitWrites } from "./_testkit.ts";
 import { GFP_NOIO } from "../kernel/mempool.ts";
 import { bioAddPage, bioAlloc, bioExit, bioPut, bioSetDev, bioSetField, fsBioSet, registerBioEndIo, REQ_WRITE } from "./bio.ts";
 import { __blkMqRunHwQueueDispatch, blkMqEndRequest, blkMqQueueRqHost, blkMqStartRequest, submitBioTry } from "./blk_mq_request.ts";
@@ -235,12 +235,11 @@ test("the core's __blk_mq_run_hw_queue_dispatch() returns -22 for a null record 
   assert.is(k.liveObjects(), 0);
 });
 
-
 for (const submitQueues of ["1", "2"]) {
   const path = submitQueues === "1" ? "the core's dispatch run" : "the direct issue of a sync bio on several hw queues";
   test(`a queue_rq that throws (${path}): the submitter gets the driver's error, the log names the request's tag, and the request stays the driver's until it ends it`, () => {
     const k = boot({ cpus: 2 });
-    inTask(k, () => nullBlkModule.init(k, { nr_devices: "1", irqmode: "0", submit_queues: submitQueues }), "modprobe");
+    modprobe(k, nullBlkModule, { nr_devices: "1", irqmode: "0", submit_queues: submitQueues });
     const q = nullBlkDevices(k)[0].q!;
     const bug = new Error("a driver bug in queue_rq");
     let held = 0;
@@ -252,13 +251,9 @@ for (const submitQueues of ["1", "2"]) {
       throw bug;
     };
     const endIo = putEndIo(k);
-    const page = k.slab.allocPages(0);
     let caught: unknown;
     k.sched.spawn("reader", function* () {
-      const bio = yield* bioAlloc(fsBioSet(k), GFP_NOIO, 1);
-      bioAddPage(k, bio, page, 4096, 0);
-      bioSetField(k, bio, "bi_end_io", endIo); // a read: sync, so it is sent inside the submission
-      bioSetDev(k, bio, q.id);
+      const bio = yield* makeBio(k, q, 0, 0, endIo); // a read: sync, so it is sent inside the submission
       try {
         submitBioTry(k, bio);
       } catch (e) {
@@ -278,7 +273,6 @@ for (const submitQueues of ["1", "2"]) {
       blkMqEndRequest(k, held, 0);
     });
     assert.is(inflight(), "0 0");
-    k.slab.freePages(page, 0);
     inTask(k, () => nullBlkModule.exit(k), "rmmod");
     bioExit(k);
     assert.is(k.liveObjects(), 0);
